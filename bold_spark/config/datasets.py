@@ -1,0 +1,93 @@
+"""Dataset configs (conf/datasets/<name>.yaml): how one source maps onto the canonical schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bold_spark.config.strict import build, read_yaml
+from bold_spark.exceptions import ConfigError
+
+#: Canonical person fields a source column may be mapped to.
+CANONICAL_FIELDS: dict[str, str] = {
+    "first_name": "first forename",
+    "middle_names": "other forenames, space separated",
+    "forenames": "all forenames in one column (split into first_name + middle_names)",
+    "surname": "family name",
+    "first_initial": "initial of the first forename (sources that carry initials only)",
+    "surname_initial": "initial of the surname (sources that carry initials only)",
+    "dob": "date of birth",
+    "sex": "sex/gender code",
+    "postcode": "full or partial UK postcode",
+    "postcode_sector": "postcode sector only, e.g. 'SW1A 1'",
+    "address": "free-text address (used only for the NFA flag; never written to outputs)",
+    "nfa": "no-fixed-abode flag column",
+    "pnc": "Police National Computer number",
+    "ni_number": "National Insurance number",
+    "crn": "nDelius case reference number",
+    "prison_number": "NOMIS prison number",
+    "event_date": "date of the event the record describes (episode start, reception...)",
+}
+
+#: Canonical fields treated as direct identifiers: keyed-hashed at ingest.
+IDENTIFIER_FIELDS = ("pnc", "ni_number", "crn", "prison_number")
+
+FORMATS = ("csv", "parquet", "delta")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    path: str
+    format: str
+    record_id: str
+    columns: dict[str, str]
+    description: str = ""
+    read_options: dict[str, str] = field(default_factory=dict)
+    date_formats: dict[str, list[str]] = field(default_factory=dict)
+    mandatory: list[str] = field(default_factory=lambda: ["dob"])
+    sex_codes: dict[str, str] = field(default_factory=dict)
+    nfa_values: list[str] = field(default_factory=list)
+    snapshot_date: str | None = None
+    encoded_fields: list[str] = field(default_factory=list)
+    file: str = ""
+
+    @property
+    def identifiers(self) -> list[str]:
+        return [f for f in IDENTIFIER_FIELDS if f in self.columns]
+
+    def source_columns_needed(self) -> list[str]:
+        cols = [self.record_id, *self.columns.values()]
+        return list(dict.fromkeys(cols))
+
+
+def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
+    f = cfg.file
+    if cfg.format not in FORMATS:
+        raise ConfigError(f, "format", f"must be one of {FORMATS}, got {cfg.format!r}")
+    for canon in cfg.columns:
+        if canon not in CANONICAL_FIELDS:
+            raise ConfigError(
+                f, f"columns.{canon}",
+                f"not a canonical field (allowed: {', '.join(CANONICAL_FIELDS)})",
+            )
+    for canon in cfg.date_formats:
+        if canon not in ("dob", "event_date"):
+            raise ConfigError(f, f"date_formats.{canon}", "only dob and event_date take formats")
+    for canon in cfg.mandatory:
+        if canon not in cfg.columns:
+            raise ConfigError(f, "mandatory", f"'{canon}' is mandatory but not mapped in columns")
+    if "forenames" in cfg.columns and "first_name" in cfg.columns:
+        raise ConfigError(f, "columns.forenames", "map either forenames or first_name, not both")
+    if "nfa" in cfg.columns and not cfg.nfa_values:
+        raise ConfigError(f, "nfa_values", "required when columns.nfa is mapped")
+    return cfg
+
+
+def load_dataset_config(path: str | Path) -> DatasetConfig:
+    """Load and validate one dataset YAML; the dataset name defaults to the file stem."""
+    path = Path(path)
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    cfg = build(DatasetConfig, {**data, "file": str(path)}, str(path))
+    return validate_dataset_config(cfg)

@@ -1,0 +1,1 @@
+"""Ingest: validation, quarantine and standardisation of source extracts."""

@@ -1,0 +1,300 @@
+"""Delta Lake I/O for Spark DataFrames, with or without the Delta Lake JVM package.
+
+Two writers, chosen per session (``bold.delta_writer`` = auto | native | embedded):
+
+* native: ``df.write.format("delta")`` where the Delta jars and extension are configured
+  (clusters, or machines that can fetch ``io.delta:delta-spark``).
+* embedded: Spark writes Parquet files in parallel under the table root, then delta-rs
+  (the ``deltalake`` package) commits them as one Delta transaction, with per-file row counts
+  in the add-action stats. Nothing is visible to readers until that commit; a write that fails
+  leaves the previous version as it was, and its orphan files are removed.
+
+Both produce ordinary Delta tables that Spark+Delta, delta-rs, DuckDB and Polars read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bold_spark.exceptions import DeltaWriteError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = "data"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    uri: str
+    version: int
+    rows: int
+    files: int
+    writer: str
+
+
+def normalise_uri(uri: str) -> str:
+    """Absolute local paths for local tables, URIs untouched."""
+    if "://" in uri:
+        return uri[len("file://"):] if uri.startswith("file://") else uri
+    return os.path.abspath(uri)
+
+
+def _delta_rs_uri(uri: str) -> str:
+    """delta-rs names S3 ``s3://``; Hadoop names it ``s3a://``."""
+    return "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
+
+
+def storage_options() -> dict[str, str] | None:
+    """delta-rs object-store options from the environment (AWS_*, AZURE_*, GOOGLE_*)."""
+    opts = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "AZURE_", "GOOGLE_"))}
+    return opts or None
+
+
+def native_delta_available(spark: SparkSession) -> bool:
+    """True when the Delta Lake JVM classes are loadable and the extension is configured."""
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    if "DeltaSparkSessionExtension" not in extensions:
+        return False
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+    except Exception:  # noqa: BLE001 - a missing class is the answer, not an error
+        return False
+    return True
+
+
+def writer_for(spark: SparkSession) -> str:
+    choice = spark.conf.get("bold.delta_writer", "auto") or "auto"
+    if choice == "auto":
+        return "native" if native_delta_available(spark) else "embedded"
+    if choice not in ("native", "embedded"):
+        raise DeltaWriteError(f"bold.delta_writer must be auto, native or embedded, not {choice}")
+    return choice
+
+
+def table_exists(uri: str) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(_delta_rs_uri(normalise_uri(uri)), storage_options())
+
+
+def table_version(uri: str) -> int | None:
+    from deltalake import DeltaTable
+
+    uri = _delta_rs_uri(normalise_uri(uri))
+    if not DeltaTable.is_deltatable(uri, storage_options()):
+        return None
+    return DeltaTable(uri, storage_options=storage_options()).version()
+
+
+def write_table(
+    df: DataFrame,
+    uri: str,
+    mode: str = "overwrite",
+    partition_by: list[str] | None = None,
+) -> WriteResult:
+    """Write ``df`` as a new version of the Delta table at ``uri`` (mode overwrite or append)."""
+    if mode not in ("overwrite", "append"):
+        raise DeltaWriteError(f"mode must be overwrite or append, not {mode!r}")
+    uri = normalise_uri(uri)
+    t0 = time.monotonic()
+    writer = writer_for(df.sparkSession)
+    if writer == "native":
+        result = _write_native(df, uri, mode, partition_by)
+    else:
+        result = _write_embedded(df, uri, mode, partition_by)
+    logger.info(
+        "wrote %s rows in %s files to %s (version %s, %s writer, %.1fs)",
+        result.rows, result.files, uri, result.version, writer, time.monotonic() - t0,
+    )
+    return result
+
+
+def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None) -> WriteResult:
+    spark = df.sparkSession
+    w = df.write.format("delta").mode(mode)
+    if mode == "overwrite":
+        w = w.option("overwriteSchema", "true")
+    if partition_by:
+        w = w.partitionBy(*partition_by)
+    try:
+        w.save(uri)
+    except Exception as e:
+        raise DeltaWriteError(f"native Delta write to {uri} failed: {e}") from e
+    hist = spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").collect()[0]
+    metrics = hist["operationMetrics"] or {}
+    return WriteResult(
+        uri, int(hist["version"]), int(metrics.get("numOutputRows", 0)),
+        int(metrics.get("numFiles", 0)), "native",
+    )
+
+
+def _hadoop_fs(spark: SparkSession, path: str):
+    jvm = spark.sparkContext._jvm
+    jpath = jvm.org.apache.hadoop.fs.Path(path)
+    return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
+
+
+def _list_parquet_files(spark: SparkSession, root: str) -> list[tuple[str, str, int, int]]:
+    """(full path, path relative to ``root``, size, mtime ms) of each Parquet file under root."""
+    fs, jroot = _hadoop_fs(spark, root)
+    root_path = fs.makeQualified(jroot).toUri().getPath().rstrip("/") + "/"
+    it = fs.listFiles(jroot, True)
+    out = []
+    while it.hasNext():
+        st = it.next()
+        jpath = st.getPath()
+        name = jpath.getName()
+        if name.endswith(".parquet") and not name.startswith(("_", ".")):
+            rel = jpath.toUri().getPath()[len(root_path):]
+            out.append((jpath.toString(), rel, int(st.getLen()), int(st.getModificationTime())))
+    return out
+
+
+def _delete_path(spark: SparkSession, path: str) -> None:
+    try:
+        fs, jpath = _hadoop_fs(spark, path)
+        fs.delete(jpath, True)
+    except Exception:  # noqa: BLE001 - best effort clean-up of orphan files
+        logger.warning("could not remove orphan files under %s", path)
+
+
+def _row_counts(spark: SparkSession, files: list[str], staging: str) -> dict[str, int]:
+    """Rows per Parquet file, from the footers (local) or one metadata-only Spark count."""
+    if all(f.startswith("file:") or f.startswith("/") for f in files):
+        import pyarrow.parquet as pq
+
+        return {f: pq.read_metadata(_local(f)).num_rows for f in files}
+    from pyspark.sql import functions as F
+
+    rows = (
+        spark.read.parquet(staging).groupBy(F.input_file_name().alias("f")).count().collect()
+    )
+    counts = {r["f"]: int(r["count"]) for r in rows}
+    return {f: counts.get(f, 0) for f in files}
+
+
+def _local(path: str) -> str:
+    return path[len("file:"):] if path.startswith("file:") else path
+
+
+def _partition_values(rel_path: str) -> dict[str, str | None]:
+    from urllib.parse import unquote
+
+    parts = rel_path.split("/")[:-1]
+    values: dict[str, str | None] = {}
+    for part in parts:
+        if "=" in part:
+            k, v = part.split("=", 1)
+            values[k] = None if v == "__HIVE_DEFAULT_PARTITION__" else unquote(v)
+    return values
+
+
+def arrow_schema(df: DataFrame):
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(df.schema, timestamp_utc=True)
+
+
+def _schemas_compatible(existing, new) -> bool:
+    if len(existing) != len(new):
+        return False
+    return all(a.name == b.name and a.type.equals(b.type) for a, b in zip(existing, new))
+
+
+def _write_embedded(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None) -> WriteResult:
+    import deltalake
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    spark = df.sparkSession
+    rs_uri = _delta_rs_uri(uri)
+    opts = storage_options()
+    schema = arrow_schema(df)
+    exists = DeltaTable.is_deltatable(rs_uri, opts)
+    if exists and mode == "append":
+        current = DeltaTable(rs_uri, storage_options=opts).schema().to_arrow()
+        current = _to_pyarrow_schema(current)
+        if not _schemas_compatible(current, schema):
+            raise DeltaWriteError(
+                f"cannot append to {uri}: schema differs.\n table: {current}\n new:   {schema}"
+            )
+    write_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+    staging = f"{uri.rstrip('/')}/{DATA_DIR}/{write_id}"
+    writer = df.write.mode("errorifexists")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    try:
+        writer.parquet(staging)
+        files = _list_parquet_files(spark, staging)
+        counts = _row_counts(spark, [f for f, _, _, _ in files], staging)
+        actions = []
+        for path, rel_in_staging, size, mtime in files:
+            rel = f"{DATA_DIR}/{write_id}/{rel_in_staging}"
+            stats = json.dumps({"numRecords": counts[path]})
+            actions.append(AddAction(rel, size, _partition_values(rel), mtime, True, stats))
+        dschema = deltalake.Schema.from_arrow(schema)
+        if exists:
+            DeltaTable(rs_uri, storage_options=opts).create_write_transaction(
+                actions, mode=mode, schema=dschema, partition_by=partition_by
+            )
+        else:
+            create_table_with_add_actions(
+                rs_uri, dschema, actions, mode="overwrite", partition_by=partition_by,
+                storage_options=opts,
+            )
+    except Exception as e:
+        _delete_path(spark, staging)
+        raise DeltaWriteError(f"write to Delta table {uri} failed, nothing committed: {e}") from e
+    version = DeltaTable(rs_uri, storage_options=opts).version()
+    return WriteResult(uri, version, sum(counts.values()), len(files), "embedded")
+
+
+def _to_pyarrow_schema(schema):
+    import pyarrow as pa
+
+    return pa.schema(schema)
+
+
+def read_table(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
+    """Read the current (or a given older) version of a Delta table into Spark."""
+    from deltalake import DeltaTable
+
+    uri = normalise_uri(uri)
+    if writer_for(spark) == "native":
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(uri)
+    rs_uri = _delta_rs_uri(uri)
+    try:
+        dt = DeltaTable(rs_uri, version=version, storage_options=storage_options())
+    except Exception as e:
+        raise DeltaWriteError(f"cannot open Delta table {uri} (version {version}): {e}") from e
+    files = [_spark_path(f, uri) for f in dt.file_uris()]
+    schema = _spark_schema(dt)
+    if not files:
+        return spark.createDataFrame([], schema)
+    df = spark.read.schema(schema).option("basePath", uri).parquet(*files)
+    return df.select(*schema.fieldNames())
+
+
+def _spark_path(file_uri: str, table_uri: str) -> str:
+    if table_uri.startswith("s3a://") and file_uri.startswith("s3://"):
+        return "s3a://" + file_uri[len("s3://"):]
+    return file_uri
+
+
+def _spark_schema(dt):
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(pa.schema(dt.schema().to_arrow()))

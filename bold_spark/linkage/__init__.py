@@ -1,0 +1,1 @@
+"""Linkage: models, blocking, training, scoring and clustering on Spark."""

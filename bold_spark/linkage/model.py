@@ -1,0 +1,112 @@
+"""Link models: a Splink model JSON (loadable by Splink as it is) plus a sidecar of metadata.
+
+``conf/models/<group>.json`` is exactly a Splink 5 settings/model dict, so
+``splink.Linker(df, "conf/models/<group>.json")`` loads it. ``<group>.meta.json`` beside it
+holds what Splink has no place for: the sources it links, how to train it, and when and on
+what data it was trained.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bold_spark.config.strict import build
+from bold_spark.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How ``bold train`` estimates the model."""
+
+    deterministic_rules: list[str]
+    recall: float = 0.8
+    em_blocking_rules: list[str] = field(default_factory=list)
+    u_max_pairs: int = 1_000_000
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    sources: list[str]
+    training: TrainingConfig
+    description: str = ""
+    trained: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LinkModel:
+    path: str
+    settings: dict[str, Any]  # Splink settings dict
+    meta: ModelMeta
+
+    @property
+    def version(self) -> str:
+        """Content hash of the Splink model: changes whenever parameters change."""
+        blob = json.dumps(self.settings, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    @property
+    def content_hash(self) -> str:
+        blob = json.dumps(self.settings, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def splink_settings(self):
+        """The model as Splink's Settings object (Spark SQL dialect)."""
+        from splink import SettingsCreator
+
+        return SettingsCreator.from_path_or_dict(copy.deepcopy(self.settings)).get_settings("spark")
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self.meta.trained)
+
+
+def meta_path(model_path: str | Path) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + ".meta.json")
+
+
+def load_model(path: str | Path) -> LinkModel:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), "<file>", "model file not found")
+    try:
+        settings = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(str(path), "<file>", f"not valid JSON: {e}") from e
+    mpath = meta_path(path)
+    if not mpath.is_file():
+        raise ConfigError(str(mpath), "<file>", f"model metadata for {path.name} not found")
+    try:
+        meta_raw = json.loads(mpath.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(str(mpath), "<file>", f"not valid JSON: {e}") from e
+    meta = build(ModelMeta, meta_raw, str(mpath))
+    model = LinkModel(str(path), settings, meta)
+    try:
+        model.splink_settings()
+    except Exception as e:
+        raise ConfigError(str(path), "<splink settings>", f"Splink rejects the model: {e}") from e
+    if settings.get("unique_id_column_name") != "record_key":
+        raise ConfigError(str(path), "unique_id_column_name", "must be 'record_key'")
+    return model
+
+
+def save_model(model: LinkModel, path: str | Path) -> Path:
+    """Write the Splink JSON and its sidecar metadata."""
+    from dataclasses import asdict
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model.settings, indent=2) + "\n")
+    meta_path(path).write_text(json.dumps(asdict(model.meta), indent=2, default=str) + "\n")
+    logger.info("model written to %s (version %s)", path, LinkModel(str(path), model.settings, model.meta).version)
+    return path

@@ -1,0 +1,135 @@
+"""SQL text for blocking, comparison vectors and match weights, generated apart from running it.
+
+The comparison-vector (gamma) and match-weight expressions are Splink's own, taken from its
+Settings objects, so the maths is Splink's by construction; only the execution plan differs
+(one Spark SQL pass instead of Splink's chain of materialised tables).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from splink.internals.predict import _combine_prior_and_mws
+from splink.internals.dialects import SplinkDialect
+
+RECORD_KEY = "record_key"
+SOURCE = "source"
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    index: int
+    sql: str  # Spark SQL over aliases l and r
+
+
+def blocking_rules(settings) -> list[BlockingRule]:
+    return [
+        BlockingRule(i, br.blocking_rule_sql)
+        for i, br in enumerate(settings._blocking_rules_to_generate_predictions)
+    ]
+
+
+def tf_columns(settings) -> list[str]:
+    """Input columns that carry term-frequency adjustments."""
+    cols: list[str] = []
+    for comparison in settings.comparisons:
+        for level in comparison.comparison_levels:
+            if level._has_tf_adjustments:
+                cols.append(level._tf_adjustment_input_column.input_name)
+    return list(dict.fromkeys(cols))
+
+
+_L_R_COL = re.compile(r"\b(?:l|r)\s*\.\s*`?([A-Za-z_][A-Za-z0-9_]*)`?")
+
+
+def columns_in_rule(rule_sql: str) -> list[str]:
+    return list(dict.fromkeys(_L_R_COL.findall(rule_sql)))
+
+
+def comparison_input_columns(settings) -> list[str]:
+    cols: list[str] = []
+    for comparison in settings.comparisons:
+        for level in comparison.comparison_levels:
+            cols.extend(c.input_name for c in level._input_columns_used_by_sql_condition)
+    return list(dict.fromkeys(cols))
+
+
+def needed_columns(settings, extra_rules: list[str] = ()) -> list[str]:
+    """Record columns any comparison or blocking rule of the model reads."""
+    cols = [RECORD_KEY, SOURCE, *comparison_input_columns(settings)]
+    for rule in [*(r.sql for r in blocking_rules(settings)), *extra_rules]:
+        cols.extend(columns_in_rule(rule))
+    return list(dict.fromkeys(cols))
+
+
+def anchor_condition(anchor_sources: list[str]) -> str:
+    """Pairs must include a record from one of the anchor sources."""
+    if not anchor_sources:
+        return "true"
+    names = ", ".join(f"'{s}'" for s in anchor_sources)
+    return f"(l.{SOURCE} in ({names}) or r.{SOURCE} in ({names}))"
+
+
+def pair_select(columns: list[str]) -> str:
+    parts = []
+    for c in columns:
+        parts.append(f"l.`{c}` as `{c}_l`")
+        parts.append(f"r.`{c}` as `{c}_r`")
+    return ", ".join(parts)
+
+
+def blocked_pairs_sql(
+    table: str,
+    columns: list[str],
+    rules: list[BlockingRule],
+    anchor_sources: list[str],
+    exclude_earlier_rules: bool = True,
+) -> str:
+    """All pairs found by the rules, each pair once (``l.record_key < r.record_key``; a pair
+    found by an earlier rule is not generated again), with the rule index as ``match_key``."""
+    selects = []
+    anchor = anchor_condition(anchor_sources)
+    for rule in rules:
+        earlier = ""
+        if exclude_earlier_rules:
+            earlier = "".join(
+                f" and not coalesce(({prev.sql}), false)" for prev in rules if prev.index < rule.index
+            )
+        selects.append(
+            f"select {pair_select(columns)}, {rule.index} as match_key "
+            f"from {table} l inner join {table} r on ({rule.sql}) "
+            f"where l.{RECORD_KEY} < r.{RECORD_KEY} and {anchor}{earlier}"
+        )
+    return "\nunion all\n".join(selects)
+
+
+def gamma_expressions(settings) -> list[str]:
+    """``CASE ... END as gamma_<comparison>`` for each comparison (Splink's own SQL)."""
+    return [c._case_statement for c in settings.comparisons]
+
+
+def gamma_columns(settings) -> list[str]:
+    return [c._gamma_column_name for c in settings.comparisons]
+
+
+def match_weight_part_expressions(settings) -> list[str]:
+    """Per-comparison match weight (and tf adjustment) columns, Splink's own SQL."""
+    exprs: list[str] = []
+    for c in settings.comparisons:
+        exprs.extend(e for e in c._columns_to_select_for_match_weight_parts(False, False)
+                     if e.strip().upper().startswith("CASE"))
+    return exprs
+
+
+def match_weight_terms(settings) -> list[str]:
+    terms: list[str] = []
+    for c in settings.comparisons:
+        terms.extend(c._match_weight_columns_to_sum)
+    return terms
+
+
+def final_score_expressions(settings) -> tuple[str, str]:
+    """(match_weight expression, match_probability expression) over the weight parts."""
+    prior = settings.core_model_settings.probability_two_random_records_match
+    return _combine_prior_and_mws(prior, match_weight_terms(settings), SplinkDialect.from_string("spark"))

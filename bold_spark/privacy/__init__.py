@@ -1,0 +1,1 @@
+"""Keyed pseudonymisation and privacy-preserving encodings."""

@@ -1,0 +1,81 @@
+"""The run record: one row per run in the `runs` Delta table. Holds no PII and no key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import socket
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    run_name: str
+    config_hash: str
+    started_at: dt.datetime = field(default_factory=_now)
+    finished_at: dt.datetime | None = None
+    status: str = "running"
+    failed_stage: str | None = None
+    error: str | None = None
+    user: str = field(default_factory=lambda: _safe_user())
+    host: str = field(default_factory=socket.gethostname)
+    key_fingerprint: str | None = None
+    privacy_mode: str = "plaintext"
+    model_versions: dict[str, str] = field(default_factory=dict)
+    model_hashes: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # source -> uri, bytes, files
+    source_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> in/accepted/...
+    table_rows: dict[str, int] = field(default_factory=dict)
+    table_versions: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def finish(self, status: str, failed_stage: str | None = None, error: str | None = None) -> None:
+        self.finished_at = _now()
+        self.status = status
+        self.failed_stage = failed_stage
+        self.error = error
+
+    def as_row(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("model_versions", "model_hashes", "inputs", "source_counts", "table_rows",
+                  "table_versions", "metrics", "stage_seconds"):
+            d[k] = json.dumps(d[k], sort_keys=True, default=str)
+        return d
+
+
+RUNS_SCHEMA = (
+    "run_id string, run_name string, config_hash string, started_at timestamp, "
+    "finished_at timestamp, status string, failed_stage string, error string, user string, "
+    "host string, key_fingerprint string, privacy_mode string, model_versions string, "
+    "model_hashes string, inputs string, source_counts string, table_rows string, "
+    "table_versions string, metrics string, stage_seconds string"
+)
+
+
+def run_record_frame(spark: SparkSession, record: RunRecord) -> DataFrame:
+    row = record.as_row()
+    cols = [c.strip().split(" ")[0] for c in RUNS_SCHEMA.split(",")]
+    return spark.createDataFrame([tuple(row[c] for c in cols)], RUNS_SCHEMA)
+
+
+def _safe_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - containers may have no passwd entry
+        return "unknown"

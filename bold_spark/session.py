@@ -1,0 +1,85 @@
+"""Build a SparkSession from a conf/spark/*.yaml file. Never called at import."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bold_spark.config.strict import build, read_yaml
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+#: Settings every bold-spark session gets unless the Spark config overrides them.
+BASE_CONF: dict[str, str] = {
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.skewJoin.enabled": "true",
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+}
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str | None = None
+    app_name: str = "bold-spark"
+    conf: dict[str, str] = field(default_factory=dict)
+    delta_writer: str = "auto"  # auto | native | embedded
+    checkpoint_dir: str | None = None
+    file: str = ""
+
+
+def load_spark_config(path: str | Path) -> SparkConfig:
+    data = read_yaml(path)
+    return build(SparkConfig, {**data, "file": str(path)}, str(path))
+
+
+def splink_jar() -> str:
+    """Path of the Spark similarity-function jar shipped inside the splink wheel."""
+    from splink.backends.spark import similarity_jar_location
+
+    return similarity_jar_location()
+
+
+def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Get or create the SparkSession described by ``spark_cfg``.
+
+    Adds Splink's similarity jar to ``spark.jars`` and sets a checkpoint directory.
+    Under spark-submit the master comes from the command line when the config sets none.
+    """
+    from pyspark.sql import SparkSession
+
+    if _is_local(spark_cfg.master):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    conf = {**BASE_CONF, **spark_cfg.conf, **(extra_conf or {})}
+    jars = [j for j in conf.get("spark.jars", "").split(",") if j]
+    if not any("splink" in Path(j).name for j in jars):
+        jars.append(splink_jar())
+    conf["spark.jars"] = ",".join(jars)
+    builder = SparkSession.builder.appName(spark_cfg.app_name)
+    if spark_cfg.master:
+        builder = builder.master(spark_cfg.master)
+    for k, v in conf.items():
+        builder = builder.config(k, str(v))
+    spark = builder.getOrCreate()
+    spark.conf.set("bold.delta_writer", spark_cfg.delta_writer)
+    checkpoint = spark_cfg.checkpoint_dir or tempfile.mkdtemp(prefix="bold-checkpoint-")
+    spark.sparkContext.setCheckpointDir(checkpoint)
+    spark.sparkContext.setLogLevel(conf.get("bold.spark_log_level", "WARN"))
+    logger.info(
+        "Spark %s session up: master=%s, delta writer=%s",
+        spark.version, spark.sparkContext.master, spark_cfg.delta_writer,
+    )
+    return spark
+
+
+def _is_local(master: str | None) -> bool:
+    return master is None or master.startswith("local")

@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms onto the canonical person schema."""

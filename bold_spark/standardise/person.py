@@ -1,0 +1,94 @@
+"""Map an accepted source DataFrame onto the canonical person schema (the `records` table)."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from bold_spark.config.datasets import IDENTIFIER_FIELDS, DatasetConfig
+from bold_spark.ingest.validate import ID_COL, date_formats
+from bold_spark.privacy.hashing import hmac_column
+from bold_spark.privacy.keys import SecretKey
+from bold_spark.standardise.dates import parse_date, with_dob_parts
+from bold_spark.standardise.identifiers import NORMALISERS
+from bold_spark.standardise.names import clean_name, initial, split_forenames, with_name_features
+from bold_spark.standardise.postcodes import is_nfa_postcode, with_postcode_parts
+
+#: Column order of the `records` table.
+RECORD_COLUMNS = [
+    "record_key", "source", "snapshot_date",
+    "first_name", "middle_names", "surname", "first_initial", "surname_initial",
+    "first_name_soundex", "surname_soundex", "surname_tokens",
+    "dob", "dob_year", "dob_month", "dob_day", "dob_string", "dob_is_placeholder",
+    "sex", "postcode", "postcode_sector", "postcode_district", "postcode_area", "nfa",
+    "pnc_hash", "ni_number_hash", "crn_hash", "prison_number_hash",
+    "event_date", "dob_impossible", "postcode_invalid", "run_id",
+]
+
+NFA_ADDRESS_PATTERN = r"(?i)\b(NO FIXED ABODE|NFA|HOMELESS|NO FIXED ADDRESS)\b"
+
+RECORD_KEY_HEX_CHARS = 32  # 128 bits of the HMAC: collisions are negligible at any scale
+
+
+def _src(df: DataFrame, ds: DatasetConfig, canon: str) -> Column:
+    return F.col(ds.columns[canon]) if canon in ds.columns else F.lit(None).cast("string")
+
+
+def record_key(key: SecretKey, source: str, source_record_id: Column) -> Column:
+    digest = hmac_column(key, F.concat(F.lit(source + ":"), source_record_id), "record")
+    return F.substring(digest, 1, RECORD_KEY_HEX_CHARS)
+
+
+def sex_code(col: Column, codes: dict[str, str]) -> Column:
+    raw = F.upper(F.trim(col))
+    if codes:
+        mapping = F.create_map(*[F.lit(x) for kv in codes.items() for x in (kv[0].upper(), kv[1])])
+        mapped = mapping[raw]
+    else:
+        mapped = F.substring(raw, 1, 1)
+    return F.when(mapped.isin("M", "F"), mapped)
+
+
+def _identifier_hash(df: DataFrame, ds: DatasetConfig, key: SecretKey, field: str) -> Column:
+    if field not in ds.columns:
+        return F.lit(None).cast("string")
+    return hmac_column(key, NORMALISERS[field](_src(df, ds, field)), field)
+
+
+def to_canonical(
+    df: DataFrame, ds: DatasetConfig, key: SecretKey, snapshot_date: str, run_id: str
+) -> DataFrame:
+    """Accepted rows of one source -> canonical person rows (see RECORD_COLUMNS)."""
+    first_src = _src(df, ds, "forenames") if "forenames" in ds.columns else _src(df, ds, "first_name")
+    middle_src = _src(df, ds, "middle_names") if "middle_names" in ds.columns else None
+    first_name, middle_names = split_forenames(first_src, middle_src)
+    snapshot = F.lit(snapshot_date).cast("date")
+    nfa_flag = F.lit(False)
+    if "nfa" in ds.columns:
+        values = [v.upper() for v in ds.nfa_values]
+        nfa_flag = nfa_flag | F.coalesce(F.upper(F.trim(_src(df, ds, "nfa"))).isin(*values), F.lit(False))
+    nfa_flag = nfa_flag | F.coalesce(is_nfa_postcode(_src(df, ds, "postcode")), F.lit(False))
+    nfa_flag = nfa_flag | F.coalesce(_src(df, ds, "address").rlike(NFA_ADDRESS_PATTERN), F.lit(False))
+
+    out = df.select(
+        record_key(key, ds.name, F.col(ID_COL)).alias("record_key"),
+        F.lit(ds.name).alias("source"),
+        snapshot.alias("snapshot_date"),
+        first_name.alias("first_name"),
+        middle_names.alias("middle_names"),
+        clean_name(_src(df, ds, "surname")).alias("surname"),
+        initial(_src(df, ds, "first_initial")).alias("first_initial"),
+        initial(_src(df, ds, "surname_initial")).alias("surname_initial"),
+        parse_date(_src(df, ds, "dob"), date_formats(ds, "dob")).alias("dob"),
+        sex_code(_src(df, ds, "sex"), ds.sex_codes).alias("sex"),
+        F.when(~nfa_flag, _src(df, ds, "postcode")).alias("postcode"),
+        F.when(~nfa_flag, _src(df, ds, "postcode_sector")).alias("postcode_sector"),
+        nfa_flag.alias("nfa"),
+        *[_identifier_hash(df, ds, key, f).alias(f"{f}_hash") for f in IDENTIFIER_FIELDS],
+        parse_date(_src(df, ds, "event_date"), date_formats(ds, "event_date")).alias("event_date"),
+        F.lit(run_id).alias("run_id"),
+    )
+    out = with_name_features(out)
+    out = with_dob_parts(out, reference_date=snapshot)
+    out = with_postcode_parts(out)
+    return out.select(*RECORD_COLUMNS)
