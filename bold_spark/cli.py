@@ -75,9 +75,7 @@ def show_tables(cfg) -> None:
     t = Table(title="Delta tables")
     for col in ("table", "version", "rows", "location"):
         t.add_column(col)
-    from deltalake import DeltaTable
-
-    from bold_spark.io.delta import _delta_rs_uri, normalise_uri, storage_options
+    from bold_spark.io.delta import file_row_counts, normalise_uri
 
     for name in TABLES:
         uri = normalise_uri(cfg.table_uri(name))
@@ -85,8 +83,7 @@ def show_tables(cfg) -> None:
         if v is None:
             t.add_row(name, "-", "-", uri)
             continue
-        dt = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options())
-        rows = sum(int(x) for x in dt.get_add_actions(flatten=True).to_pydict().get("num_records", []) if x is not None)
+        rows = sum(file_row_counts(uri))
         t.add_row(name, str(v), f"{rows:,}", uri)
     console.print(t)
 

@@ -298,3 +298,13 @@ def _spark_schema(dt):
     from pyspark.sql.pandas.types import from_arrow_schema
 
     return from_arrow_schema(pa.schema(dt.schema().to_arrow()))
+
+
+def file_row_counts(uri: str, version: int | None = None) -> list[int]:
+    """Rows per data file of the table version, from the Delta log's add-action stats."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(_delta_rs_uri(normalise_uri(uri)), version=version, storage_options=storage_options())
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    return [int(n) for n in actions.column("num_records").to_pylist() if n is not None]

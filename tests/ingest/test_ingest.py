@@ -1,0 +1,87 @@
+"""Validation, quarantine accounting and bad-input errors on a real local session."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pyspark.sql import functions as F
+
+from bold_spark.config.datasets import load_dataset_config
+from bold_spark.exceptions import ConfigError, InputError
+from bold_spark.ingest.ingest import ingest_sources
+from bold_spark.io.sources import read_source
+
+HEADER = "ID,FIRST,SURNAME,DOB,PC,NINO\n"
+ROWS = [
+    "1,John,Smith,01/02/1980,SW1A 1AA,AB123456C",
+    "2,Mary Ann,O'Brien,15/06/1975,m11ae,",
+    "3,Bad,Date,31/02/1980,,",        # unparseable mandatory dob -> quarantine
+    "4,No,Dob,,,",                    # missing mandatory dob -> quarantine
+    ",No,Id,01/01/1990,,",            # missing id -> quarantine
+    "5,Dup,One,01/01/1990,,",         # duplicate id -> both quarantined
+    "5,Dup,Two,01/01/1991,,",
+    "6,Old,Timer,01/01/1850,,",       # impossible dob: accepted, nulled, counted
+]
+
+
+def make_source(tmp_path: Path, rows=ROWS, name="src"):
+    data = tmp_path / f"{name}.csv"
+    data.write_text(HEADER + "\n".join(rows) + "\n")
+    cfg = {
+        "path": f"{name}.csv", "format": "csv", "record_id": "ID",
+        "columns": {"forenames": "FIRST", "surname": "SURNAME", "dob": "DOB", "postcode": "PC",
+                    "ni_number": "NINO"},
+        "date_formats": {"dob": ["dd/MM/yyyy"]}, "mandatory": ["dob"],
+    }
+    conf = tmp_path / f"{name}.yaml"
+    conf.write_text(yaml.safe_dump(cfg))
+    return load_dataset_config(conf), str(data)
+
+
+def test_every_row_accepted_or_quarantined_with_reason(spark, tmp_path, secret_key):
+    ds, uri = make_source(tmp_path)
+    out = ingest_sources(spark, {"src": ds}, {"src": uri}, secret_key, "run-1", "2026-01-01")
+    c = out.counts["src"]
+    assert c == {"rows_in": 8, "accepted": 3, "quarantined": 5}
+    reasons = {r["source_record_id"] or "": r["reason"] for r in out.quarantine.collect()}
+    assert "unparseable dob" in reasons["3"]
+    assert "missing mandatory dob" in reasons["4"]
+    assert "missing record id" in reasons[""]
+    assert "duplicate record id" in reasons["5"]
+    assert out.quarantine.where(F.col("source_record_id") == "5").count() == 2
+    recs = {r["first_name"]: r for r in out.records.collect()}
+    assert set(recs) == {"JOHN", "MARY", "OLD"}
+    assert recs["MARY"]["middle_names"] == "ANN" and recs["MARY"]["surname"] == "OBRIEN"
+    assert recs["OLD"]["dob"] is None and recs["OLD"]["dob_impossible"] is True
+    assert recs["JOHN"]["postcode_sector"] == "SW1A 1" and recs["MARY"]["postcode"] == "M1 1AE"
+    assert len(recs["JOHN"]["ni_number_hash"]) == 64 and recs["MARY"]["ni_number_hash"] is None
+    assert len(recs["JOHN"]["record_key"]) == 32
+    out.release()
+
+
+def test_missing_input_file(spark, tmp_path):
+    ds, uri = make_source(tmp_path)
+    with pytest.raises(InputError, match=r"does not exist"):
+        read_source(spark, ds, uri + ".gone")
+
+
+def test_empty_input_file(spark, tmp_path):
+    ds, uri = make_source(tmp_path, rows=[])
+    with pytest.raises(InputError, match=r"holds no rows"):
+        read_source(spark, ds, uri)
+
+
+def test_wrong_format(spark, tmp_path):
+    ds, uri = make_source(tmp_path)
+    pq = str(tmp_path / "actually.parquet")
+    spark.range(3).write.parquet(pq)
+    with pytest.raises(InputError, match=r"not a CSV|cannot read"):
+        read_source(spark, ds, pq)
+
+
+def test_mapped_column_missing_names_config_key(spark, tmp_path):
+    ds, _ = make_source(tmp_path)
+    other = tmp_path / "other.csv"
+    other.write_text("ID,FIRST,SURNAME,DOB,PC\n1,a,b,01/01/1990,\n")
+    with pytest.raises(ConfigError, match=r"src.yaml: key 'columns.ni_number': column 'NINO' is not in"):
+        read_source(spark, ds, str(other))
