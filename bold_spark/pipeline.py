@@ -20,6 +20,7 @@ from bold_spark.linkage.blocking import check_blocking
 from bold_spark.linkage.clustering import cluster_records
 from bold_spark.linkage.model import LinkModel, load_model, save_model
 from bold_spark.linkage.pairs import group_records
+from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.scoring import predict_edges
 from bold_spark.linkage.sql import blocking_rules, needed_columns
 from bold_spark.linkage.training import train_model
@@ -42,8 +43,8 @@ class StageResult:
     detail: dict
 
 
-def _models(cfg: PipelineConfig) -> dict[str, LinkModel]:
-    return {g.name: load_model(g.model) for g in cfg.link_groups}
+def scope_of(group: LinkGroupConfig) -> PairScope:
+    return PairScope(group.anchor_sources, group.link_only)
 
 
 def _read(spark: SparkSession, cfg: PipelineConfig, table: str) -> DataFrame:
@@ -107,7 +108,7 @@ def train_stage(
         trained_on = {"records_table": cfg.table_uri("records"), "records_version": records_version,
                       "sources": g.sources, "run_id": run.run_id}
         with stage(f"train:{g.name}", run.stage_seconds):
-            trained, info = train_model(recs, model, g.anchor_sources, trained_on)
+            trained, info = train_model(recs, model, scope_of(g), trained_on)
         target = Path(output_dir) / Path(g.model).name if output_dir else Path(g.model)
         save_model(trained, target)
         written[g.name] = str(target)
@@ -127,10 +128,10 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         run.model_versions[g.name] = model.version
         run.model_hashes[g.name] = model.content_hash
         recs = group_records(records, g.sources, needed_columns(settings), settings)
-        rule_counts = check_blocking(recs, blocking_rules(settings), g.anchor_sources,
+        rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
                                      cfg.max_comparisons, g.name)
         counts[g.name] = sum(c.comparisons for c in rule_counts)
-        parts.append(predict_edges(records, model, g.name, g.sources, g.anchor_sources, run.run_id))
+        parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id))
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     _write(spark, cfg, run, "edges", edges)
     run.metrics["blocked_comparisons_upper_bound"] = float(sum(counts.values()))

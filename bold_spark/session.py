@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.skewJoin.enabled": "true",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.log.structuredLogging.enabled": "false",
 }
 
 
@@ -59,6 +61,8 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
 
     if _is_local(spark_cfg.master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers must run the driver's interpreter (the venv with pyarrow/pandas).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {**BASE_CONF, **spark_cfg.conf, **(extra_conf or {})}
     jars = [j for j in conf.get("spark.jars", "").split(",") if j]
     if not any("splink" in Path(j).name for j in jars):
@@ -74,6 +78,7 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
     checkpoint = spark_cfg.checkpoint_dir or tempfile.mkdtemp(prefix="bold-checkpoint-")
     spark.sparkContext.setCheckpointDir(checkpoint)
     spark.sparkContext.setLogLevel(conf.get("bold.spark_log_level", "WARN"))
+    register_similarity_functions(spark)
     logger.info(
         "Spark %s session up: master=%s, delta writer=%s",
         spark.version, spark.sparkContext.master, spark_cfg.delta_writer,
@@ -83,3 +88,11 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
 
 def _is_local(master: str | None) -> bool:
     return master is None or master.startswith("local")
+
+
+def register_similarity_functions(spark: SparkSession) -> None:
+    """Register Splink's JVM similarity functions (jaro_winkler, ...) as SQL functions."""
+    from splink.internals.spark.jar_location import get_scala_udfs
+
+    for udf in get_scala_udfs():
+        spark.udf.registerJavaFunction(*udf)

@@ -50,6 +50,8 @@ class DatasetConfig:
     nfa_values: list[str] = field(default_factory=list)
     snapshot_date: str | None = None
     encoded_fields: list[str] = field(default_factory=list)
+    extra_columns: dict[str, str] = field(default_factory=dict)
+    extra_identifiers: dict[str, str] = field(default_factory=dict)
     file: str = ""
 
     @property
@@ -57,7 +59,8 @@ class DatasetConfig:
         return [f for f in IDENTIFIER_FIELDS if f in self.columns]
 
     def source_columns_needed(self) -> list[str]:
-        cols = [self.record_id, *self.columns.values()]
+        cols = [self.record_id, *self.columns.values(), *self.extra_columns.values(),
+                *self.extra_identifiers.values()]
         return list(dict.fromkeys(cols))
 
 
@@ -71,6 +74,10 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
                 f, f"columns.{canon}",
                 f"not a canonical field (allowed: {', '.join(CANONICAL_FIELDS)})",
             )
+    for name in [*cfg.extra_columns, *cfg.extra_identifiers]:
+        if name in CANONICAL_FIELDS or not name.isidentifier() or name != name.lower():
+            raise ConfigError(f, f"extra_columns.{name}",
+                              "extra column names must be new lower_snake_case names")
     for canon in cfg.date_formats:
         if canon not in ("dob", "event_date"):
             raise ConfigError(f, f"date_formats.{canon}", "only dob and event_date take formats")

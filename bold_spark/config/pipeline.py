@@ -21,6 +21,7 @@ class LinkGroupConfig:
     model: str
     sources: list[str]
     anchor_sources: list[str] = field(default_factory=list)
+    link_only: bool = False  # only pairs of records from different sources
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
 
 
 def _group_scores_pair(g: LinkGroupConfig, a: str, b: str) -> bool:
-    if a not in g.sources or b not in g.sources:
+    if a not in g.sources or b not in g.sources or (g.link_only and a == b):
         return False
     return not g.anchor_sources or a in g.anchor_sources or b in g.anchor_sources
 

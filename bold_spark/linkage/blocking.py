@@ -1,8 +1,7 @@
 """Pre-flight comparison counts per blocking rule, and the cap that refuses a blow-up.
 
-Counts come from group-by on each rule's equi-join keys (no join is run): for a key holding
-``a`` anchor and ``b`` other records the rule generates ``a(a-1)/2 + a*b`` pairs with anchors,
-or ``n(n-1)/2`` without. They are upper bounds: filters and pairs already found by earlier
+Counts come from group-by on each rule's equi-join keys (no join is run), with the pair
+count of the link group's scope per block (see ``PairScope.pair_count``). They are upper bounds: filters and pairs already found by earlier
 rules are not subtracted.
 """
 
@@ -15,7 +14,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.exceptions import BlockingCapExceeded
-from bold_spark.linkage.sql import SOURCE, BlockingRule
+from bold_spark.linkage.scope import PairScope
+from bold_spark.linkage.sql import BlockingRule
 
 logger = logging.getLogger(__name__)
 
@@ -34,43 +34,25 @@ def equi_join_keys(rule: BlockingRule) -> list[tuple[str, str]]:
     return SplinkRule(rule.sql, sql_dialect_str="spark")._equi_join_conditions
 
 
-def count_rule_comparisons(
-    recs: DataFrame, rule: BlockingRule, anchor_sources: list[str]
-) -> RuleCount:
+def count_rule_comparisons(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> RuleCount:
     keys = equi_join_keys(rule)
-    symmetric = all(left == right for left, right in keys)
-    if not keys or not symmetric:
-        # No usable equi-join: every pair (asymmetric keys are rare; counted as cartesian).
-        key_exprs = [F.lit(1)]
-    else:
-        key_exprs = [F.expr(left) for left, _ in keys]
-    is_anchor = F.col(SOURCE).isin(*anchor_sources) if anchor_sources else F.lit(True)
-    blocks = (
-        recs.select(*[k.alias(f"_k{i}") for i, k in enumerate(key_exprs)], is_anchor.alias("_a"))
-        .where(" and ".join(f"_k{i} is not null" for i in range(len(key_exprs))))
-        .groupBy(*[f"_k{i}" for i in range(len(key_exprs))])
-        .agg(
-            F.count(F.lit(1)).cast("double").alias("n"),
-            F.sum(F.col("_a").cast("double")).alias("a"),
-        )
-    )
-    if anchor_sources:
-        pairs = F.col("a") * (F.col("a") - 1) / 2 + F.col("a") * (F.col("n") - F.col("a"))
-    else:
-        pairs = F.col("n") * (F.col("n") - 1) / 2
-    row = blocks.agg(F.sum(pairs).alias("pairs"), F.max("n").alias("largest")).collect()[0]
+    symmetric = bool(keys) and all(left == right for left, right in keys)
+    # Without a symmetric equi-join every pair is a candidate: counted as one block.
+    key_exprs = [F.expr(left) for left, _ in keys] if symmetric else [F.lit(1)]
+    blocks = scope.block_counts(recs, key_exprs)
+    row = blocks.agg(F.sum("pairs").alias("pairs"), F.max("n").alias("largest")).collect()[0]
     return RuleCount(rule, int(row["pairs"] or 0), int(row["largest"] or 0))
 
 
 def check_blocking(
     recs: DataFrame,
     rules: list[BlockingRule],
-    anchor_sources: list[str],
+    scope: PairScope,
     max_comparisons: int,
     link_group: str,
 ) -> list[RuleCount]:
     """Count comparisons per rule, log them, and refuse when the total passes the cap."""
-    counts = [count_rule_comparisons(recs, r, anchor_sources) for r in rules]
+    counts = [count_rule_comparisons(recs, r, scope) for r in rules]
     total = sum(c.comparisons for c in counts)
     for c in counts:
         logger.info(

@@ -7,11 +7,11 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import (
     RECORD_KEY,
     SOURCE,
     BlockingRule,
-    anchor_condition,
     gamma_expressions,
     tf_columns,
 )
@@ -51,7 +51,7 @@ def pair_columns(recs: DataFrame) -> list[str]:
 def blocked_pairs(
     recs: DataFrame,
     rules: list[BlockingRule],
-    anchor_sources: list[str],
+    scope: PairScope,
     exclude_earlier_rules: bool = True,
 ) -> DataFrame:
     """Every pair the rules find, once, with ``<col>_l``/``<col>_r`` columns and ``match_key``."""
@@ -63,7 +63,7 @@ def blocked_pairs(
     parts = []
     for rule in rules:
         cond = F.expr(rule.sql)
-        where = F.expr(f"l.{RECORD_KEY} < r.{RECORD_KEY} and {anchor_condition(anchor_sources)}")
+        where = F.expr(f"l.{RECORD_KEY} < r.{RECORD_KEY} and {scope.sql()}")
         if exclude_earlier_rules:
             for prev in rules:
                 if prev.index < rule.index:

@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
+from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors, group_records
 from bold_spark.linkage.sql import (
     blocking_rules,
@@ -36,14 +37,14 @@ def predict_edges(
     model: LinkModel,
     link_group: str,
     sources: list[str],
-    anchor_sources: list[str],
+    scope: PairScope,
     run_id: str,
 ) -> DataFrame:
     """Edges of one link group: every blocked pair scored once with the group's model."""
     settings = model.splink_settings()
     rules = blocking_rules(settings)
     recs = group_records(records, sources, needed_columns(settings), settings)
-    pairs = blocked_pairs(recs, rules, anchor_sources)
+    pairs = blocked_pairs(recs, rules, scope)
     keep = ["record_key_l", "record_key_r", "source_l", "source_r", "match_key"]
     scored = score_vectors(comparison_vectors(pairs, settings, keep), settings)
     rule_sql = F.array(*[F.lit(r.sql) for r in rules])

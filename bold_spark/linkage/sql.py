@@ -9,11 +9,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
 
 from splink.internals.predict import _combine_prior_and_mws
 from splink.internals.dialects import SplinkDialect
 
 RECORD_KEY = "record_key"
+_SELECT = "SELECT "
+
+
+@lru_cache(maxsize=4096)
+def spark_sql(expr: str) -> str:
+    """One SQL expression transpiled as Splink's Spark backend does before running it
+    (its dialect-neutral casts such as ``float8`` become Spark types)."""
+    import splink.internals.spark.spark_helpers.custom_spark_dialect  # noqa: F401 - registers it
+
+    out = sqlglot.transpile(_SELECT + expr, read="spark", write="customspark")[0]
+    return out[len(_SELECT):]
+
 SOURCE = "source"
 
 
@@ -63,50 +78,9 @@ def needed_columns(settings, extra_rules: list[str] = ()) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def anchor_condition(anchor_sources: list[str]) -> str:
-    """Pairs must include a record from one of the anchor sources."""
-    if not anchor_sources:
-        return "true"
-    names = ", ".join(f"'{s}'" for s in anchor_sources)
-    return f"(l.{SOURCE} in ({names}) or r.{SOURCE} in ({names}))"
-
-
-def pair_select(columns: list[str]) -> str:
-    parts = []
-    for c in columns:
-        parts.append(f"l.`{c}` as `{c}_l`")
-        parts.append(f"r.`{c}` as `{c}_r`")
-    return ", ".join(parts)
-
-
-def blocked_pairs_sql(
-    table: str,
-    columns: list[str],
-    rules: list[BlockingRule],
-    anchor_sources: list[str],
-    exclude_earlier_rules: bool = True,
-) -> str:
-    """All pairs found by the rules, each pair once (``l.record_key < r.record_key``; a pair
-    found by an earlier rule is not generated again), with the rule index as ``match_key``."""
-    selects = []
-    anchor = anchor_condition(anchor_sources)
-    for rule in rules:
-        earlier = ""
-        if exclude_earlier_rules:
-            earlier = "".join(
-                f" and not coalesce(({prev.sql}), false)" for prev in rules if prev.index < rule.index
-            )
-        selects.append(
-            f"select {pair_select(columns)}, {rule.index} as match_key "
-            f"from {table} l inner join {table} r on ({rule.sql}) "
-            f"where l.{RECORD_KEY} < r.{RECORD_KEY} and {anchor}{earlier}"
-        )
-    return "\nunion all\n".join(selects)
-
-
 def gamma_expressions(settings) -> list[str]:
     """``CASE ... END as gamma_<comparison>`` for each comparison (Splink's own SQL)."""
-    return [c._case_statement for c in settings.comparisons]
+    return [spark_sql(c._case_statement) for c in settings.comparisons]
 
 
 def gamma_columns(settings) -> list[str]:
@@ -117,7 +91,7 @@ def match_weight_part_expressions(settings) -> list[str]:
     """Per-comparison match weight (and tf adjustment) columns, Splink's own SQL."""
     exprs: list[str] = []
     for c in settings.comparisons:
-        exprs.extend(e for e in c._columns_to_select_for_match_weight_parts(False, False)
+        exprs.extend(spark_sql(e) for e in c._columns_to_select_for_match_weight_parts(False, False)
                      if e.strip().upper().startswith("CASE"))
     return exprs
 
@@ -132,4 +106,5 @@ def match_weight_terms(settings) -> list[str]:
 def final_score_expressions(settings) -> tuple[str, str]:
     """(match_weight expression, match_probability expression) over the weight parts."""
     prior = settings.core_model_settings.probability_two_random_records_match
-    return _combine_prior_and_mws(prior, match_weight_terms(settings), SplinkDialect.from_string("spark"))
+    mw, mp = _combine_prior_and_mws(prior, match_weight_terms(settings), SplinkDialect.from_string("spark"))
+    return spark_sql(mw), spark_sql(mp)

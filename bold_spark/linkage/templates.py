@@ -190,3 +190,55 @@ def low_information_model() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 TEMPLATES = {"rich": rich_identifier_model, "ndtms": low_information_model}
+
+
+def _jw_comparison(col: str, description: str) -> dict[str, Any]:
+    return {
+        "output_column_name": col,
+        "comparison_description": description,
+        "comparison_levels": [
+            _null(col),
+            _level(f"`{col}_l` = `{col}_r`", f"Exact match on {col}"),
+            _level(f"jaro_winkler(`{col}_l`, `{col}_r`) >= 0.9", f"Jaro-Winkler {col} >= 0.9"),
+            _level(f"jaro_winkler(`{col}_l`, `{col}_r`) >= 0.7", f"Jaro-Winkler {col} >= 0.7"),
+            _else(),
+        ],
+    }
+
+
+def febrl_model() -> tuple[dict[str, Any], dict[str, Any]]:
+    """FEBRL4 (the public benchmark): two files of synthetic Australian records, linked A to B."""
+    settings = _settings(
+        [
+            _name_comparison("first_name"),
+            _name_comparison("surname"),
+            _dob_comparison(),
+            _jw_comparison("address_1", "Street address"),
+            _jw_comparison("suburb", "Suburb"),
+            _exact_comparison("postcode_au", "Postcode"),
+            _exact_comparison("street_number", "Street number"),
+            _exact_comparison("soc_sec_id_hash", "Social security id (keyed hash)"),
+        ],
+        [
+            "l.first_name = r.first_name and l.surname = r.surname",
+            "l.surname = r.surname and l.dob = r.dob",
+            "l.first_name = r.first_name and l.dob = r.dob",
+            "l.postcode_au = r.postcode_au and l.first_name = r.first_name",
+            "l.soc_sec_id_hash = r.soc_sec_id_hash",
+        ],
+    )
+    meta = {
+        "description": "FEBRL4 benchmark: febrl4a linked to febrl4b",
+        "sources": ["febrl4a", "febrl4b"],
+        "training": {
+            "deterministic_rules": ["l.soc_sec_id_hash = r.soc_sec_id_hash and l.dob = r.dob"],
+            "recall": 0.7,
+            "em_blocking_rules": ["l.dob = r.dob", "l.surname = r.surname"],
+            "u_max_pairs": 1_000_000,
+            "seed": 1,
+        },
+    }
+    return settings, meta
+
+
+TEMPLATES["febrl"] = febrl_model

@@ -25,11 +25,11 @@ from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors
+from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import (
     RECORD_KEY,
     SOURCE,
     BlockingRule,
-    anchor_condition,
     columns_in_rule,
     gamma_columns,
 )
@@ -54,27 +54,13 @@ def pattern_counts(vectors: DataFrame, gammas: list[str]) -> pd.DataFrame:
     return vectors.groupBy(*gammas).agg(F.count(F.lit(1)).alias("n")).toPandas()
 
 
-def _pair_total(n_all: int, n_anchor: int, anchored: bool) -> float:
-    if not anchored:
-        return n_all * (n_all - 1) / 2
-    return n_anchor * (n_anchor - 1) / 2 + n_anchor * (n_all - n_anchor)
-
-
-def record_counts(recs: DataFrame, anchor_sources: list[str]) -> tuple[int, int]:
-    is_anchor = F.col(SOURCE).isin(*anchor_sources) if anchor_sources else F.lit(True)
-    row = recs.agg(F.count(F.lit(1)).alias("n"), F.sum(is_anchor.cast("long")).alias("a")).collect()[0]
-    return int(row["n"]), int(row["a"] or 0)
-
-
 def estimate_prior(
-    recs: DataFrame, rules: list[str], recall: float, anchor_sources: list[str],
-    counts: tuple[int, int],
+    recs: DataFrame, rules: list[str], recall: float, scope: PairScope, total: float
 ) -> tuple[float, int]:
-    """Pairs the deterministic rules match, over all pairs, divided by their recall."""
+    """Pairs the deterministic rules match, over all pairs in scope, divided by their recall."""
     det_rules = [BlockingRule(i, r) for i, r in enumerate(rules)]
     matched = blocked_pairs(recs.select(RECORD_KEY, SOURCE, *_rule_cols(rules)), det_rules,
-                            anchor_sources).count()
-    total = _pair_total(*counts, anchored=bool(anchor_sources))
+                            scope).count()
     prior = min(max(matched / max(total, 1) / recall, 1e-12), 0.5)
     logger.info("prior: %d deterministic matches of %.0f pairs, recall %.2f -> %.3g",
                 matched, total, recall, prior)
@@ -87,10 +73,9 @@ def _rule_cols(rules: list[str]) -> list[str]:
 
 
 def sample_random_pairs(
-    recs: DataFrame, max_pairs: int, seed: int, anchor_sources: list[str], counts: tuple[int, int]
+    recs: DataFrame, max_pairs: int, seed: int, scope: PairScope, total: float
 ) -> DataFrame:
-    """About ``max_pairs`` random pairs: a seeded sample of records crossed with itself."""
-    total = _pair_total(*counts, anchored=bool(anchor_sources))
+    """About ``max_pairs`` random pairs in scope: a seeded sample of records crossed with itself."""
     fraction = min(1.0, math.sqrt(max_pairs / max(total, 1)))
     u01 = (F.abs(F.xxhash64(F.col(RECORD_KEY), F.lit(seed))) % 1_000_000) / 1_000_000.0
     sample = recs.where(u01 < fraction)
@@ -99,7 +84,7 @@ def sample_random_pairs(
     select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
         F.col(f"r.`{c}`").alias(f"{c}_r") for c in cols
     ]
-    cond = F.expr(f"l.{RECORD_KEY} < r.{RECORD_KEY} and {anchor_condition(anchor_sources)}")
+    cond = F.expr(f"l.{RECORD_KEY} < r.{RECORD_KEY} and {scope.sql()}")
     return left.crossJoin(right).where(cond).select(*select)
 
 
@@ -154,7 +139,7 @@ def expectation_maximisation(
 
 
 def train_model(
-    recs: DataFrame, model: LinkModel, anchor_sources: list[str], trained_on: dict
+    recs: DataFrame, model: LinkModel, scope: PairScope, trained_on: dict
 ) -> tuple[LinkModel, dict]:
     """Estimate prior, u and m for ``model`` on a link group's records; returns the trained model."""
     settings = model.splink_settings()
@@ -162,12 +147,13 @@ def train_model(
     levels = _levels(settings)
     gammas = gamma_columns(settings)
     recs = recs.persist()
-    counts = record_counts(recs, anchor_sources)
+    n_records = recs.count()
+    total = scope.total_pairs(recs)
 
-    prior, det_matches = estimate_prior(recs, tr.deterministic_rules, tr.recall, anchor_sources, counts)
+    prior, det_matches = estimate_prior(recs, tr.deterministic_rules, tr.recall, scope, total)
 
     keep = [f"{RECORD_KEY}_l", f"{RECORD_KEY}_r"]
-    sample = sample_random_pairs(recs, tr.u_max_pairs, tr.seed, anchor_sources, counts)
+    sample = sample_random_pairs(recs, tr.u_max_pairs, tr.seed, scope, total)
     u_patterns = pattern_counts(comparison_vectors(sample, settings, keep), gammas)
     u_weights = u_patterns["n"].to_numpy(dtype=float)
     u = [level_proportions(u_patterns, gammas[k], levels[k], u_weights) for k in range(len(gammas))]
@@ -180,12 +166,12 @@ def train_model(
         active = [k for k, c in enumerate(settings.comparisons)
                   if not rule_cols & {col.input_name for lv in c.comparison_levels
                                       for col in lv._input_columns_used_by_sql_condition}]
-        pairs = blocked_pairs(recs, [BlockingRule(i, rule_sql)], anchor_sources, False)
+        pairs = blocked_pairs(recs, [BlockingRule(i, rule_sql)], scope, False)
         patterns = pattern_counts(comparison_vectors(pairs, settings, keep), [gammas[k] for k in active])
         m0 = [{lv.comparison_vector_value: lv.m_probability for lv in levels[k]} for k in active]
         m_hat, lam, iters, converged = expectation_maximisation(
             patterns, [gammas[k] for k in active], [levels[k] for k in active], m0,
-            [u[k] for k in active], prior, settings._max_iterations, settings._em_convergence,
+            [u[k] for k in active], prior, settings.training_settings.max_iterations, settings.training_settings.em_convergence,
         )
         for j, k in enumerate(active):
             for v, val in m_hat[j].items():
@@ -212,8 +198,8 @@ def train_model(
     info = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "trained_on": trained_on,
-        "records": counts[0],
-        "anchor_records": counts[1] if anchor_sources else None,
+        "records": n_records,
+        "pairs_in_scope": total,
         "prior": prior,
         "deterministic_matches": det_matches,
         "u_pairs_sampled": int(u_weights.sum()),

@@ -28,7 +28,7 @@ def split_forenames(first: Column, middle: Column | None = None) -> tuple[Column
         extra = F.split(F.coalesce(clean_name(middle), F.lit("")), " ")
         tokens = F.concat(tokens, extra)
     tokens = F.filter(tokens, lambda t: t != "")
-    first_name = F.element_at(tokens, 1)
+    first_name = F.try_element_at(tokens, F.lit(1))
     rest = F.array_join(F.slice(tokens, 2, 1000), " ")
     middle_names = F.when(rest == "", None).otherwise(rest)
     return first_name, middle_names

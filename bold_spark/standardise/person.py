@@ -87,8 +87,18 @@ def to_canonical(
         *[_identifier_hash(df, ds, key, f).alias(f"{f}_hash") for f in IDENTIFIER_FIELDS],
         parse_date(_src(df, ds, "event_date"), date_formats(ds, "event_date")).alias("event_date"),
         F.lit(run_id).alias("run_id"),
+        *[clean_text(F.col(src)).alias(name) for name, src in ds.extra_columns.items()],
+        *[hmac_column(key, clean_text(F.col(src)), name).alias(f"{name}_hash")
+          for name, src in ds.extra_identifiers.items()],
     )
     out = with_name_features(out)
     out = with_dob_parts(out, reference_date=snapshot)
     out = with_postcode_parts(out)
-    return out.select(*RECORD_COLUMNS)
+    extras = [*ds.extra_columns, *[f"{n}_hash" for n in ds.extra_identifiers]]
+    return out.select(*RECORD_COLUMNS, *extras)
+
+
+def clean_text(col: Column) -> Column:
+    """Free text for extra columns: upper case, trimmed, single spaces; empty -> null."""
+    s = F.trim(F.regexp_replace(F.upper(col.cast("string")), r"\s+", " "))
+    return F.when(s != "", s)
