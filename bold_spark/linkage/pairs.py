@@ -23,17 +23,12 @@ def with_term_frequencies(records: DataFrame, columns: list[str]) -> DataFrame:
     out = records
     for col in columns:
         counts = records.where(F.col(col).isNotNull()).groupBy(col).agg(F.count(F.lit(1)).alias("_n"))
-        tf = counts.select(
-            col, (F.col("_n") / F.sum("_n").over(_whole())).cast("double").alias(f"tf_{col}")
+        total = counts.agg(F.sum("_n").alias("_t"))
+        tf = counts.crossJoin(F.broadcast(total)).select(
+            col, (F.col("_n") / F.col("_t")).cast("double").alias(f"tf_{col}")
         )
         out = out.join(F.broadcast(tf), on=col, how="left")
     return out
-
-
-def _whole():
-    from pyspark.sql import Window
-
-    return Window.partitionBy()
 
 
 def group_records(

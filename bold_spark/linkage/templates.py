@@ -9,7 +9,7 @@ from typing import Any
 
 
 def _null(col: str) -> dict[str, Any]:
-    return {"sql_condition": f"`{col}_l` IS NULL OR `{col}_r` IS NULL",
+    return {"sql_condition": f"{col}_l IS NULL OR {col}_r IS NULL",
             "label_for_charts": f"{col} is NULL", "is_null_level": True}
 
 
@@ -30,7 +30,7 @@ def _exact_comparison(col: str, description: str, tf: bool = False) -> dict[str,
         "output_column_name": col,
         "comparison_description": description,
         "comparison_levels": [
-            _null(col), _level(f"`{col}_l` = `{col}_r`", f"Exact match on {col}", col if tf else None), _else()
+            _null(col), _level(f"{col}_l = {col}_r", f"Exact match on {col}", col if tf else None), _else()
         ],
     }
 
@@ -41,12 +41,12 @@ def _dob_comparison() -> dict[str, Any]:
         "comparison_description": "Date of birth: exact, placeholder, day/month swap, one typo, year",
         "comparison_levels": [
             _null("dob"),
-            _level("`dob_l` = `dob_r` AND NOT `dob_is_placeholder_l`", "Exact match (not 1 Jan)"),
-            _level("`dob_l` = `dob_r`", "Exact match on a 1 January date (placeholder?)"),
-            _level("`dob_year_l` = `dob_year_r` AND `dob_month_l` = `dob_day_r` "
-                   "AND `dob_day_l` = `dob_month_r`", "Day and month swapped"),
-            _level("levenshtein(`dob_string_l`, `dob_string_r`) <= 1", "One character different"),
-            _level("`dob_year_l` = `dob_year_r`", "Same year of birth"),
+            _level("dob_l = dob_r AND NOT dob_is_placeholder_l", "Exact match (not 1 Jan)"),
+            _level("dob_l = dob_r", "Exact match on a 1 January date (placeholder?)"),
+            _level("dob_year_l = dob_year_r AND dob_month_l = dob_day_r "
+                   "AND dob_day_l = dob_month_r", "Day and month swapped"),
+            _level("levenshtein(dob_string_l, dob_string_r) <= 1", "One character different"),
+            _level("dob_year_l = dob_year_r", "Same year of birth"),
             _else(),
         ],
     }
@@ -55,19 +55,19 @@ def _dob_comparison() -> dict[str, Any]:
 def _name_comparison(col: str) -> dict[str, Any]:
     levels = [
         _null(col),
-        _level(f"`{col}_l` = `{col}_r`", f"Exact match on {col}", col),
-        _level(f"jaro_winkler(`{col}_l`, `{col}_r`) >= 0.92", f"Jaro-Winkler {col} >= 0.92"),
+        _level(f"{col}_l = {col}_r", f"Exact match on {col}", col),
+        _level(f"jaro_winkler({col}_l, {col}_r) >= 0.92", f"Jaro-Winkler {col} >= 0.92"),
     ]
     if col == "surname":
-        levels.append(_level("arrays_overlap(`surname_tokens_l`, `surname_tokens_r`)",
+        levels.append(_level("arrays_overlap(surname_tokens_l, surname_tokens_r)",
                              "Shares a surname part (hyphenated/double-barrelled)"))
     if col == "first_name":
         levels.append(_level(
-            "array_contains(split(coalesce(`middle_names_r`, ''), ' '), `first_name_l`) OR "
-            "array_contains(split(coalesce(`middle_names_l`, ''), ' '), `first_name_r`)",
+            "array_contains(split(coalesce(middle_names_r, ''), ' '), first_name_l) OR "
+            "array_contains(split(coalesce(middle_names_l, ''), ' '), first_name_r)",
             "First name found among the other's middle names"))
     levels += [
-        _level(f"jaro_winkler(`{col}_l`, `{col}_r`) >= 0.8", f"Jaro-Winkler {col} >= 0.8"),
+        _level(f"jaro_winkler({col}_l, {col}_r) >= 0.8", f"Jaro-Winkler {col} >= 0.8"),
         _else(),
     ]
     return {"output_column_name": col, "comparison_description": f"{col} similarity",
@@ -80,9 +80,9 @@ def _postcode_comparison() -> dict[str, Any]:
         "comparison_description": "Postcode unit, sector, district",
         "comparison_levels": [
             _null("postcode_district"),
-            _level("`postcode_l` = `postcode_r`", "Same postcode unit"),
-            _level("`postcode_sector_l` = `postcode_sector_r`", "Same postcode sector"),
-            _level("`postcode_district_l` = `postcode_district_r`", "Same postcode district"),
+            _level("postcode_l = postcode_r", "Same postcode unit"),
+            _level("postcode_sector_l = postcode_sector_r", "Same postcode sector"),
+            _level("postcode_district_l = postcode_district_r", "Same postcode district"),
             _else(),
         ],
     }
@@ -94,8 +94,8 @@ def _sector_comparison() -> dict[str, Any]:
         "comparison_description": "Postcode sector, district",
         "comparison_levels": [
             _null("postcode_district"),
-            _level("`postcode_sector_l` = `postcode_sector_r`", "Same postcode sector"),
-            _level("`postcode_district_l` = `postcode_district_r`", "Same postcode district"),
+            _level("postcode_sector_l = postcode_sector_r", "Same postcode sector"),
+            _level("postcode_district_l = postcode_district_r", "Same postcode district"),
             _else(),
         ],
     }
@@ -198,9 +198,9 @@ def _jw_comparison(col: str, description: str) -> dict[str, Any]:
         "comparison_description": description,
         "comparison_levels": [
             _null(col),
-            _level(f"`{col}_l` = `{col}_r`", f"Exact match on {col}"),
-            _level(f"jaro_winkler(`{col}_l`, `{col}_r`) >= 0.9", f"Jaro-Winkler {col} >= 0.9"),
-            _level(f"jaro_winkler(`{col}_l`, `{col}_r`) >= 0.7", f"Jaro-Winkler {col} >= 0.7"),
+            _level(f"{col}_l = {col}_r", f"Exact match on {col}"),
+            _level(f"jaro_winkler({col}_l, {col}_r) >= 0.9", f"Jaro-Winkler {col} >= 0.9"),
+            _level(f"jaro_winkler({col}_l, {col}_r) >= 0.7", f"Jaro-Winkler {col} >= 0.7"),
             _else(),
         ],
     }

@@ -1,155 +1,161 @@
-"""The error model: column expressions that turn a true value into the value a record carries.
+"""The error model: expressions that turn a true value into the value a record carries.
 
-Each field has one uniform draw split into bins, one per error kind, so the errors of one field
-are mutually exclusive and each rate in ``ErrorRates`` is the observed share of records.
+Each field has one uniform draw split into consecutive bins, one per error kind, so the errors of
+one field are mutually exclusive and each rate in ``ErrorRates`` is the observed share of records.
+
+The expressions are composed as Spark SQL text and parsed once by ``F.expr``/``selectExpr``:
+building the same trees node by node through the Column API costs a Py4J round trip per node,
+which made plan construction take seconds. Arguments named ``*_sql`` are SQL expressions
+(a plain column name is one).
 """
 
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
-from bold_spark.synthetic.randomness import Draws, pick
+from bold_spark.synthetic.randomness import Draws
 from bold_spark.synthetic.spec import ErrorRates
 
 _ALPHABET = string.ascii_uppercase
 
 
-def _bins(u: Column, rates: list[float]) -> list[Column]:
-    """One condition per rate: u falls in that rate's slice of [0, 1)."""
-    conds = []
-    low = 0.0
-    for rate in rates:
-        conds.append((u >= low) & (u < low + rate))
-        low += rate
-    return conds
+def num(x: float) -> str:
+    """A double literal."""
+    return f"{float(x)!r}D"
 
 
-def typo(name: Column, u_kind: Column, u_position: Column, u_letter: Column) -> Column:
-    """One keyboard error: substitute, delete, swap two neighbours or double a letter.
-    Names shorter than three letters are left alone."""
-    n = F.length(name)
-    pos = pick(u_position, n) + 1  # 1..n
-    swap_pos = pick(u_position, n - 1) + 1  # 1..n-1
-    current = F.instr(F.lit(_ALPHABET), F.substr(name, pos, F.lit(1))) - 1  # -1 if not a letter
-    new_letter = F.substr(
-        F.lit(_ALPHABET), F.pmod(current + 1 + pick(u_letter, 25), F.lit(26)) + 1, F.lit(1)
-    )  # never the letter it replaces
-    before = F.substr(name, F.lit(1), pos - 1)
-    after = F.substr(name, pos + 1, n)
-    kind = pick(u_kind, 4)
+def case_by_bins(u_sql: str, branches: Sequence[tuple[float, str]], otherwise_sql: str) -> str:
+    """CASE over consecutive slices of [0, 1): branch i applies when u falls in its slice."""
+    whens = []
+    upper = 0.0
+    for rate, value_sql in branches:
+        upper += rate
+        if rate > 0:
+            whens.append(f"WHEN {u_sql} < {num(upper)} THEN {value_sql}")
+    if not whens:
+        return otherwise_sql
+    return f"(CASE {' '.join(whens)} ELSE {otherwise_sql} END)"
+
+
+def _pick(u_sql: str, n_sql: str) -> str:
+    """An integer in 0..n-1."""
+    return f"CAST(least(floor({u_sql} * ({n_sql})), ({n_sql}) - 1) AS INT)"
+
+
+def typo_sql(name_sql: str, u_kind: str, u_position: str, u_letter: str) -> str:
+    """One keyboard error: substitute (never by the same letter), delete, swap two neighbours or
+    double a letter. Names shorter than three letters are left alone."""
+    n = f"length({name_sql})"
+    pos = f"({_pick(u_position, n)} + 1)"
+    swap = f"({_pick(u_position, f'{n} - 1')} + 1)"
+    current = f"(instr('{_ALPHABET}', substr({name_sql}, {pos}, 1)) - 1)"
+    new_letter = f"substr('{_ALPHABET}', pmod({current} + 1 + {_pick(u_letter, '25')}, 26) + 1, 1)"
+    before = f"substr({name_sql}, 1, {pos} - 1)"
+    after = f"substr({name_sql}, {pos} + 1, {n})"
+    kind = _pick(u_kind, "4")
+    swapped = (
+        f"concat(substr({name_sql}, 1, {swap} - 1), substr({name_sql}, {swap} + 1, 1), "
+        f"substr({name_sql}, {swap}, 1), substr({name_sql}, {swap} + 2, {n}))"
+    )
     return (
-        F.when(name.isNull() | (n < 3), name)
-        .when(kind == 0, F.concat(before, new_letter, after))
-        .when(kind == 1, F.concat(before, after))
-        .when(
-            kind == 2,
-            F.concat(
-                F.substr(name, F.lit(1), swap_pos - 1), F.substr(name, swap_pos + 1, F.lit(1)),
-                F.substr(name, swap_pos, F.lit(1)), F.substr(name, swap_pos + 2, n),
-            ),
-        )
-        .otherwise(F.concat(F.substr(name, F.lit(1), pos), F.substr(name, pos, n)))
+        f"(CASE WHEN {name_sql} IS NULL OR {n} < 3 THEN {name_sql} "
+        f"WHEN {kind} = 0 THEN concat({before}, {new_letter}, {after}) "
+        f"WHEN {kind} = 1 THEN concat({before}, {after}) "
+        f"WHEN {kind} = 2 THEN {swapped} "
+        f"ELSE concat(substr({name_sql}, 1, {pos}), substr({name_sql}, {pos}, {n})) END)"
     )
 
 
-def _typo(name: Column, d: Draws, field: str) -> Column:
-    return typo(name, d.u(f"{field}_typo_kind"), d.u(f"{field}_typo_pos"), d.u(f"{field}_typo_letter"))
+def draws_typo_sql(name_sql: str, d: Draws, field: str) -> str:
+    return typo_sql(name_sql, d.sql(f"{field}_typo_kind"), d.sql(f"{field}_typo_pos"),
+                    d.sql(f"{field}_typo_letter"))
 
 
-def forename_variant(first: Column, middle: Column, nickname: Column, d: Draws,
-                     rates: ErrorRates) -> tuple[Column, Column]:
-    """(first name, middle name) as recorded."""
-    initials, nick, typo_, shift = _bins(
-        d.u("first"), [rates.initials_only, rates.nickname, rates.typo, rates.name_shift]
+def forename_variant_sql(first: str, middle: str, nickname: str, d: Draws,
+                         rates: ErrorRates) -> tuple[str, str]:
+    """(first name, middle name) as recorded: an initial, a nickname (where the name has one),
+    a typo, or first and middle names swapped (where there is a middle name)."""
+    u = d.sql("first")
+    shifted = (
+        f"({u} >= {num(rates.initials_only + rates.nickname + rates.typo)} AND "
+        f"{u} < {num(rates.initials_only + rates.nickname + rates.typo + rates.name_shift)} AND "
+        f"{middle} IS NOT NULL)"
     )
-    shifted = shift & middle.isNotNull()
-    new_first = (
-        F.when(initials, F.substr(first, F.lit(1), F.lit(1)))
-        .when(nick, F.coalesce(nickname, first))
-        .when(typo_, _typo(first, d, "first"))
-        .when(shifted, middle)
-        .otherwise(first)
-    )
-    new_middle = F.when(shifted, first).otherwise(middle)
+    new_first = case_by_bins(u, [
+        (rates.initials_only, f"substr({first}, 1, 1)"),
+        (rates.nickname, f"coalesce({nickname}, {first})"),
+        (rates.typo, draws_typo_sql(first, d, "first")),
+        (rates.name_shift, f"coalesce({middle}, {first})"),
+    ], first)
+    new_middle = f"(CASE WHEN {shifted} THEN {first} ELSE {middle} END)" if rates.name_shift else middle
     return new_first, new_middle
 
 
-def surname_variant(surname: Column, other_surname: Column, d: Draws, rates: ErrorRates) -> Column:
-    """Surname as recorded: the other (maiden/married) surname, a double-barrelled form (or one
-    part of a true double-barrelled name), or a typo."""
-    changed, hyphenated, typo_ = _bins(
-        d.u("surname"), [rates.surname_change, rates.hyphenated, rates.typo]
+def surname_variant_sql(surname: str, other_surname: str, d: Draws, rates: ErrorRates) -> str:
+    """Surname as recorded: the other (maiden/married) surname, a double-barrelled form (or the
+    first part of a true double-barrelled name), or a typo."""
+    hyphenated = (
+        f"(CASE WHEN instr({surname}, '-') > 0 THEN substring_index({surname}, '-', 1) "
+        f"WHEN {d.sql('hyphen_order')} < 0.5D THEN concat({surname}, '-', {other_surname}) "
+        f"ELSE concat({other_surname}, '-', {surname}) END)"
     )
-    double_barrelled = F.when(F.contains(surname, F.lit("-")), F.substring_index(surname, "-", 1))
-    joined = (
-        F.when(d.u("hyphen_order") < 0.5, F.concat(surname, F.lit("-"), other_surname))
-        .otherwise(F.concat(other_surname, F.lit("-"), surname))
-    )
+    return case_by_bins(d.sql("surname"), [
+        (rates.surname_change, other_surname),
+        (rates.hyphenated, hyphenated),
+        (rates.typo, draws_typo_sql(surname, d, "surname")),
+    ], surname)
+
+
+def swap_day_month_sql(dob: str) -> str:
+    """Day and month swapped where that gives a different date, else unchanged."""
     return (
-        F.when(changed, other_surname)
-        .when(hyphenated, F.coalesce(double_barrelled, joined))
-        .when(typo_, _typo(surname, d, "surname"))
-        .otherwise(surname)
+        f"(CASE WHEN day({dob}) <= 12 AND day({dob}) != month({dob}) "
+        f"THEN make_date(year({dob}), day({dob}), month({dob})) ELSE {dob} END)"
     )
 
 
-def swap_day_month(dob: Column) -> Column:
-    """Day and month swapped where that gives a different valid date, else unchanged."""
-    day, month = F.dayofmonth(dob), F.month(dob)
-    return F.when((day <= 12) & (day != month), F.make_date(F.year(dob), day, month)).otherwise(dob)
-
-
-def dob_typo(dob: Column, d: Draws) -> Column:
+def dob_typo_sql(dob: str, d: Draws) -> str:
     """One day or one year out."""
-    direction = F.when(d.u("dob_typo_direction") < 0.5, F.lit(-1)).otherwise(F.lit(1))
+    direction = f"(CASE WHEN {d.sql('dob_typo_direction')} < 0.5D THEN -1 ELSE 1 END)"
     return (
-        F.when(d.u("dob_typo_kind") < 0.5, F.date_add(dob, direction))
-        .otherwise(F.add_months(dob, direction * 12))
+        f"(CASE WHEN {d.sql('dob_typo_kind')} < 0.5D THEN date_add({dob}, {direction}) "
+        f"ELSE add_months({dob}, {direction} * 12) END)"
     )
 
 
-def dob_variant(dob: Column, d: Draws, rates: ErrorRates) -> Column:
-    placeholder, swapped, typo_ = _bins(
-        d.u("dob"), [rates.dob_placeholder, rates.dob_swap, rates.dob_typo]
-    )
-    return (
-        F.when(placeholder, F.make_date(F.year(dob), F.lit(1), F.lit(1)))
-        .when(swapped, swap_day_month(dob))
-        .when(typo_, dob_typo(dob, d))
-        .otherwise(dob)
-    )
+def dob_variant_sql(dob: str, d: Draws, rates: ErrorRates) -> str:
+    return case_by_bins(d.sql("dob"), [
+        (rates.dob_placeholder, f"make_date(year({dob}), 1, 1)"),
+        (rates.dob_swap, swap_day_month_sql(dob)),
+        (rates.dob_typo, dob_typo_sql(dob, d)),
+    ], dob)
 
 
-def postcode_state(d: Draws, rates: ErrorRates) -> Column:
+def postcode_state_sql(d: Draws, rates: ErrorRates) -> str:
     """Which address the record carries: 'current', 'previous' (out of date) or 'missing'."""
-    missing, out_of_date = _bins(d.u("postcode"), [rates.postcode_missing, rates.postcode_out_of_date])
-    return F.when(missing, F.lit("missing")).when(out_of_date, F.lit("previous")).otherwise(F.lit("current"))
-
-
-def by_postcode_state(state: Column, current: Column, previous: Column) -> Column:
-    return (
-        F.when(state == "current", current)
-        .when(state == "previous", previous)
-        .otherwise(F.lit(None).cast("string"))
-    )
+    return case_by_bins(d.sql("postcode"), [
+        (rates.postcode_missing, "'missing'"),
+        (rates.postcode_out_of_date, "'previous'"),
+    ], "'current'")
 
 
 def with_recorded_identity(rows: DataFrame, d: Draws, rates: ErrorRates) -> DataFrame:
     """Add rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state and rec_postcode:
     the values this record carries after the error model."""
-    first, middle = forename_variant(F.col("first_name"), F.col("middle_name"), F.col("nickname"), d, rates)
-    out = rows.select(
+    first, middle = forename_variant_sql("first_name", "middle_name", "nickname", d, rates)
+    out = rows.selectExpr(
         "*",
-        first.alias("rec_first"),
-        middle.alias("rec_middle"),
-        surname_variant(F.col("surname"), F.col("other_surname"), d, rates).alias("rec_surname"),
-        dob_variant(F.col("dob"), d, rates).alias("rec_dob"),
-        postcode_state(d, rates).alias("rec_postcode_state"),
+        f"{first} AS rec_first",
+        f"{middle} AS rec_middle",
+        f"{surname_variant_sql('surname', 'other_surname', d, rates)} AS rec_surname",
+        f"{dob_variant_sql('dob', d, rates)} AS rec_dob",
+        f"{postcode_state_sql(d, rates)} AS rec_postcode_state",
     )
-    return out.withColumn(
-        "rec_postcode",
-        by_postcode_state(F.col("rec_postcode_state"), F.col("postcode"), F.col("previous_postcode")),
+    return out.selectExpr(
+        "*",
+        "CASE rec_postcode_state WHEN 'current' THEN postcode WHEN 'previous' THEN previous_postcode "
+        "END AS rec_postcode",
     )

@@ -19,10 +19,18 @@ _MANTISSA = float(1 << 53)
 _MAX_MULTIPLIER = 900_000_000
 
 
-def uniform(seed: int, salt: str, *keys: Column) -> Column:
-    """A uniform double in [0, 1) determined by the seed, the salt and the key columns."""
-    h = F.xxhash64(F.lit(seed), F.lit(salt), *keys)
-    return F.shiftrightunsigned(h, 11).cast("double") / F.lit(_MANTISSA)
+def uniform_sql(seed: int, salt: str, *keys: str) -> str:
+    """SQL text of a uniform double in [0, 1) determined by the seed, the salt and the key
+    columns. Built as SQL (parsed once in the JVM) because composing hundreds of draws through
+    the Column API costs a Py4J round trip per node."""
+    if not all(ch.isalnum() or ch in "_:/-." for ch in salt):
+        raise ValueError(f"salt {salt!r} must be a plain identifier")
+    cols = ", ".join(f"`{k}`" for k in keys)
+    return f"(shiftrightunsigned(xxhash64({int(seed)}, '{salt}', {cols}), 11) / {_MANTISSA!r}D)"
+
+
+def uniform(seed: int, salt: str, *keys: str) -> Column:
+    return F.expr(uniform_sql(seed, salt, *keys))
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,11 @@ class Draws:
     namespace: str
     keys: tuple[str, ...]
 
+    def sql(self, salt: str) -> str:
+        return uniform_sql(self.seed, f"{self.namespace}:{salt}", *self.keys)
+
     def u(self, salt: str) -> Column:
-        return uniform(self.seed, f"{self.namespace}:{salt}", *[F.col(k) for k in self.keys])
+        return F.expr(self.sql(salt))
 
 
 def below(u: Column, probability: float | Column) -> Column:

@@ -8,9 +8,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.synthetic import identifiers as ids
-from bold_spark.synthetic.errors import dob_typo, swap_day_month, typo, with_recorded_identity
+from bold_spark.synthetic.errors import (
+    dob_typo_sql, num, swap_day_month_sql, typo_sql, with_recorded_identity,
+)
 from bold_spark.synthetic.layouts import PRISON
-from bold_spark.synthetic.randomness import Draws, below, pick
+from bold_spark.synthetic.randomness import Draws, below
 from bold_spark.synthetic.rows import (
     dob_text, event_date, explode_people, format_date, row_draws, sex_text, sticky_flag,
     with_bad_rows,
@@ -31,32 +33,28 @@ def _alias_variants(rows: DataFrame, d: Draws) -> DataFrame:
     """On alias rows, replace the recorded identity with one deliberate variant: a nickname (or a
     misspelt first name), the other surname, a different DOB, a different first name, a misspelt
     surname, or the middle name (or initial) used as the first name."""
-    alias = (F.col("row_no") > 1) & below(d.u("alias"), ALIAS_SHARE)
-    kind = F.when(alias, pick(d.u("alias_kind"), 6))
-    draws = (d.u("alias_typo_kind"), d.u("alias_typo_pos"), d.u("alias_typo_letter"))
-    has_middle = F.col("middle_name").isNotNull()
-    swapped = swap_day_month(F.col("dob"))
-    first = (
-        F.when(kind == 0, F.coalesce(F.col("nickname"), typo(F.col("first_name"), *draws)))
-        .when(kind == 3, F.col("alias_first_name"))
-        .when(kind == 5, F.coalesce(F.col("middle_name"), F.substr(F.col("first_name"), F.lit(1), F.lit(1))))
-        .otherwise(F.col("rec_first"))
-    )
-    middle = F.when((kind == 5) & has_middle, F.col("first_name")).otherwise(F.col("rec_middle"))
-    surname = (
-        F.when(kind == 1, F.col("other_surname"))
-        .when(kind == 4, typo(F.col("surname"), *draws))
-        .otherwise(F.col("rec_surname"))
-    )
-    dob = F.when(
-        kind == 2, F.when(swapped != F.col("dob"), swapped).otherwise(dob_typo(F.col("dob"), d))
-    ).otherwise(F.col("rec_dob"))
-    return (
-        rows.withColumn("rec_first", first)
-        .withColumn("rec_middle", middle)
-        .withColumn("rec_surname", surname)
-        .withColumn("rec_dob", dob)
-    )
+    alias = f"(row_no > 1 AND {d.sql('alias')} < {num(ALIAS_SHARE)})"
+    kind = f"(CASE WHEN {alias} THEN CAST(least(floor({d.sql('alias_kind')} * 6), 5) AS INT) END)"
+    draws = (d.sql("alias_typo_kind"), d.sql("alias_typo_pos"), d.sql("alias_typo_letter"))
+    swapped = swap_day_month_sql("dob")
+    variants = {
+        "rec_first": f"""CASE _alias_kind
+              WHEN 0 THEN coalesce(nickname, {typo_sql('first_name', *draws)})
+              WHEN 3 THEN alias_first_name
+              WHEN 5 THEN coalesce(middle_name, substr(first_name, 1, 1))
+              ELSE rec_first END""",
+        "rec_middle": "CASE WHEN _alias_kind = 5 AND middle_name IS NOT NULL THEN first_name "
+                      "ELSE rec_middle END",
+        "rec_surname": f"""CASE _alias_kind
+              WHEN 1 THEN other_surname
+              WHEN 4 THEN {typo_sql('surname', *draws)}
+              ELSE rec_surname END""",
+        "rec_dob": f"""CASE WHEN _alias_kind = 2 THEN
+              CASE WHEN {swapped} != dob THEN {swapped} ELSE {dob_typo_sql('dob', d)} END
+              ELSE rec_dob END""",
+    }
+    with_kind = rows.withColumn("_alias_kind", F.expr(kind))
+    return with_kind.withColumns({c: F.expr(e) for c, e in variants.items()}).drop("_alias_kind")
 
 
 def _pnc(d: Draws) -> Column:
