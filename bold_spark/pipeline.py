@@ -69,10 +69,15 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     datasets = cfg.dataset_configs()
     uris = {name: cfg.source_uri(ds) for name, ds in datasets.items()}
     ingested = ingest_sources(spark, datasets, uris, key, run.run_id)
+    records = ingested.records
+    if cfg.privacy.mode == "pprl":
+        from bold_spark.privacy.pprl import encode_records
+
+        records = encode_records(records, key, cfg.privacy)
     try:
         run.source_counts = ingested.counts
         run.inputs = ingested.inputs
-        _write(spark, cfg, run, "records", ingested.records)
+        _write(spark, cfg, run, "records", records)
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
         flags = (
             _read(spark, cfg, "records").groupBy("source").agg(
