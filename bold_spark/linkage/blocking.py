@@ -34,14 +34,32 @@ def equi_join_keys(rule: BlockingRule) -> list[tuple[str, str]]:
     return SplinkRule(rule.sql, sql_dialect_str="spark")._equi_join_conditions
 
 
-def count_rule_comparisons(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> RuleCount:
+def _rule_blocks(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> DataFrame:
+    """Per block of the rule: its size ``n`` and in-scope ``pairs``, tagged with the rule index."""
     keys = equi_join_keys(rule)
     symmetric = bool(keys) and all(left == right for left, right in keys)
     # Without a symmetric equi-join every pair is a candidate: counted as one block.
     key_exprs = [F.expr(left) for left, _ in keys] if symmetric else [F.lit(1)]
-    blocks = scope.block_counts(recs, key_exprs)
-    row = blocks.agg(F.sum("pairs").alias("pairs"), F.max("n").alias("largest")).collect()[0]
-    return RuleCount(rule, int(row["pairs"] or 0), int(row["largest"] or 0))
+    return scope.block_counts(recs, key_exprs).select(F.lit(rule.index).alias("rule"), "n", "pairs")
+
+
+def count_comparisons(recs: DataFrame, rules: list[BlockingRule], scope: PairScope) -> list[RuleCount]:
+    """Comparisons per rule, all rules in one Spark job."""
+    parts = [_rule_blocks(recs, r, scope) for r in rules]
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.unionByName(p)
+    rows = union.groupBy("rule").agg(F.sum("pairs").alias("pairs"), F.max("n").alias("largest")).collect()
+    by_rule = {r["rule"]: r for r in rows}
+    return [
+        RuleCount(r, int((by_rule.get(r.index) or {"pairs": 0})["pairs"] or 0),
+                  int((by_rule.get(r.index) or {"largest": 0})["largest"] or 0))
+        for r in rules
+    ]
+
+
+def count_rule_comparisons(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> RuleCount:
+    return count_comparisons(recs, [rule], scope)[0]
 
 
 def check_blocking(
@@ -52,7 +70,7 @@ def check_blocking(
     link_group: str,
 ) -> list[RuleCount]:
     """Count comparisons per rule, log them, and refuse when the total passes the cap."""
-    counts = [count_rule_comparisons(recs, r, scope) for r in rules]
+    counts = count_comparisons(recs, rules, scope)
     total = sum(c.comparisons for c in counts)
     for c in counts:
         logger.info(

@@ -3,59 +3,32 @@
 Each field has one uniform draw split into consecutive bins, one per error kind, so the errors of
 one field are mutually exclusive and each rate in ``ErrorRates`` is the observed share of records.
 
-The expressions are composed as Spark SQL text and parsed once by ``F.expr``/``selectExpr``:
-building the same trees node by node through the Column API costs a Py4J round trip per node,
-which made plan construction take seconds. Arguments named ``*_sql`` are SQL expressions
-(a plain column name is one).
+Expressions are Spark SQL text (see randomness.py for why); arguments are SQL expressions, and
+a plain column name is one.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
-
 from pyspark.sql import DataFrame
 
-from bold_spark.synthetic.randomness import Draws
+from bold_spark.synthetic.randomness import Draws, case_by_bins, num, pick
 from bold_spark.synthetic.spec import ErrorRates
 
 _ALPHABET = string.ascii_uppercase
-
-
-def num(x: float) -> str:
-    """A double literal."""
-    return f"{float(x)!r}D"
-
-
-def case_by_bins(u_sql: str, branches: Sequence[tuple[float, str]], otherwise_sql: str) -> str:
-    """CASE over consecutive slices of [0, 1): branch i applies when u falls in its slice."""
-    whens = []
-    upper = 0.0
-    for rate, value_sql in branches:
-        upper += rate
-        if rate > 0:
-            whens.append(f"WHEN {u_sql} < {num(upper)} THEN {value_sql}")
-    if not whens:
-        return otherwise_sql
-    return f"(CASE {' '.join(whens)} ELSE {otherwise_sql} END)"
-
-
-def _pick(u_sql: str, n_sql: str) -> str:
-    """An integer in 0..n-1."""
-    return f"CAST(least(floor({u_sql} * ({n_sql})), ({n_sql}) - 1) AS INT)"
 
 
 def typo_sql(name_sql: str, u_kind: str, u_position: str, u_letter: str) -> str:
     """One keyboard error: substitute (never by the same letter), delete, swap two neighbours or
     double a letter. Names shorter than three letters are left alone."""
     n = f"length({name_sql})"
-    pos = f"({_pick(u_position, n)} + 1)"
-    swap = f"({_pick(u_position, f'{n} - 1')} + 1)"
+    pos = f"({pick(u_position, n)} + 1)"
+    swap = f"({pick(u_position, f'{n} - 1')} + 1)"
     current = f"(instr('{_ALPHABET}', substr({name_sql}, {pos}, 1)) - 1)"
-    new_letter = f"substr('{_ALPHABET}', pmod({current} + 1 + {_pick(u_letter, '25')}, 26) + 1, 1)"
+    new_letter = f"substr('{_ALPHABET}', pmod({current} + 1 + {pick(u_letter, '25')}, 26) + 1, 1)"
     before = f"substr({name_sql}, 1, {pos} - 1)"
     after = f"substr({name_sql}, {pos} + 1, {n})"
-    kind = _pick(u_kind, "4")
+    kind = pick(u_kind, "4")
     swapped = (
         f"concat(substr({name_sql}, 1, {swap} - 1), substr({name_sql}, {swap} + 1, 1), "
         f"substr({name_sql}, {swap}, 1), substr({name_sql}, {swap} + 2, {n}))"
@@ -70,15 +43,15 @@ def typo_sql(name_sql: str, u_kind: str, u_position: str, u_letter: str) -> str:
 
 
 def draws_typo_sql(name_sql: str, d: Draws, field: str) -> str:
-    return typo_sql(name_sql, d.sql(f"{field}_typo_kind"), d.sql(f"{field}_typo_pos"),
-                    d.sql(f"{field}_typo_letter"))
+    return typo_sql(name_sql, d.u(f"{field}_typo_kind"), d.u(f"{field}_typo_pos"),
+                    d.u(f"{field}_typo_letter"))
 
 
 def forename_variant_sql(first: str, middle: str, nickname: str, d: Draws,
                          rates: ErrorRates) -> tuple[str, str]:
     """(first name, middle name) as recorded: an initial, a nickname (where the name has one),
     a typo, or first and middle names swapped (where there is a middle name)."""
-    u = d.sql("first")
+    u = d.u("first")
     shifted = (
         f"({u} >= {num(rates.initials_only + rates.nickname + rates.typo)} AND "
         f"{u} < {num(rates.initials_only + rates.nickname + rates.typo + rates.name_shift)} AND "
@@ -99,10 +72,10 @@ def surname_variant_sql(surname: str, other_surname: str, d: Draws, rates: Error
     first part of a true double-barrelled name), or a typo."""
     hyphenated = (
         f"(CASE WHEN instr({surname}, '-') > 0 THEN substring_index({surname}, '-', 1) "
-        f"WHEN {d.sql('hyphen_order')} < 0.5D THEN concat({surname}, '-', {other_surname}) "
+        f"WHEN {d.u('hyphen_order')} < 0.5D THEN concat({surname}, '-', {other_surname}) "
         f"ELSE concat({other_surname}, '-', {surname}) END)"
     )
-    return case_by_bins(d.sql("surname"), [
+    return case_by_bins(d.u("surname"), [
         (rates.surname_change, other_surname),
         (rates.hyphenated, hyphenated),
         (rates.typo, draws_typo_sql(surname, d, "surname")),
@@ -119,15 +92,15 @@ def swap_day_month_sql(dob: str) -> str:
 
 def dob_typo_sql(dob: str, d: Draws) -> str:
     """One day or one year out."""
-    direction = f"(CASE WHEN {d.sql('dob_typo_direction')} < 0.5D THEN -1 ELSE 1 END)"
+    direction = f"(CASE WHEN {d.u('dob_typo_direction')} < 0.5D THEN -1 ELSE 1 END)"
     return (
-        f"(CASE WHEN {d.sql('dob_typo_kind')} < 0.5D THEN date_add({dob}, {direction}) "
+        f"(CASE WHEN {d.u('dob_typo_kind')} < 0.5D THEN date_add({dob}, {direction}) "
         f"ELSE add_months({dob}, {direction} * 12) END)"
     )
 
 
 def dob_variant_sql(dob: str, d: Draws, rates: ErrorRates) -> str:
-    return case_by_bins(d.sql("dob"), [
+    return case_by_bins(d.u("dob"), [
         (rates.dob_placeholder, f"make_date(year({dob}), 1, 1)"),
         (rates.dob_swap, swap_day_month_sql(dob)),
         (rates.dob_typo, dob_typo_sql(dob, d)),
@@ -136,7 +109,7 @@ def dob_variant_sql(dob: str, d: Draws, rates: ErrorRates) -> str:
 
 def postcode_state_sql(d: Draws, rates: ErrorRates) -> str:
     """Which address the record carries: 'current', 'previous' (out of date) or 'missing'."""
-    return case_by_bins(d.sql("postcode"), [
+    return case_by_bins(d.u("postcode"), [
         (rates.postcode_missing, "'missing'"),
         (rates.postcode_out_of_date, "'previous'"),
     ], "'current'")

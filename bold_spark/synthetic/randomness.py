@@ -1,7 +1,13 @@
-"""Hash-based randomness: a value depends only on (seed, salt, key columns), never on partitioning.
+"""Hash-based randomness, as Spark SQL expression text.
 
-Every random draw is ``xxhash64(seed, salt, keys...)`` turned into a uniform double in [0, 1).
-Different salts give independent draws for the same key.
+Every random draw is ``xxhash64(seed, salt, keys...)`` turned into a uniform double in [0, 1):
+its value depends only on the seed, the salt and the key columns, never on partitioning or
+execution order. Different salts give independent draws for the same key.
+
+Why SQL text: the generator composes thousands of expression nodes. Built node by node through
+the PySpark Column API, each node costs Py4J round trips (about 14,000 of them, several seconds,
+per population); as SQL text the JVM parses each stage's expressions in one call. The helpers
+below return SQL strings and are combined with ``selectExpr``/``F.expr``.
 """
 
 from __future__ import annotations
@@ -11,64 +17,77 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
-
-_MANTISSA = float(1 << 53)
-#: Largest multiplier used by ``scramble``: keeps (x mod m) * a below 2**63 for m <= 10**10.
+_MANTISSA = 1 << 53
+#: Largest multiplier used by ``scramble_sql``: keeps (x mod m) * a below 2**63 for m <= 10**10.
 _MAX_MULTIPLIER = 900_000_000
+_SALT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:/-.")
+
+
+def num(x: float) -> str:
+    """A SQL double literal."""
+    return f"{float(x)!r}D"
+
+
+def sql_str(s: str) -> str:
+    """A SQL string literal."""
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def uniform_sql(seed: int, salt: str, *keys: str) -> str:
-    """SQL text of a uniform double in [0, 1) determined by the seed, the salt and the key
-    columns. Built as SQL (parsed once in the JVM) because composing hundreds of draws through
-    the Column API costs a Py4J round trip per node."""
-    if not all(ch.isalnum() or ch in "_:/-." for ch in salt):
+    """A uniform double in [0, 1) determined by the seed, the salt and the key columns."""
+    if not set(salt) <= _SALT_CHARS:
         raise ValueError(f"salt {salt!r} must be a plain identifier")
     cols = ", ".join(f"`{k}`" for k in keys)
-    return f"(shiftrightunsigned(xxhash64({int(seed)}, '{salt}', {cols}), 11) / {_MANTISSA!r}D)"
-
-
-def uniform(seed: int, salt: str, *keys: str) -> Column:
-    return F.expr(uniform_sql(seed, salt, *keys))
+    return f"(shiftrightunsigned(xxhash64({int(seed)}, '{salt}', {cols}), 11) / {_MANTISSA}.0D)"
 
 
 @dataclass(frozen=True)
 class Draws:
-    """Uniform draws keyed on fixed columns: ``Draws(seed, "ndtms", ("person_id", "row_no")).u("dob")``."""
+    """Uniform draws keyed on fixed columns, e.g. ``Draws(seed, "ndtms", ("person_id", "row_no"))``;
+    ``d.u("dob")`` is the SQL of the draw salted "dob"."""
 
     seed: int
     namespace: str
     keys: tuple[str, ...]
 
-    def sql(self, salt: str) -> str:
+    def u(self, salt: str) -> str:
         return uniform_sql(self.seed, f"{self.namespace}:{salt}", *self.keys)
 
-    def u(self, salt: str) -> Column:
-        return F.expr(self.sql(salt))
+
+def below(u: str, probability: float | str) -> str:
+    """True with the given probability (a number, or SQL giving one)."""
+    p = num(probability) if isinstance(probability, (int, float)) else probability
+    return f"({u} < {p})"
 
 
-def below(u: Column, probability: float | Column) -> Column:
-    """True with the given probability."""
-    return u < (probability if isinstance(probability, Column) else F.lit(float(probability)))
+def pick(u: str, n: int | str) -> str:
+    """An INT in 0..n-1, uniformly (``n`` a number or SQL)."""
+    n_sql = str(int(n)) if isinstance(n, int) else f"({n})"
+    return f"CAST(least(floor({u} * {n_sql}), {n_sql} - 1) AS INT)"
 
 
-def pick(u: Column, n: int | Column) -> Column:
-    """An integer in 0..n-1, uniformly."""
-    n_col = n if isinstance(n, Column) else F.lit(int(n))
-    return F.least(F.floor(u * n_col), n_col - 1).cast("int")
-
-
-def categorical(u: Column, probabilities: Sequence[float]) -> Column:
-    """Index 0..k-1 drawn with the given probabilities (they should add up to 1)."""
-    cumulative = 0.0
-    expr = None
+def categorical(u: str, probabilities: Sequence[float]) -> str:
+    """An INT index 0..k-1 drawn with the given probabilities (adding up to 1)."""
+    whens, cumulative = [], 0.0
     for i, p in enumerate(probabilities[:-1]):
         cumulative += p
-        expr = (F.when(u < cumulative, F.lit(i)) if expr is None
-                else expr.when(u < cumulative, F.lit(i)))
-    last = F.lit(len(probabilities) - 1)
-    return last if expr is None else expr.otherwise(last)
+        whens.append(f"WHEN {u} < {num(cumulative)} THEN {i}")
+    if not whens:
+        return "0"
+    return f"(CASE {' '.join(whens)} ELSE {len(probabilities) - 1} END)"
+
+
+def case_by_bins(u: str, branches: Sequence[tuple[float, str]], otherwise: str) -> str:
+    """CASE over consecutive slices of [0, 1): branch i applies when u falls in its slice, so
+    each branch happens with its own probability and the branches exclude each other."""
+    whens, upper = [], 0.0
+    for probability, value in branches:
+        upper += probability
+        if probability > 0:
+            whens.append(f"WHEN {u} < {num(upper)} THEN {value}")
+    if not whens:
+        return otherwise
+    return f"(CASE {' '.join(whens)} ELSE {otherwise} END)"
 
 
 def seed_offset(seed: int, salt: str, modulus: int) -> int:
@@ -84,12 +103,10 @@ def _multiplier(modulus: int) -> int:
     return a
 
 
-def scramble(x: Column, modulus: int, seed: int, salt: str) -> Column:
-    """A bijection of 0..modulus-1 (an affine permutation): distinct inputs give distinct outputs,
-    so identifiers made from it never collide, yet they do not look sequential."""
+def scramble_sql(x: str, modulus: int, seed: int, salt: str) -> str:
+    """A BIGINT bijection of 0..modulus-1 (an affine permutation): distinct inputs give distinct
+    outputs, so identifiers made from it never collide, yet they do not look sequential."""
     if modulus > 10**10:
         raise ValueError("scramble supports moduli up to 10**10 (64-bit arithmetic)")
-    a = _multiplier(modulus)
-    b = seed_offset(seed, salt, modulus)
-    m = F.lit(modulus).cast("long")
-    return F.pmod(F.pmod(x.cast("long"), m) * F.lit(a).cast("long") + F.lit(b).cast("long"), m)
+    a, b = _multiplier(modulus), seed_offset(seed, salt, modulus)
+    return f"pmod(pmod(CAST({x} AS BIGINT), {modulus}L) * {a}L + {b}L, {modulus}L)"
