@@ -225,6 +225,8 @@ def febrl_model() -> tuple[dict[str, Any], dict[str, Any]]:
             "l.first_name = r.first_name and l.dob = r.dob",
             "l.postcode_au = r.postcode_au and l.first_name = r.first_name",
             "l.soc_sec_id_hash = r.soc_sec_id_hash",
+            "l.dob = r.dob and l.postcode_au = r.postcode_au",
+            "l.postcode_au = r.postcode_au and l.street_number = r.street_number",
         ],
     )
     meta = {

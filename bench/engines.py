@@ -1,0 +1,163 @@
+"""One benchmark engine run per process: bold-spark, Splink on Spark, or Splink on DuckDB, on the
+same standardised records (Parquet) and the same model. Prints one JSON line of results."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import model as bench_model  # noqa: E402
+
+THRESHOLD = 0.95
+
+
+class Timer:
+    def __init__(self):
+        self.stages: dict[str, float] = {}
+
+    def __call__(self, name):
+        timer = self
+
+        class _T:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.stages[name] = round(time.perf_counter() - self.t0, 2)
+
+        return _T()
+
+
+def spark_session(tmp: str):
+    from bold_spark.session import SparkConfig, build_spark
+
+    return build_spark(SparkConfig(
+        master="local[2]", app_name="bold-bench", checkpoint_dir=f"{tmp}/checkpoints",
+        conf={"spark.driver.memory": "16g", "spark.sql.shuffle.partitions": "8",
+              "spark.ui.enabled": "false", "spark.local.dir": f"{tmp}/spark-local"},
+    ))
+
+
+def run_bold(records_path: str, tmp: str) -> dict:
+    from pyspark.sql import functions as F
+
+    from bold_spark.io.delta import write_table
+    from bold_spark.linkage.clustering import cluster_records
+    from bold_spark.linkage.model import LinkModel, ModelMeta, TrainingConfig
+    from bold_spark.linkage.pairs import group_records
+    from bold_spark.linkage.scope import PairScope
+    from bold_spark.linkage.scoring import predict_edges
+    from bold_spark.linkage.sql import needed_columns
+    from bold_spark.linkage.training import train_model
+
+    t = Timer()
+    spark = spark_session(tmp)
+    records = spark.read.parquet(records_path).select(*bench_model.COLUMNS)
+    meta = ModelMeta(["all"], TrainingConfig(
+        deterministic_rules=bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL,
+        em_blocking_rules=bench_model.em_rule_sql("spark"), u_max_pairs=bench_model.U_MAX_PAIRS))
+    model = LinkModel("bench", bench_model.settings("spark"), meta)
+    scope = PairScope()
+    with t("train"):
+        settings = model.splink_settings()
+        recs = group_records(records.withColumn("source", F.lit("all")), ["all"],
+                             needed_columns(settings, [*meta.training.deterministic_rules,
+                                                       *meta.training.em_blocking_rules]), settings)
+        trained, _ = train_model(recs, model, scope, {})
+    with t("predict"):
+        edges = predict_edges(records.withColumn("source", F.lit("all")), trained, "bench", ["all"],
+                              scope, "bench")
+        result = write_table(edges, f"{tmp}/edges")
+    with t("cluster"):
+        from bold_spark.io.delta import read_table
+
+        e = read_table(spark, f"{tmp}/edges").select("record_key_l", "record_key_r", "match_probability")
+        clusters = cluster_records(records.select("record_key", F.lit("all").alias("source")), e,
+                                   {"medium": THRESHOLD}, "bench")
+        write_table(clusters.select("record_key", F.col("person_id").alias("cluster_id")), f"{tmp}/clusters")
+    clusters_pd = read_table(spark, f"{tmp}/clusters").toPandas()
+    spark.stop()
+    return {"stages": t.stages, "comparisons": result.rows, "clusters": clusters_pd}
+
+
+def _splink_train_predict(linker, dialect: str, t: Timer):
+    with t("train"):
+        linker.training.estimate_probability_two_random_records_match(
+            bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL)
+        linker.training.estimate_u_using_random_sampling(max_pairs=bench_model.U_MAX_PAIRS)
+        for rule in bench_model.EM_RULES:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    with t("predict"):
+        pred = linker.inference.predict()
+        n = pred.as_spark_dataframe().count() if dialect == "spark" else \
+            linker._db_api._execute_sql_against_backend(f"select count(*) from {pred.physical_name}").fetchone()[0]
+    with t("cluster"):
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, THRESHOLD)
+        cdf = clusters.as_pandas_dataframe()[["record_key", "cluster_id"]]
+    return n, cdf
+
+
+def run_splink_spark(records_path: str, tmp: str) -> dict:
+    from splink import Linker, SparkAPI
+
+    t = Timer()
+    spark = spark_session(tmp)
+    records = spark.read.parquet(records_path).select(*bench_model.COLUMNS)
+    linker = Linker(SparkAPI(spark_session=spark).register(records), bench_model.settings("spark"),
+                    log_level=None)
+    n, cdf = _splink_train_predict(linker, "spark", t)
+    spark.stop()
+    return {"stages": t.stages, "comparisons": int(n), "clusters": cdf}
+
+
+def run_splink_duckdb(records_path: str, tmp: str) -> dict:
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    t = Timer()
+    con = duckdb.connect(f"{tmp}/bench.duckdb")
+    con.execute(f"create table records as select {', '.join(bench_model.COLUMNS)} "
+                f"from read_parquet('{records_path}/*.parquet')")
+    db_api = DuckDBAPI(connection=con)
+    linker = Linker(db_api.register("records"), bench_model.settings("duckdb"), log_level=None)
+    n, cdf = _splink_train_predict(linker, "duckdb", t)
+    return {"stages": t.stages, "comparisons": int(n), "clusters": cdf}
+
+
+ENGINES = {"bold-spark": run_bold, "splink-spark": run_splink_spark, "splink-duckdb": run_splink_duckdb}
+
+
+def pairwise(clusters, truth) -> dict:
+    """Pairwise precision/recall/F1 of clusters (record_key, cluster_id) vs truth (record_key, true_person)."""
+    m = clusters.merge(truth, on="record_key", how="inner")
+    pairs = lambda s: float((s * (s - 1) / 2).sum())  # noqa: E731
+    tp = pairs(m.groupby(["cluster_id", "true_person"]).size())
+    pp = pairs(m.groupby("cluster_id").size())
+    tt = pairs(m.groupby("true_person").size())
+    p = tp / pp if pp else 1.0
+    r = tp / tt if tt else 1.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def main(argv: list[str]) -> int:
+    engine, records_path, truth_path = argv
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(prefix=f"bench-{engine}-") as tmp:
+        t0 = time.perf_counter()
+        out = ENGINES[engine](records_path, tmp)
+        total = time.perf_counter() - t0
+    truth = pd.read_parquet(truth_path)
+    acc = pairwise(out["clusters"], truth)
+    sys.stdout.write(json.dumps({"engine": engine, "stages": out["stages"], "total_s": round(total, 2),
+                                 "comparisons": out["comparisons"], **acc}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,176 @@
+"""`make bench`: bold-spark against Splink on Spark and Splink on DuckDB, same data, same model.
+
+For each population size: prepare (generate + ingest) once, then run each engine in its own
+process while sampling the memory of that whole process tree (Python, JVM, Python workers).
+Writes bench/results/results.json, results.md and results.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SMALL = [2_500, 25_000]          # people; about 2 records per person
+LARGE = [250_000, 500_000, 2_500_000, 5_000_000]
+ENGINES = ["bold-spark", "splink-spark", "splink-duckdb"]
+
+
+def run_measured(cmd: list[str], timeout: float) -> tuple[dict | None, float, float, str]:
+    """Run ``cmd``; return (last JSON line of stdout, wall seconds, peak RSS GiB of the tree, status)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYARROW_IGNORE_TIMEZONE": "1"})
+    peak = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    status = "ok"
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for p in psutil.Process(proc.pid).children(recursive=True):
+            p.kill()
+        proc.kill()
+        out, err = proc.communicate()
+        status = f"timeout after {timeout:.0f}s"
+    done.set()
+    th.join()
+    wall = time.perf_counter() - t0
+    if status == "ok" and proc.returncode != 0:
+        tail = " | ".join(err.strip().splitlines()[-3:])[:300]
+        status = f"failed (exit {proc.returncode}): {tail}"
+    result = None
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            result = json.loads(line)
+            break
+    return result, wall, peak / 2**30, status
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def markdown(rows: list[dict], info: dict) -> str:
+    lines = [f"Machine: {info['cpus']} cores, {info['memory_gib']} GiB, {info['platform']}. "
+             f"Run {info['date']}. Spark local[2]; times in seconds; memory = peak RSS of the "
+             "engine's whole process tree.", "",
+             "| records | engine | train | predict | cluster | total | e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision | recall | F1 | status |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        s = r.get("stages", {})
+        cps = r["comparisons"] / s["predict"] if r.get("comparisons") and s.get("predict") else None
+        f = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"  # noqa: E731
+        lines.append(
+            f"| {r['records']:,} | {r['engine']} | {f(s.get('train'))} | {f(s.get('predict'))} | "
+            f"{f(s.get('cluster'))} | {f(r.get('total_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
+            f"{f(r.get('comparisons'), 0)} | {f(cps, 0)} | {f(r.get('precision'), 4)} | "
+            f"{f(r.get('recall'), 4)} | {f(r.get('f1'), 4)} | {r['status']} |")
+    by_size: dict[int, dict] = {}
+    for r in rows:
+        by_size.setdefault(r["records"], {})[r["engine"]] = r
+    lines += ["", "Ratios (same run, same data):", "",
+              "| records | Splink-Spark / bold-spark (total) | bold-spark / Splink-DuckDB (total) |",
+              "|---:|---:|---:|"]
+    for n, e in sorted(by_size.items()):
+        b = e.get("bold-spark", {}).get("total_s")
+        s = e.get("splink-spark", {}).get("total_s")
+        d = e.get("splink-duckdb", {}).get("total_s")
+        lines.append(f"| {n:,} | {s / b:.1f}x |" if b and s else f"| {n:,} | - |")
+        lines[-1] += f" {b / d:.1f}x |" if b and d else " - |"
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for engine in ENGINES:
+        pts = sorted((r["records"], r.get("total_s"), r.get("peak_gib")) for r in rows
+                     if r["engine"] == engine and r["status"] == "ok")
+        if not pts:
+            continue
+        ax1.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=engine)
+        ax2.plot([p[0] for p in pts], [p[2] for p in pts], marker="o", label=engine)
+    for ax, title in ((ax1, "train + predict + cluster (s)"), (ax2, "peak memory (GiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("records")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--large", action="store_true", help=f"people sizes {LARGE} instead of {SMALL}")
+    ap.add_argument("--people", type=int, nargs="*", help="explicit population sizes")
+    ap.add_argument("--engines", nargs="*", default=ENGINES)
+    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--work", default=str(HERE / "work"))
+    ap.add_argument("--tag", default="", help="suffix for the result files")
+    args = ap.parse_args(argv)
+    sizes = args.people or (LARGE if args.large else SMALL)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    info = {**machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    rows: list[dict] = []
+    py = sys.executable
+    for people in sizes:
+        work = Path(args.work) / f"p{people}"
+        prep, wall, peak, status = run_measured([py, str(HERE / "prepare.py"), str(people), "42", str(work)],
+                                                args.timeout)
+        if prep is None:
+            print(f"prepare {people} people: {status}", file=sys.stderr)
+            continue
+        print(f"{people:,} people -> {prep['records']:,} records: generate {prep['generate_s']}s, "
+              f"ingest {prep['ingest_s']}s", file=sys.stderr)
+        for engine in args.engines:
+            res, wall, peak, status = run_measured(
+                [py, str(HERE / "engines.py"), engine, str(work / "records"), str(work / "truth")],
+                args.timeout)
+            row = {"engine": engine, "people": people, "records": prep["records"], "status": status,
+                   "peak_gib": round(peak, 2), "wall_s": round(wall, 1),
+                   "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"], **(res or {})}
+            if engine == "bold-spark" and res:
+                row["e2e_s"] = round(prep["ingest_s"] + res["total_s"], 2)
+            rows.append(row)
+            print(f"  {engine:14s} {status:10s} total {row.get('total_s', '-')}s peak {peak:.2f} GiB "
+                  f"F1 {row.get('f1', float('nan')):.4f}", file=sys.stderr)
+            (RESULTS / f"results{args.tag}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+    (RESULTS / f"results{args.tag}.md").write_text(markdown(rows, info))
+    plot(rows, RESULTS / f"results{args.tag}.png")
+    print(markdown(rows, info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
