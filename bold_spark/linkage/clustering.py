@@ -32,25 +32,24 @@ def threshold_edges(edges: DataFrame, thresholds: dict[str, float]) -> DataFrame
     return out
 
 
-def connected_components(level_edges: DataFrame, checkpoint_every: int = 3) -> DataFrame:
-    """(level, node, label) for every node that has an edge; label = min node of its component."""
+def connected_components(level_edges: DataFrame) -> DataFrame:
+    """(level, node, label) for every node that has an edge; label = min node of its component.
+
+    Each iteration is one Spark job: neighbours' min label, then pointer jumping
+    (label <- label of label), materialised with a local checkpoint that also cuts lineage.
+    """
     both = level_edges.select("level", "src", "dst").unionByName(
         level_edges.select("level", F.col("dst").alias("src"), F.col("src").alias("dst"))
-    )
-    # initial label: min over the node and its neighbours
+    ).localCheckpoint()
     labels = both.groupBy("level", F.col("src").alias("node")).agg(
         F.least(F.min("dst"), F.first("src")).alias("label")
-    ).localCheckpoint()
+    )
+    dst_labels = lambda lab: lab.select("level", F.col("node").alias("dst"), F.col("label").alias("dst_label"))  # noqa: E731
     for it in range(1, MAX_ITERATIONS + 1):
-        # propagate: each node takes the min label among its neighbours
-        neighbour = both.join(
-            labels.withColumnRenamed("node", "dst").withColumnRenamed("label", "dst_label"),
-            ["level", "dst"],
-        ).groupBy("level", F.col("src").alias("node")).agg(F.min("dst_label").alias("nlabel"))
+        neighbour = both.join(dst_labels(labels), ["level", "dst"]).groupBy(
+            "level", F.col("src").alias("node")).agg(F.min("dst_label").alias("nlabel"))
         step = labels.join(neighbour, ["level", "node"]).select(
-            "level", "node", F.least("label", "nlabel").alias("label")
-        )
-        # pointer jumping: label <- label of label
+            "level", "node", F.least("label", "nlabel").alias("label"), F.col("label").alias("old"))
         jumped = step.alias("a").join(
             step.alias("b"),
             (F.col("a.level") == F.col("b.level")) & (F.col("a.label") == F.col("b.node")),
@@ -58,11 +57,10 @@ def connected_components(level_edges: DataFrame, checkpoint_every: int = 3) -> D
         ).select(
             F.col("a.level").alias("level"), F.col("a.node").alias("node"),
             F.least(F.col("a.label"), F.coalesce(F.col("b.label"), F.col("a.label"))).alias("label"),
+            F.col("a.old").alias("old"),
         ).localCheckpoint()
-        changed = jumped.join(labels.withColumnRenamed("label", "old"), ["level", "node"]).where(
-            F.col("label") != F.col("old")
-        ).count()
-        labels = jumped
+        changed = jumped.where(F.col("label") != F.col("old")).count()
+        labels = jumped.select("level", "node", "label")
         logger.info("connected components: iteration %d, %d labels changed", it, changed)
         if changed == 0:
             return labels
