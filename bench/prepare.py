@@ -33,7 +33,10 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         counts = run_generate(spark, SyntheticSpec(people=people, seed=seed), str(work / "input"))
         generate_s = time.perf_counter() - t0
-        datasets = {s: load_dataset_config(repo / f"conf/datasets/{s}.yaml") for s in SOURCES}
+        # NDTMS carries initials only: the plain 5-field name model cannot link it, so the
+        # benchmark dedupes the four name-bearing sources.
+        sources = [s for s in SOURCES if s != "ndtms"]
+        datasets = {s: load_dataset_config(repo / f"conf/datasets/{s}.yaml") for s in sources}
         uris = {s: str(work / "input" / ds.path) for s, ds in datasets.items()}
         t0 = time.perf_counter()
         ing = ingest_sources(spark, datasets, uris, key, "bench")
@@ -43,7 +46,7 @@ def main(argv: list[str]) -> int:
         truth = spark.read.parquet(str(work / "input/ground_truth.parquet")).dropDuplicates(
             ["source", "source_record_id"])
         keyed = None
-        for s in SOURCES:
+        for s in sources:
             part = truth.where(F.col("source") == s).select(
                 record_key(key, s, F.col("source_record_id")).alias("record_key"),
                 F.col("person_id").alias("true_person"))

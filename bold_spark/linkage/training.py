@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import logging
 import math
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -147,21 +148,27 @@ def train_model(
     levels = _levels(settings)
     gammas = gamma_columns(settings)
     recs = recs.persist()
+    t0 = time.monotonic()
     n_records = recs.count()
     total = scope.total_pairs(recs)
+    logger.info("training on %d records, %.0f pairs in scope (%.1fs)", n_records, total, time.monotonic() - t0)
 
+    t0 = time.monotonic()
     prior, det_matches = estimate_prior(recs, tr.deterministic_rules, tr.recall, scope, total)
+    logger.info("prior estimated (%.1fs)", time.monotonic() - t0)
+    t0 = time.monotonic()
 
     keep = [f"{RECORD_KEY}_l", f"{RECORD_KEY}_r"]
     sample = sample_random_pairs(recs, tr.u_max_pairs, tr.seed, scope, total)
     u_patterns = pattern_counts(comparison_vectors(sample, settings, keep), gammas)
     u_weights = u_patterns["n"].to_numpy(dtype=float)
     u = [level_proportions(u_patterns, gammas[k], levels[k], u_weights) for k in range(len(gammas))]
-    logger.info("u estimated from %d random pairs", int(u_weights.sum()))
+    logger.info("u estimated from %d random pairs (%.1fs)", int(u_weights.sum()), time.monotonic() - t0)
 
     m_estimates: list[dict[int, list[float]]] = [{lv.comparison_vector_value: [] for lv in lvls} for lvls in levels]
     sessions = []
     for i, rule_sql in enumerate(tr.em_blocking_rules):
+        t0 = time.monotonic()
         rule_cols = set(columns_in_rule(rule_sql))
         active = [k for k, c in enumerate(settings.comparisons)
                   if not rule_cols & {col.input_name for lv in c.comparison_levels
@@ -179,8 +186,9 @@ def train_model(
         session = EMSession(rule_sql, int(patterns["n"].sum()), len(patterns), iters, converged,
                             [settings.comparisons[k].output_column_name for k in range(len(gammas)) if k not in active])
         sessions.append(session)
-        logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s",
-                    i, rule_sql, session.pairs, session.patterns, iters, "" if converged else " (not converged)")
+        logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s (%.1fs)",
+                    i, rule_sql, session.pairs, session.patterns, iters,
+                    "" if converged else " (not converged)", time.monotonic() - t0)
     recs.unpersist()
 
     trained = copy.deepcopy(model.settings)
