@@ -14,11 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv: list[str]) -> int:
     people, seed, work = int(argv[0]), int(argv[1]), Path(argv[2])
-    import os
 
     from pyspark.sql import functions as F
 
-    import model as bench_model
     from bold_spark.config.datasets import load_dataset_config
     from bold_spark.ingest.ingest import ingest_sources
     from bold_spark.privacy.keys import SecretKey, generate_key_text

@@ -18,7 +18,7 @@ from bold_spark.ingest.ingest import ingest_sources
 from bold_spark.io.delta import read_table, table_exists, write_table
 from bold_spark.linkage.blocking import check_blocking
 from bold_spark.linkage.clustering import cluster_records
-from bold_spark.linkage.model import LinkModel, load_model, save_model
+from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.scoring import predict_edges

