@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[spark,dev]'
 	touch $(STAMP)
 
 demo: install
@@ -24,8 +24,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -m "not cluster" tests
 
+# Starts a Spark standalone master + 2 workers on 127.0.0.1 (stopped by PID at the end), submits
+# the packaged pipeline in client mode and compares it with local mode. See docs/cluster.md.
 test-cluster: install
-	$(BIN)/python -m pytest -m cluster tests
+	$(BIN)/python -m pytest -m cluster tests/cluster
 
 test-all: install
 	$(BIN)/python -m pytest tests
@@ -37,12 +39,14 @@ bench-large: install
 	$(BIN)/python bench/run_bench.py --large
 
 notebooks: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	$(BIN)/python -m pip install --quiet -e '.[spark,dev,notebooks]'
 	$(BIN)/jupyter lab notebooks/
 
+# What a cluster needs (docs/cluster.md): wheel, --py-files zip, packed env for --archives,
+# pinned requirements, conf zip, jobs/ and the Splink jar. DIST_ARGS=--no-env skips the env.
+DIST_ARGS ?=
 dist: install
-	$(BIN)/python -m pip install --quiet build==1.3.0
-	$(BIN)/python -m build --wheel --outdir dist .
+	$(BIN)/python scripts/build_dist.py --out dist $(DIST_ARGS)
 
 clean:
 	rm -rf output data/synthetic dist build *.egg-info spark-warehouse

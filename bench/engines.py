@@ -95,7 +95,7 @@ def _splink_train_predict(linker, dialect: str, t: Timer):
     with t("predict"):
         pred = linker.inference.predict()
         n = pred.as_spark_dataframe().count() if dialect == "spark" else \
-            linker._db_api._execute_sql_against_backend(f"select count(*) from {pred.physical_name}").fetchone()[0]
+            linker._db_api._execute_sql_against_backend(f"select count(*) from {pred.physical_name}").fetchall()[0][0]
     with t("cluster"):
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, THRESHOLD)
         cdf = clusters.as_pandas_dataframe()[["record_key", "cluster_id"]]

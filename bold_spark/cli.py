@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -311,12 +312,14 @@ def job_main(command: str, argv: list[str] | None = None) -> int:
     """spark-submit entry: ``jobs/<stage>.py`` calls this with its own argv."""
     args = [command, *(sys.argv[1:] if argv is None else argv)]
     try:
-        app(args, standalone_mode=False)
-    except typer.Exit as e:
-        return e.exit_code
+        # In this mode click returns the exit code (typer.Exit included) instead of exiting.
+        rc = app(args, standalone_mode=False)
     except SystemExit as e:
         return int(e.code or 0)
-    return 0
+    except click.exceptions.ClickException as e:
+        e.show()
+        return e.exit_code
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -59,15 +59,14 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
     """
     from pyspark.sql import SparkSession
 
+    from pyspark import SparkConf
+
     if _is_local(spark_cfg.master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Python workers must run the driver's interpreter (the venv with pyarrow/pandas).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {**BASE_CONF, **spark_cfg.conf, **(extra_conf or {})}
-    jars = [j for j in conf.get("spark.jars", "").split(",") if j]
-    if not any("splink" in Path(j).name for j in jars):
-        jars.append(splink_jar())
-    conf["spark.jars"] = ",".join(jars)
+    conf["spark.jars"] = ",".join(_jars_with_splink(SparkConf().get("spark.jars", ""), conf.get("spark.jars", "")))
     builder = SparkSession.builder.appName(spark_cfg.app_name)
     if spark_cfg.master:
         builder = builder.master(spark_cfg.master)
@@ -87,7 +86,19 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
 
 
 def _is_local(master: str | None) -> bool:
-    return master is None or master.startswith("local")
+    """Only an explicit local master: under spark-submit (no master in the config) executors
+    may be other machines, whose Python is set by the cluster config, not by us."""
+    return master is not None and master.startswith("local")
+
+
+def _jars_with_splink(*jar_lists: str) -> list[str]:
+    """Jars already given (``--jars``/``--packages``, then the config) plus Splink's similarity
+    jar unless one of that name is among them."""
+    jars = list(dict.fromkeys(j for jl in jar_lists for j in jl.split(",") if j))
+    splink = splink_jar()
+    if not any(Path(j).name == Path(splink).name for j in jars):
+        jars.append(splink)
+    return jars
 
 
 def register_similarity_functions(spark: SparkSession) -> None:
