@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
-.PHONY: install demo test test-cluster test-all bench bench-large notebooks dist clean lint
+.PHONY: install demo test test-fast test-cluster test-all bench bench-large notebooks dist clean lint
 
 install: $(STAMP)
 
@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/bold demo
 
+# Everything: unit, end-to-end, notebooks, and the standalone-cluster test (what CI runs).
 test: install
-	$(BIN)/python -m pytest -m "not cluster" tests
+	$(BIN)/python -m pytest tests
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not cluster and not notebooks and not e2e" tests
 
 # Starts a Spark standalone master + 2 workers on 127.0.0.1 (stopped by PID at the end), submits
 # the packaged pipeline in client mode and compares it with local mode. See docs/cluster.md.

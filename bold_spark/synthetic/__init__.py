@@ -10,7 +10,10 @@ depends only on the spec (never on partitioning). See docs/synthetic.md.
 from __future__ import annotations
 
 from bold_spark.synthetic.generate import (
-    GROUND_TRUTH, generate_population, run_generate, true_people,
+    GROUND_TRUTH,
+    generate_population,
+    run_generate,
+    true_people,
 )
 from bold_spark.synthetic.layouts import GROUND_TRUTH_PATH, LAYOUTS, SOURCES, SourceLayout
 from bold_spark.synthetic.spec import MAX_PEOPLE, ErrorRates, SyntheticSpec

@@ -10,7 +10,6 @@ a plain column name is one.
 from __future__ import annotations
 
 import string
-from pyspark.sql import DataFrame
 
 from bold_spark.synthetic.randomness import Draws, case_by_bins, num, pick
 from bold_spark.synthetic.spec import ErrorRates
@@ -25,10 +24,10 @@ def typo_sql(name_sql: str, u_kind: str, u_position: str, u_letter: str) -> str:
     pos = f"({pick(u_position, n)} + 1)"
     swap = f"({pick(u_position, f'{n} - 1')} + 1)"
     current = f"(instr('{_ALPHABET}', substr({name_sql}, {pos}, 1)) - 1)"
-    new_letter = f"substr('{_ALPHABET}', pmod({current} + 1 + {pick(u_letter, '25')}, 26) + 1, 1)"
+    new_letter = f"substr('{_ALPHABET}', pmod({current} + 1 + {pick(u_letter, 25)}, 26) + 1, 1)"
     before = f"substr({name_sql}, 1, {pos} - 1)"
     after = f"substr({name_sql}, {pos} + 1, {n})"
-    kind = pick(u_kind, "4")
+    kind = pick(u_kind, 4)
     swapped = (
         f"concat(substr({name_sql}, 1, {swap} - 1), substr({name_sql}, {swap} + 1, 1), "
         f"substr({name_sql}, {swap}, 1), substr({name_sql}, {swap} + 2, {n}))"
@@ -43,12 +42,14 @@ def typo_sql(name_sql: str, u_kind: str, u_position: str, u_letter: str) -> str:
 
 
 def draws_typo_sql(name_sql: str, d: Draws, field: str) -> str:
-    return typo_sql(name_sql, d.u(f"{field}_typo_kind"), d.u(f"{field}_typo_pos"),
-                    d.u(f"{field}_typo_letter"))
+    return typo_sql(
+        name_sql, d.u(f"{field}_typo_kind"), d.u(f"{field}_typo_pos"), d.u(f"{field}_typo_letter")
+    )
 
 
-def forename_variant_sql(first: str, middle: str, nickname: str, d: Draws,
-                         rates: ErrorRates) -> tuple[str, str]:
+def forename_variant_sql(
+    first: str, middle: str, nickname: str, d: Draws, rates: ErrorRates
+) -> tuple[str, str]:
     """(first name, middle name) as recorded: an initial, a nickname (where the name has one),
     a typo, or first and middle names swapped (where there is a middle name)."""
     u = d.u("first")
@@ -57,13 +58,19 @@ def forename_variant_sql(first: str, middle: str, nickname: str, d: Draws,
         f"{u} < {num(rates.initials_only + rates.nickname + rates.typo + rates.name_shift)} AND "
         f"{middle} IS NOT NULL)"
     )
-    new_first = case_by_bins(u, [
-        (rates.initials_only, f"substr({first}, 1, 1)"),
-        (rates.nickname, f"coalesce({nickname}, {first})"),
-        (rates.typo, draws_typo_sql(first, d, "first")),
-        (rates.name_shift, f"coalesce({middle}, {first})"),
-    ], first)
-    new_middle = f"(CASE WHEN {shifted} THEN {first} ELSE {middle} END)" if rates.name_shift else middle
+    new_first = case_by_bins(
+        u,
+        [
+            (rates.initials_only, f"substr({first}, 1, 1)"),
+            (rates.nickname, f"coalesce({nickname}, {first})"),
+            (rates.typo, draws_typo_sql(first, d, "first")),
+            (rates.name_shift, f"coalesce({middle}, {first})"),
+        ],
+        first,
+    )
+    new_middle = (
+        f"(CASE WHEN {shifted} THEN {first} ELSE {middle} END)" if rates.name_shift else middle
+    )
     return new_first, new_middle
 
 
@@ -75,11 +82,15 @@ def surname_variant_sql(surname: str, other_surname: str, d: Draws, rates: Error
         f"WHEN {d.u('hyphen_order')} < 0.5D THEN concat({surname}, '-', {other_surname}) "
         f"ELSE concat({other_surname}, '-', {surname}) END)"
     )
-    return case_by_bins(d.u("surname"), [
-        (rates.surname_change, other_surname),
-        (rates.hyphenated, hyphenated),
-        (rates.typo, draws_typo_sql(surname, d, "surname")),
-    ], surname)
+    return case_by_bins(
+        d.u("surname"),
+        [
+            (rates.surname_change, other_surname),
+            (rates.hyphenated, hyphenated),
+            (rates.typo, draws_typo_sql(surname, d, "surname")),
+        ],
+        surname,
+    )
 
 
 def swap_day_month_sql(dob: str) -> str:
@@ -100,35 +111,40 @@ def dob_typo_sql(dob: str, d: Draws) -> str:
 
 
 def dob_variant_sql(dob: str, d: Draws, rates: ErrorRates) -> str:
-    return case_by_bins(d.u("dob"), [
-        (rates.dob_placeholder, f"make_date(year({dob}), 1, 1)"),
-        (rates.dob_swap, swap_day_month_sql(dob)),
-        (rates.dob_typo, dob_typo_sql(dob, d)),
-    ], dob)
+    return case_by_bins(
+        d.u("dob"),
+        [
+            (rates.dob_placeholder, f"make_date(year({dob}), 1, 1)"),
+            (rates.dob_swap, swap_day_month_sql(dob)),
+            (rates.dob_typo, dob_typo_sql(dob, d)),
+        ],
+        dob,
+    )
 
 
 def postcode_state_sql(d: Draws, rates: ErrorRates) -> str:
     """Which address the record carries: 'current', 'previous' (out of date) or 'missing'."""
-    return case_by_bins(d.u("postcode"), [
-        (rates.postcode_missing, "'missing'"),
-        (rates.postcode_out_of_date, "'previous'"),
-    ], "'current'")
+    return case_by_bins(
+        d.u("postcode"),
+        [
+            (rates.postcode_missing, "'missing'"),
+            (rates.postcode_out_of_date, "'previous'"),
+        ],
+        "'current'",
+    )
 
 
-def with_recorded_identity(rows: DataFrame, d: Draws, rates: ErrorRates) -> DataFrame:
-    """Add rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state and rec_postcode:
-    the values this record carries after the error model."""
+def recorded_identity(d: Draws, rates: ErrorRates) -> dict[str, str]:
+    """Columns rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state and rec_postcode:
+    the values a record carries after the error model."""
     first, middle = forename_variant_sql("first_name", "middle_name", "nickname", d, rates)
-    out = rows.selectExpr(
-        "*",
-        f"{first} AS rec_first",
-        f"{middle} AS rec_middle",
-        f"{surname_variant_sql('surname', 'other_surname', d, rates)} AS rec_surname",
-        f"{dob_variant_sql('dob', d, rates)} AS rec_dob",
-        f"{postcode_state_sql(d, rates)} AS rec_postcode_state",
-    )
-    return out.selectExpr(
-        "*",
-        "CASE rec_postcode_state WHEN 'current' THEN postcode WHEN 'previous' THEN previous_postcode "
-        "END AS rec_postcode",
-    )
+    state = postcode_state_sql(d, rates)
+    return {
+        "rec_first": first,
+        "rec_middle": middle,
+        "rec_surname": surname_variant_sql("surname", "other_surname", d, rates),
+        "rec_dob": dob_variant_sql("dob", d, rates),
+        "rec_postcode_state": state,
+        "rec_postcode": f"CASE {state} WHEN 'current' THEN postcode "
+        "WHEN 'previous' THEN previous_postcode END",
+    }

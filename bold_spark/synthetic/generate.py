@@ -6,12 +6,14 @@ import logging
 import time
 from functools import reduce
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from bold_spark.synthetic.layouts import (
-    GROUND_TRUTH_COLUMNS, GROUND_TRUTH_PATH, LAYOUTS, SOURCES, SourceLayout,
+    GROUND_TRUTH_COLUMNS,
+    GROUND_TRUTH_PATH,
+    LAYOUTS,
+    SOURCES,
+    SourceLayout,
 )
 from bold_spark.synthetic.population import PERSON_COLUMNS, build_people
 from bold_spark.synthetic.sources import BUILDERS
@@ -23,19 +25,19 @@ GROUND_TRUTH = "ground_truth"
 
 
 def source_rows(people: DataFrame, spec: SyntheticSpec) -> dict[str, DataFrame]:
-    """Per source: the layout columns plus ``person_id`` (the truth, never written to an extract)."""
+    """Per source: the layout columns plus ``person_id`` (the truth; never in an extract)."""
     return {name: BUILDERS[name](people, spec) for name in SOURCES}
 
 
 def extract_of(rows: DataFrame, layout: SourceLayout) -> DataFrame:
-    return rows.select(*[F.col(c).cast("string").alias(c) for c in layout.columns])
+    return rows.selectExpr(*[f"CAST(`{c}` AS STRING) AS `{c}`" for c in layout.columns])
 
 
 def ground_truth_of(rows: DataFrame, layout: SourceLayout) -> DataFrame:
-    return rows.select(
-        F.lit(layout.name).alias("source"),
-        F.col(layout.record_id).cast("string").alias("source_record_id"),
-        F.col("person_id").cast("long").alias("person_id"),
+    return rows.selectExpr(
+        f"'{layout.name}' AS source",
+        f"CAST(`{layout.record_id}` AS STRING) AS source_record_id",
+        "CAST(person_id AS BIGINT) AS person_id",
     )
 
 
@@ -73,13 +75,26 @@ def _write(df: DataFrame, fmt: str, uri: str) -> None:
         raise ValueError(f"cannot write format {fmt!r}")
 
 
+def _release_local_checkpoint(df: DataFrame) -> None:
+    """Free a local checkpoint's blocks now rather than when the JVM garbage-collects it (its
+    DataFrame must not be used afterwards). Best effort: it goes through Spark internals."""
+    try:
+        df._jdf.queryExecution().logical().rdd().unpersist(False)
+    except Exception as e:  # noqa: BLE001 - freeing early is an optimisation only
+        logger.debug("Could not release the people checkpoint early: %s", e)
+
+
 def run_generate(spark: SparkSession, spec: SyntheticSpec, output_root: str) -> dict[str, int]:
     """Write every extract and ``ground_truth.parquet`` under ``output_root`` (any Hadoop URI),
-    overwriting; return row counts per source and for the ground truth."""
+    overwriting; return row counts per source and for the ground truth.
+
+    The people table is computed once and kept as a local checkpoint while the files are
+    written: every extract reads it, and the checkpoint also cuts its plan out of the extracts'
+    plans, which keeps their analysis and code generation small. The counts come from the
+    written ground truth, which has exactly one row per extract row."""
     started = time.perf_counter()
     logger.info("Generating %d people (seed %d) into %s", spec.people, spec.seed, output_root)
-    people = build_people(spark, spec).persist(StorageLevel.MEMORY_AND_DISK)
-    counts: dict[str, int] = {}
+    people = build_people(spark, spec).localCheckpoint(eager=True)
     try:
         frames = assemble_population(people, spec)
         for name in SOURCES:
@@ -87,15 +102,22 @@ def run_generate(spark: SparkSession, spec: SyntheticSpec, output_root: str) -> 
             t0 = time.perf_counter()
             uri = _join_uri(output_root, layout.path)
             _write(frames[name], layout.format, uri)
-            counts[name] = frames[name].count()
-            logger.info("Wrote %s: %d rows to %s (%.1f s)", name, counts[name], uri, time.perf_counter() - t0)
+            logger.info("Wrote %s to %s (%.1f s)", name, uri, time.perf_counter() - t0)
         t0 = time.perf_counter()
-        uri = _join_uri(output_root, GROUND_TRUTH_PATH)
-        _write(frames[GROUND_TRUTH], "parquet", uri)
-        counts[GROUND_TRUTH] = frames[GROUND_TRUTH].count()
-        logger.info("Wrote ground truth: %d rows to %s (%.1f s)", counts[GROUND_TRUTH], uri, time.perf_counter() - t0)
+        truth_uri = _join_uri(output_root, GROUND_TRUTH_PATH)
+        _write(frames[GROUND_TRUTH], "parquet", truth_uri)
+        logger.info("Wrote the ground truth to %s (%.1f s)", truth_uri, time.perf_counter() - t0)
     finally:
-        people.unpersist()
-    total = sum(v for k, v in counts.items() if k != GROUND_TRUTH)
-    logger.info("Generated %d records in %.1f s", total, time.perf_counter() - started)
+        _release_local_checkpoint(people)
+    per_source = spark.read.parquet(truth_uri).groupBy("source").count().collect()
+    counts = {name: 0 for name in SOURCES}
+    counts.update({row["source"]: int(row["count"]) for row in per_source})
+    counts[GROUND_TRUTH] = sum(counts.values())
+    logger.info(
+        "Generated %d records for %d people in %.1f s: %s",
+        counts[GROUND_TRUTH],
+        spec.people,
+        time.perf_counter() - started,
+        ", ".join(f"{k} {v}" for k, v in counts.items() if k in SOURCES),
+    )
     return counts

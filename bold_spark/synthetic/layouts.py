@@ -15,27 +15,70 @@ class SourceLayout:
 
 
 NDTMS = SourceLayout(
-    "ndtms", "ndtms.csv", "csv", "EPISODE_ID",
+    "ndtms",
+    "ndtms.csv",
+    "csv",
+    "EPISODE_ID",
     ("EPISODE_ID", "FINITIAL", "SINITIAL", "DOB", "SEX", "PC_SECTOR", "NFA", "TRIAGE_DATE"),
 )
 PRISON = SourceLayout(
-    "prison", "prison.csv", "csv", "OFFENDER_ALIAS_ID",
-    ("OFFENDER_ALIAS_ID", "FIRST_NAME", "MIDDLE_NAME", "LAST_NAME", "BIRTH_DATE", "SEX_CODE",
-     "LAST_KNOWN_POSTCODE", "PNC_NUMBER", "NOMS_NUMBER", "RECEPTION_DATE"),
+    "prison",
+    "prison.csv",
+    "csv",
+    "OFFENDER_ALIAS_ID",
+    (
+        "OFFENDER_ALIAS_ID",
+        "FIRST_NAME",
+        "MIDDLE_NAME",
+        "LAST_NAME",
+        "BIRTH_DATE",
+        "SEX_CODE",
+        "LAST_KNOWN_POSTCODE",
+        "PNC_NUMBER",
+        "NOMS_NUMBER",
+        "RECEPTION_DATE",
+    ),
 )
 PROBATION = SourceLayout(
-    "probation", "probation.csv", "csv", "CRN",
+    "probation",
+    "probation.csv",
+    "csv",
+    "CRN",
     ("CRN", "FORENAMES", "SURNAME", "DATE_OF_BIRTH", "GENDER", "POSTCODE", "PNC", "SENTENCE_DATE"),
 )
 BENEFITS = SourceLayout(
-    "benefits", "benefits.parquet", "parquet", "CLAIMANT_ID",
-    ("CLAIMANT_ID", "FORENAME", "MIDDLE_NAMES", "SURNAME", "DOB", "SEX", "ADDRESS_LINE_1",
-     "POSTCODE", "NINO"),
+    "benefits",
+    "benefits.parquet",
+    "parquet",
+    "CLAIMANT_ID",
+    (
+        "CLAIMANT_ID",
+        "FORENAME",
+        "MIDDLE_NAMES",
+        "SURNAME",
+        "DOB",
+        "SEX",
+        "ADDRESS_LINE_1",
+        "POSTCODE",
+        "NINO",
+    ),
 )
 HOMELESSNESS = SourceLayout(
-    "homelessness", "homelessness.csv", "csv", "CASE_REF",
-    ("CASE_REF", "FIRST_NAME", "LAST_NAME", "DOB", "SEX", "LAST_SETTLED_POSTCODE", "NO_FIXED_ABODE",
-     "NI_NUMBER", "APPLICATION_DATE"),
+    "homelessness",
+    "homelessness.csv",
+    "csv",
+    "CASE_REF",
+    (
+        "CASE_REF",
+        "FIRST_NAME",
+        "LAST_NAME",
+        "DOB",
+        "SEX",
+        "LAST_SETTLED_POSTCODE",
+        "NO_FIXED_ABODE",
+        "NI_NUMBER",
+        "APPLICATION_DATE",
+    ),
 )
 
 LAYOUTS: dict[str, SourceLayout] = {

@@ -1,53 +1,53 @@
-"""Small reference lists shipped in bold_spark/data, as broadcastable DataFrames keyed by a slot.
+"""Reference lists shipped in bold_spark/data, as one small broadcast table keyed by a slot.
 
-A weighted list is expanded to a fixed number of slots, each value owning a number of slots in
-proportion to its frequency; drawing a uniform slot index and joining on it samples the list with
-the right skew, using an equi-join instead of a range join or a Python UDF.
+A weighted list (forenames, surnames) is expanded to a fixed number of slots, each value owning
+slots in proportion to its frequency: drawing a uniform slot and joining on it samples the list
+with the right skew, by an equi-join rather than a range join or a Python UDF. Unweighted lists
+(outward codes, streets) get one slot per value.
+
+All lists live in one table ``(lookup, slot, value, nickname)``, so every lookup join in a query
+shares one broadcast (Spark reuses the identical exchange) instead of broadcasting each list.
 """
 
 from __future__ import annotations
 
 import csv
+import weakref
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bold_spark.synthetic.randomness import sql_str
+
 #: Slots per weighted list: the rarest name still gets several slots.
 WEIGHTED_SLOTS = 10_000
 
-
-@dataclass(frozen=True)
-class Lookup:
-    """``df`` has columns ``slot`` (0..slots-1), the value columns, and optional key columns."""
-
-    df: DataFrame
-    slots: int
+FORENAMES = "forename"  # one list per sex: 'forename:M', 'forename:F'
+SURNAMES = "surname"
+OUTWARD_CODES = "outward"
+STREETS = "street"
 
 
 @dataclass(frozen=True)
 class Lookups:
-    forenames: Lookup  # columns: sex, slot, forename (the same slot count for each sex)
-    surnames: Lookup  # columns: slot, surname
-    outward_codes: Lookup  # columns: slot, outward
-    streets: Lookup  # columns: slot, street
-    nicknames: DataFrame  # columns: forename, nickname (one nickname per forename)
+    table: DataFrame  # lookup string, slot int, value string, nickname string (forenames only)
+    slots: dict[str, int]  # lookup -> number of slots
+
+
+def _data_text(filename: str) -> str:
+    return resources.files("bold_spark").joinpath("data", filename).read_text(encoding="utf-8")
 
 
 def _read_rows(filename: str) -> list[dict[str, str]]:
-    text = resources.files("bold_spark").joinpath("data", filename).read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines()))
-
-
-def _read_lines(filename: str) -> list[str]:
-    text = resources.files("bold_spark").joinpath("data", filename).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return list(csv.DictReader(_data_text(filename).splitlines()))
 
 
 def slot_ranges(weights: list[float], slots: int) -> list[tuple[int, int]]:
     """(first slot, number of slots) per item, proportional to the weights, covering 0..slots-1.
-    Every item with a positive weight gets at least one slot."""
+    Every item gets at least one slot."""
     if len(weights) > slots:
         raise ValueError(f"{len(weights)} items do not fit in {slots} slots")
     total = float(sum(weights))
@@ -64,70 +64,99 @@ def slot_ranges(weights: list[float], slots: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(len(weights))]
 
 
-def _expand(spark: SparkSession, rows: list[tuple], value_cols: list[str]) -> DataFrame:
-    """rows: (*values, first_slot, n_slots) -> one row per slot."""
-    schema = ", ".join([f"{c} string" for c in value_cols] + ["first_slot int", "n_slots int"])
-    small = spark.createDataFrame(rows, schema)
-    slot = F.explode(F.sequence(F.col("first_slot"), F.col("first_slot") + F.col("n_slots") - 1))
-    return small.select(*value_cols, slot.alias("slot"))
+@cache
+def lookup_rows() -> tuple[tuple[tuple[str, str, str | None, int, int], ...], dict[str, int]]:
+    """(lookup, value, nickname, first slot, slot count) rows and the slot count per lookup,
+    read from the package data once per process."""
+    nicknames = {r["forename"]: r["nickname"] for r in _read_rows("nicknames.csv")}
+    rows: list[tuple[str, str, str | None, int, int]] = []
+    slots: dict[str, int] = {}
+
+    def add(lookup: str, values: list[str], weights: list[float], n_slots: int) -> None:
+        for value, (start, count) in zip(values, slot_ranges(weights, n_slots), strict=True):
+            rows.append(
+                (
+                    lookup,
+                    value,
+                    nicknames.get(value) if lookup.startswith(FORENAMES) else None,
+                    start,
+                    count,
+                )
+            )
+        slots[lookup] = n_slots
+
+    forenames = _read_rows("forenames.csv")
+    for sex in ("M", "F"):
+        chosen = [r for r in forenames if r["sex"] == sex]
+        add(
+            f"{FORENAMES}:{sex}",
+            [r["forename"] for r in chosen],
+            [float(r["weight"]) for r in chosen],
+            WEIGHTED_SLOTS,
+        )
+    surnames = _read_rows("surnames.csv")
+    add(
+        SURNAMES,
+        [r["surname"] for r in surnames],
+        [float(r["weight"]) for r in surnames],
+        WEIGHTED_SLOTS,
+    )
+    outwards = [
+        line.strip() for line in _data_text("outward_codes.txt").splitlines() if line.strip()
+    ]
+    add(OUTWARD_CODES, outwards, [1.0] * len(outwards), len(outwards))
+    streets = [r["street"] for r in _read_rows("streets.csv")]
+    add(STREETS, streets, [1.0] * len(streets), len(streets))
+    return tuple(rows), slots
 
 
-def weighted_lookup(
-    spark: SparkSession, values: list[str], weights: list[float], value_col: str,
-    slots: int = WEIGHTED_SLOTS, extra: dict[str, str] | None = None,
-) -> DataFrame:
-    ranges = slot_ranges(weights, slots)
-    extra = extra or {}
-    rows = [(*extra.values(), v, start, n) for v, (start, n) in zip(values, ranges)]
-    return _expand(spark, rows, [*extra.keys(), value_col])
+_SESSION_LOOKUPS: weakref.WeakKeyDictionary[SparkSession, Lookups] = weakref.WeakKeyDictionary()
 
 
 def load_lookups(spark: SparkSession) -> Lookups:
-    forename_rows = _read_rows("forenames.csv")
-    by_sex = []
-    for sex in ("M", "F"):
-        rows = [r for r in forename_rows if r["sex"] == sex]
-        by_sex.append(weighted_lookup(
-            spark, [r["forename"] for r in rows], [float(r["weight"]) for r in rows],
-            "forename", extra={"sex": sex},
-        ))
-    surname_rows = _read_rows("surnames.csv")
-    surnames = weighted_lookup(
-        spark, [r["surname"] for r in surname_rows], [float(r["weight"]) for r in surname_rows],
-        "surname",
-    )
-    outwards = _read_lines("outward_codes.txt")
-    streets = [r["street"] for r in _read_rows("streets.csv")]
-    nickname_rows = [(r["forename"], r["nickname"]) for r in _read_rows("nicknames.csv")]
-    return Lookups(
-        forenames=Lookup(by_sex[0].unionByName(by_sex[1]), WEIGHTED_SLOTS),
-        surnames=Lookup(surnames, WEIGHTED_SLOTS),
-        outward_codes=Lookup(
-            weighted_lookup(spark, outwards, [1.0] * len(outwards), "outward", len(outwards)),
-            len(outwards),
-        ),
-        streets=Lookup(
-            weighted_lookup(spark, streets, [1.0] * len(streets), "street", len(streets)),
-            len(streets),
-        ),
-        nicknames=spark.createDataFrame(nickname_rows, "forename string, nickname string"),
-    )
+    """The lookup table as an inline SQL table: built in the JVM, with no Python worker (a
+    ``createDataFrame`` from a Python list needs Python workers on every use). Built once per
+    session (the SQL text is about 50 kB to parse)."""
+    cached = _SESSION_LOOKUPS.get(spark)
+    if cached is None:
+        cached = _SESSION_LOOKUPS[spark] = _build_lookups(spark)
+    return cached
 
 
-def join_lookup(
-    df: DataFrame, lookup: DataFrame, slot_col: str, renames: dict[str, str],
-    keys: dict[str, str] | None = None,
-) -> DataFrame:
-    """Left-join a broadcast lookup on ``df[slot_col] == lookup.slot`` (and ``keys``:
-    df column -> lookup column), adding the lookup's columns renamed by ``renames``."""
-    keys = keys or {}
-    right = lookup.select(
-        F.col("slot").alias("_lk_slot"),
-        *[F.col(src).alias(f"_lk_key_{i}") for i, src in enumerate(keys.values())],
-        *[F.col(src).alias(dst) for src, dst in renames.items()],
+def _build_lookups(spark: SparkSession) -> Lookups:
+    rows, slots = lookup_rows()
+    values = ", ".join(
+        f"({sql_str(lookup)}, {sql_str(value)}, {sql_str(nick) if nick else 'NULL'}, {first}, {n})"
+        for lookup, value, nick, first, n in rows
     )
-    cond = F.col(slot_col) == F.col("_lk_slot")
-    for i, left_col in enumerate(keys):
-        cond = cond & (F.col(left_col) == F.col(f"_lk_key_{i}"))
-    joined = df.join(F.broadcast(right), cond, "left")
-    return joined.drop("_lk_slot", *[f"_lk_key_{i}" for i in range(len(keys))])
+    small = spark.sql(
+        f"SELECT * FROM VALUES {values} AS t(lookup, value, nickname, first_slot, n_slots)"
+    )
+    table = small.selectExpr(
+        "lookup",
+        "explode(sequence(first_slot, first_slot + n_slots - 1)) AS slot",
+        "value",
+        "nickname",
+    )
+    return Lookups(table, dict(slots))
+
+
+@dataclass(frozen=True)
+class LookupJoin:
+    """Join the lookup table as ``tag`` where lookup = ``lookup_sql`` and slot = ``slot_sql``
+    (SQL over the left side); the joined values are then ``tag.value``/``tag.nickname``."""
+
+    tag: str
+    lookup_sql: str
+    slot_sql: str
+
+
+def join_lookups(df: DataFrame, lookups: Lookups, joins: list[LookupJoin]) -> DataFrame:
+    """Left-join the broadcast lookup table once per ``LookupJoin``. The output keeps every
+    column, the lookup's qualified by its tag: select what you need afterwards."""
+    out = df
+    for j in joins:
+        right = F.broadcast(lookups.table).alias(j.tag)
+        cond = F.expr(f"{j.tag}.lookup = {j.lookup_sql} AND {j.tag}.slot = {j.slot_sql}")
+        out = out.join(right, cond, "left")
+    return out

@@ -17,6 +17,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pyspark.sql import DataFrame
+
 _MANTISSA = 1 << 53
 #: Largest multiplier used by ``scramble_sql``: keeps (x mod m) * a below 2**63 for m <= 10**10.
 _MAX_MULTIPLIER = 900_000_000
@@ -43,8 +45,8 @@ def uniform_sql(seed: int, salt: str, *keys: str) -> str:
 
 @dataclass(frozen=True)
 class Draws:
-    """Uniform draws keyed on fixed columns, e.g. ``Draws(seed, "ndtms", ("person_id", "row_no"))``;
-    ``d.u("dob")`` is the SQL of the draw salted "dob"."""
+    """Uniform draws keyed on fixed columns, e.g. ``Draws(seed, "person", ("person_id",))``;
+    ``d.u("dob")`` is the SQL of the draw salted "dob", computed where it is used."""
 
     seed: int
     namespace: str
@@ -52,6 +54,33 @@ class Draws:
 
     def u(self, salt: str) -> str:
         return uniform_sql(self.seed, f"{self.namespace}:{salt}", *self.keys)
+
+
+class MaterialisedDraws(Draws):
+    """Draws computed once per row as columns: ``u(salt)`` returns a reference to column
+    ``_u_<salt>`` and records it; ``materialise(df)`` adds every recorded draw.
+
+    The error model uses each draw in several places (every CASE branch, every character
+    position of a typo); referencing a column instead of repeating the hash keeps expression
+    trees, plans and generated code several times smaller. Build all SQL first, then
+    materialise, then apply it."""
+
+    def __init__(self, seed: int, namespace: str, keys: tuple[str, ...]):
+        super().__init__(seed, namespace, keys)
+        object.__setattr__(self, "_salts", {})
+
+    def u(self, salt: str) -> str:
+        self._salts.setdefault(salt, None)
+        return f"`_u_{salt}`"
+
+    def materialise(self, df: DataFrame) -> DataFrame:
+        present = set(df.columns)
+        new = [
+            f"{uniform_sql(self.seed, f'{self.namespace}:{salt}', *self.keys)} AS `_u_{salt}`"
+            for salt in self._salts
+            if f"_u_{salt}" not in present
+        ]
+        return df.selectExpr("*", *new) if new else df
 
 
 def below(u: str, probability: float | str) -> str:

@@ -1,14 +1,24 @@
-"""Shared steps of every source builder: people -> rows, bad rows, dates, sticky flags."""
+"""Shared steps of every source builder: people -> rows, bad rows, dates, codes (SQL text)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.synthetic import identifiers as ids
 from bold_spark.synthetic.population import EXTRACT_DATE
-from bold_spark.synthetic.randomness import Draws, below, categorical, pick
+from bold_spark.synthetic.randomness import (
+    Draws,
+    MaterialisedDraws,
+    below,
+    categorical,
+    num,
+    pick,
+    sql_str,
+)
 
 #: Keys of every per-row random draw.
 ROW_KEYS = ("person_id", "row_no", "copy_no")
@@ -21,97 +31,138 @@ BAD_ROW_KINDS = ((BAD_BLANK_DOB, 0.4), (BAD_UNPARSEABLE_DOB, 0.4), (BAD_DUPLICAT
 _DUPLICATE_SHARE = dict(BAD_ROW_KINDS)[BAD_DUPLICATE_ID]
 
 
-def row_draws(seed: int, source: str) -> Draws:
-    return Draws(seed, source, ROW_KEYS)
+def row_draws(seed: int, source: str) -> MaterialisedDraws:
+    return MaterialisedDraws(seed, source, ROW_KEYS)
 
 
-def person_draws(seed: int, source: str) -> Draws:
-    """Draws that are the same on every row of a person in one source."""
-    return Draws(seed, f"{source}/person", ("person_id",))
+def date_sql(d: dt.date) -> str:
+    return f"DATE'{d.isoformat()}'"
 
 
-def explode_people(people: DataFrame, member_col: str, count: str | int) -> DataFrame:
-    """One row per (member person, row_no 1..count); ``count`` is a column name or a constant."""
-    n = F.col(count) if isinstance(count, str) else F.lit(count)
-    return people.where(F.col(member_col)).withColumn(
-        "row_no", F.explode(F.sequence(F.lit(1), n.cast("int")))
+def source_rows_of(
+    people: DataFrame, member_col: str, count: str | int, seed: int, source: str, bad_rows: float
+) -> DataFrame:
+    """One row per (member person, row_no 1..count), with ``bad_kind`` (null on good rows) and
+    ``copy_no``: a duplicate-id bad row is emitted twice (copy_no 0 and 1), as a re-sent row.
+
+    Both copies of a duplicated id are quarantined, so rows turn bad with probability
+    ``bad_rows / (1 + duplicate share)``, which makes the quarantined share equal ``bad_rows``."""
+    count_sql = f"`{count}`" if isinstance(count, str) else str(int(count))
+    rows = people.selectExpr(
+        "*",
+        f"explode(CASE WHEN `{member_col}` THEN sequence(1, CAST({count_sql} AS INT)) "
+        "ELSE CAST(array() AS ARRAY<INT>) END) AS row_no",
     )
-
-
-def with_bad_rows(rows: DataFrame, seed: int, source: str, bad_rows: float) -> DataFrame:
-    """Add ``bad_kind`` (null for good rows) and ``copy_no``; a duplicate-id row is emitted twice.
-
-    Both copies of a duplicated id are quarantined, so rows are picked with probability
-    ``bad_rows / (1 + duplicate share)`` to make the quarantined share equal ``bad_rows``."""
     d = Draws(seed, f"{source}/bad", ("person_id", "row_no"))
-    pick_probability = bad_rows / (1.0 + _DUPLICATE_SHARE)
+    kinds = ", ".join(sql_str(k) for k, _ in BAD_ROW_KINDS)
     kind_index = categorical(d.u("kind"), [share for _, share in BAD_ROW_KINDS])
-    kind = F.when(below(d.u("is_bad"), pick_probability), F.element_at(
-        F.array(*[F.lit(k) for k, _ in BAD_ROW_KINDS]), kind_index + 1
-    ))
-    copies = F.when(kind == BAD_DUPLICATE_ID, F.lit(1)).otherwise(F.lit(0))
-    return rows.withColumn("bad_kind", kind).withColumn(
-        "copy_no", F.explode(F.sequence(F.lit(0), copies))
+    pick_probability = bad_rows / (1.0 + _DUPLICATE_SHARE)
+    kind = (
+        f"CASE WHEN {below(d.u('is_bad'), pick_probability)} "
+        f"THEN element_at(array({kinds}), {kind_index} + 1) END"
+    )
+    return rows.selectExpr(
+        "*",
+        f"{kind} AS bad_kind",
+        f"explode(sequence(0, CASE WHEN {kind} = '{BAD_DUPLICATE_ID}' THEN 1 ELSE 0 END))"
+        " AS copy_no",
     )
 
 
-def format_date(date: Column, fmt: str) -> Column:
-    return F.date_format(date, fmt)
+def date_text(date: str, fmt: str) -> str:
+    return f"date_format({date}, '{fmt}')"
 
 
-def format_date_mixed(date: Column, u: Column, formats: list[tuple[str, float]]) -> Column:
-    """Different providers/systems write dates differently: pick a format per row."""
+def date_text_mixed(date: str, u: str, formats: Sequence[tuple[str, float]]) -> str:
+    """Different providers/systems write dates differently: a format per row."""
     index = categorical(u, [share for _, share in formats])
-    expr = None
-    for i, (fmt, _) in enumerate(formats):
-        expr = F.when(index == i, F.date_format(date, fmt)) if expr is None else expr.when(
-            index == i, F.date_format(date, fmt)
-        )
-    return expr
+    whens = " ".join(f"WHEN {i} THEN {date_text(date, fmt)}" for i, (fmt, _) in enumerate(formats))
+    return f"(CASE {index} {whens} END)"
 
 
-def unparseable_dob(dob: Column, u: Column, fmt: str) -> Column:
-    """A DOB text no listed format can parse: an impossible date in the source's own format, a
+def unparseable_dob(dob: str, u: str, fmt: str) -> str:
+    """DOB text that no listed format parses: an impossible date in the source's own format, a
     word, or zeros."""
-    year = F.year(dob).cast("string")
-    impossible = (
-        F.concat(F.lit("31/02/"), year) if fmt.startswith("dd") else F.concat(year, F.lit("-02-30"))
-    )
-    zeros = F.lit("00/00/0000") if fmt.startswith("dd") else F.lit("0000-00-00")
-    return F.element_at(F.array(impossible, F.lit("UNKNOWN"), zeros), pick(u, 3) + 1)
+    year = f"CAST(year({dob}) AS STRING)"
+    if fmt.startswith("dd"):
+        impossible, zeros = f"concat('31/02/', {year})", "'00/00/0000'"
+    else:
+        impossible, zeros = f"concat({year}, '-02-30')", "'0000-00-00'"
+    return f"element_at(array({impossible}, 'UNKNOWN', {zeros}), {pick(u, 3)} + 1)"
 
 
-def dob_text(formatted: Column, d: Draws, dob: Column, fmt: str) -> Column:
+def dob_text(formatted: str, d: Draws, fmt: str) -> str:
     """The DOB column as written: the formatted recorded DOB, or a bad value on bad rows."""
-    kind = F.col("bad_kind")
     return (
-        F.when(kind == BAD_BLANK_DOB, F.lit(None).cast("string"))
-        .when(kind == BAD_UNPARSEABLE_DOB, unparseable_dob(dob, d.u("unparseable_dob"), fmt))
-        .otherwise(formatted)
+        f"(CASE bad_kind WHEN '{BAD_BLANK_DOB}' THEN CAST(NULL AS STRING) "
+        f"WHEN '{BAD_UNPARSEABLE_DOB}' THEN {unparseable_dob('dob', d.u('unparseable_dob'), fmt)} "
+        f"ELSE {formatted} END)"
     )
 
 
-def event_date(u: Column, dob: Column, earliest: dt.date, min_age_years: int = 16) -> Column:
+def event_date(u: str, earliest: dt.date, min_age_years: int = 16) -> str:
     """A date between ``earliest`` (or the person's 16th birthday, if later) and EXTRACT_DATE."""
-    start = F.least(
-        F.greatest(F.lit(earliest), F.add_months(dob, 12 * min_age_years)), F.lit(EXTRACT_DATE)
-    )
-    days = F.datediff(F.lit(EXTRACT_DATE), start)
-    return F.date_add(start, pick(u, days + 1))
+    end = date_sql(EXTRACT_DATE)
+    start = f"least(greatest({date_sql(earliest)}, add_months(dob, {12 * min_age_years})), {end})"
+    return f"date_add({start}, {pick(u, f'datediff({end}, {start}) + 1')})"
 
 
-def sticky_flag(person_level: Column, row_level: Column, share: float, flip: float) -> Column:
+def sticky_flag(person_draw: str, row_draw: str, share: float, flip: float) -> str:
     """A flag that mostly stays the same across a person's records (and across sources sharing
-    ``person_level``), flipped on a share ``flip`` of rows, with overall share ``share``."""
+    ``person_draw``), flipped on a share ``flip`` of rows, with overall share ``share``."""
     if not flip < share < 1 - flip:
         raise ValueError("sticky_flag needs flip < share < 1 - flip")
     threshold = (share - flip) / (1 - 2 * flip)
-    base = person_level < threshold
-    return F.when(row_level < flip, ~base).otherwise(base)
+    base = below(person_draw, threshold)
+    return f"(CASE WHEN {below(row_draw, flip)} THEN NOT {base} ELSE {base} END)"
 
 
-def sex_text(sex: Column, u: Column, codes: dict[str, str], unknown: str | None,
-             unknown_share: float = 0.01) -> Column:
-    """The source's code for the true sex ('M'/'F'), or its unknown code on a small share."""
-    mapped = F.when(sex == "M", F.lit(codes["M"])).otherwise(F.lit(codes["F"]))
-    return F.when(u < unknown_share, F.lit(unknown).cast("string")).otherwise(mapped)
+def sex_text(
+    u: str, male: str, female: str, unknown: str | None, unknown_share: float = 0.01
+) -> str:
+    """The source's code for the true sex, or its unknown code (or null) on a small share."""
+    unknown_sql = sql_str(unknown) if unknown is not None else "CAST(NULL AS STRING)"
+    return (
+        f"(CASE WHEN {u} < {num(unknown_share)} THEN {unknown_sql} "
+        f"WHEN sex = 'M' THEN {sql_str(male)} ELSE {sql_str(female)} END)"
+    )
+
+
+def optional(value: str, u: str, present: float) -> str:
+    """``value`` on a share ``present`` of rows, else null."""
+    return f"(CASE WHEN {below(u, present)} THEN {value} END)"
+
+
+def pnc_text(d: Draws, recorded: float, row_missing: float, short_form: float) -> str:
+    """The PNC as one system records it: missing for people it never recorded (a person-level
+    draw shared by prison and probation) and on a few rows; long or short form."""
+    long_form = ids.pnc_long("pnc_year", "pnc_serial")
+    short = ids.pnc_short("pnc_year", "pnc_serial")
+    text = f"(CASE WHEN {below(d.u('pnc_format'), short_form)} THEN {short} ELSE {long_form} END)"
+    kept = (
+        f"{below('pnc_recorded_draw', recorded)} AND NOT {below(d.u('pnc_missing'), row_missing)}"
+    )
+    return f"(CASE WHEN {kept} THEN {text} END)"
+
+
+def select_as(df: DataFrame, columns: dict[str, str]) -> DataFrame:
+    """One projection: output column name -> SQL expression."""
+    return df.selectExpr(*[f"{sql} AS `{name}`" for name, sql in columns.items()])
+
+
+def add_columns(df: DataFrame, columns: dict[str, str]) -> DataFrame:
+    """Add (or replace) columns given as name -> SQL, all computed from ``df`` as it is."""
+    if any(name in df.columns for name in columns):
+        return df.withColumns({name: F.expr(sql) for name, sql in columns.items()})
+    return df.selectExpr("*", *[f"{sql} AS `{name}`" for name, sql in columns.items()])
+
+
+def build_rows(
+    rows: DataFrame, d: MaterialisedDraws, stages: list[dict[str, str]], output: dict[str, str]
+) -> DataFrame:
+    """Materialise the draws the SQL asked for, add each stage of columns, then project to
+    ``output`` (name -> SQL). Build every SQL string before calling this."""
+    out = d.materialise(rows)
+    for stage in stages:
+        out = add_columns(out, stage)
+    return select_as(out, output)

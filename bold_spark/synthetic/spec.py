@@ -49,7 +49,9 @@ class ErrorRates:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"ErrorRates.{f.name} must be a probability in [0, 1], got {value!r}")
+                raise ValueError(
+                    f"ErrorRates.{f.name} must be a probability in [0, 1], got {value!r}"
+                )
         groups = {
             "first name": (self.initials_only, self.nickname, self.typo, self.name_shift),
             "surname": (self.surname_change, self.hyphenated, self.typo),

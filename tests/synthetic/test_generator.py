@@ -3,6 +3,7 @@ that the written files load with the dataset configs and quarantine the bad rows
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,16 @@ from pyspark.testing import assertDataFrameEqual
 from bold_spark.config.datasets import load_dataset_config
 from bold_spark.standardise.dates import parse_date
 from bold_spark.synthetic import (
-    GROUND_TRUTH, GROUND_TRUTH_PATH, LAYOUTS, SOURCES, ErrorRates, SyntheticSpec,
-    generate_population, run_generate,
+    GROUND_TRUTH,
+    GROUND_TRUTH_PATH,
+    LAYOUTS,
+    SOURCES,
+    ErrorRates,
+    SyntheticSpec,
+    generate_population,
+    run_generate,
+    true_people,
 )
-from bold_spark.synthetic.generate import assemble_population, source_rows
 from bold_spark.synthetic.population import MEMBERSHIP, build_people
 from bold_spark.synthetic.sources.ndtms import NDTMS_NFA_SHARE
 
@@ -24,9 +31,19 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "datasets"
 PEOPLE = 2000
 #: Raised rates so each is measurable on a small population.
 RATES = ErrorRates(
-    typo=0.06, nickname=0.30, surname_change=0.05, hyphenated=0.04, dob_swap=0.15,
-    dob_placeholder=0.05, dob_typo=0.03, postcode_missing=0.08, postcode_out_of_date=0.15,
-    name_shift=0.10, initials_only=0.05, bad_rows=0.03, probation_duplicate=0.06,
+    typo=0.06,
+    nickname=0.30,
+    surname_change=0.05,
+    hyphenated=0.04,
+    dob_swap=0.15,
+    dob_placeholder=0.05,
+    dob_typo=0.03,
+    postcode_missing=0.08,
+    postcode_out_of_date=0.15,
+    name_shift=0.10,
+    initials_only=0.05,
+    bad_rows=0.03,
+    probation_duplicate=0.06,
 )
 SPEC = SyntheticSpec(people=PEOPLE, seed=7, errors=RATES)
 
@@ -38,31 +55,51 @@ def within(observed: float, expected: float, n: int, sds: float = 4.0) -> bool:
 
 
 @pytest.fixture(scope="module")
-def people(spark):
-    df = build_people(spark, SPEC).persist()
-    yield df
-    df.unpersist()
+def written(spark, tmp_path_factory):
+    """Generate once to files; most tests read these back, as the pipeline would."""
+    root = str(tmp_path_factory.mktemp("synthetic"))
+    counts = run_generate(spark, SPEC, root)
+    return root, counts
+
+
+def _read(spark, root: str, name: str) -> DataFrame:
+    layout = LAYOUTS[name]
+    reader = spark.read.option("header", True)
+    uri = f"{root}/{layout.path}"
+    return reader.csv(uri) if layout.format == "csv" else reader.parquet(uri)
 
 
 @pytest.fixture(scope="module")
-def frames(people):
-    return assemble_population(people, SPEC)
-
-
-@pytest.fixture(scope="module")
-def rows(people) -> dict[str, DataFrame]:
-    """Extract rows with the true person_id, cached."""
-    cached = {name: df.persist() for name, df in source_rows(people, SPEC).items()}
-    yield cached
-    for df in cached.values():
+def frames(spark, written) -> dict[str, DataFrame]:
+    """The written extracts and ground truth, read back and cached."""
+    root, _ = written
+    out = {name: _read(spark, root, name).persist() for name in SOURCES}
+    out[GROUND_TRUTH] = spark.read.parquet(f"{root}/{GROUND_TRUTH_PATH}").persist()
+    yield out
+    for df in out.values():
         df.unpersist()
 
 
 @pytest.fixture(scope="module")
-def written(spark, tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("synthetic"))
-    counts = run_generate(spark, SPEC, root)
-    return root, counts
+def rows(frames) -> dict[str, DataFrame]:
+    """Each extract with its true person_id (from the ground truth)."""
+    truth = frames[GROUND_TRUTH].dropDuplicates(["source", "source_record_id"])
+    out = {}
+    for name in SOURCES:
+        ids = truth.where(F.col("source") == name).select(
+            F.col("source_record_id").alias(LAYOUTS[name].record_id), "person_id"
+        )
+        out[name] = frames[name].join(ids, LAYOUTS[name].record_id).persist()
+    yield out
+    for df in out.values():
+        df.unpersist()
+
+
+@pytest.fixture(scope="module")
+def people(spark):
+    df = true_people(spark, SPEC).persist()
+    yield df
+    df.unpersist()
 
 
 def test_layouts_match_dataset_configs(frames):
@@ -96,12 +133,19 @@ def test_ground_truth_is_complete(frames, rows):
     for more in ids[1:]:
         extract_ids = extract_ids.unionByName(more)
     extract_counts = extract_ids.groupBy("source", "id").agg(F.count("*").alias("rows"))
-    truth = frames[GROUND_TRUTH].groupBy("source", F.col("source_record_id").alias("id")).agg(
-        F.count("*").alias("truths"), F.countDistinct("person_id").alias("persons"),
+    truth = (
+        frames[GROUND_TRUTH]
+        .groupBy("source", F.col("source_record_id").alias("id"))
+        .agg(
+            F.count("*").alias("truths"),
+            F.countDistinct("person_id").alias("persons"),
+        )
     )
     joined = extract_counts.join(truth, ["source", "id"], "full_outer")
     stats = joined.agg(
-        F.sum(F.when(F.col("rows").isNull() | F.col("truths").isNull(), 1).otherwise(0)).alias("unmatched"),
+        F.sum(F.when(F.col("rows").isNull() | F.col("truths").isNull(), 1).otherwise(0)).alias(
+            "unmatched"
+        ),
         F.sum(F.when(F.col("rows") != F.col("truths"), 1).otherwise(0)).alias("count_mismatch"),
         F.max("persons").alias("max_persons_per_id"),
         F.max("rows").alias("max_rows_per_id"),
@@ -121,13 +165,17 @@ def test_overlaps_mirror_bold_findings(rows):
     for name in SOURCES:
         flag = rows[name].select("person_id").distinct().withColumn(name, F.lit(1))
         members = flag if members is None else members.join(flag, "person_id", "full_outer")
-    s = members.fillna(0).agg(
-        *[F.sum(n).alias(n) for n in SOURCES],
-        F.sum(F.col("probation") * F.col("ndtms")).alias("probation_ndtms"),
-        F.sum(F.col("prison") * F.col("benefits")).alias("prison_benefits"),
-        F.sum(F.col("probation") * F.col("benefits")).alias("probation_benefits"),
-        F.sum(F.col("ndtms") * F.col("benefits")).alias("ndtms_benefits"),
-    ).first()
+    s = (
+        members.fillna(0)
+        .agg(
+            *[F.sum(n).alias(n) for n in SOURCES],
+            F.sum(F.col("probation") * F.col("ndtms")).alias("probation_ndtms"),
+            F.sum(F.col("prison") * F.col("benefits")).alias("prison_benefits"),
+            F.sum(F.col("probation") * F.col("benefits")).alias("probation_benefits"),
+            F.sum(F.col("ndtms") * F.col("benefits")).alias("ndtms_benefits"),
+        )
+        .first()
+    )
     m = MEMBERSHIP
     assert within(s["probation_ndtms"] / s["probation"], m.ndtms_given_justice, s["probation"])
     assert within(s["prison_benefits"] / s["prison"], m.benefits_given_justice, s["prison"])
@@ -138,11 +186,14 @@ def test_overlaps_mirror_bold_findings(rows):
 
 def _recorded(rows: dict[str, DataFrame]) -> DataFrame:
     """Recorded first name, surname, DOB (parsed) and postcode of the full-name sources, long."""
+
     def part(name: str, first, surname, dob: str, postcode: str) -> DataFrame:
         ds = load_dataset_config(CONF / f"{name}.yaml")
         return rows[name].select(
-            "person_id", F.lit(name).alias("source"),
-            F.upper(first).alias("r_first"), F.upper(surname).alias("r_surname"),
+            "person_id",
+            F.lit(name).alias("source"),
+            F.upper(first).alias("r_first"),
+            F.upper(surname).alias("r_surname"),
             F.col(dob).alias("r_dob_text"),
             parse_date(F.col(dob), ds.date_formats["dob"]).alias("r_dob"),
             F.col(postcode).alias("r_postcode"),
@@ -150,8 +201,12 @@ def _recorded(rows: dict[str, DataFrame]) -> DataFrame:
 
     parts = [
         part("benefits", F.col("FORENAME"), F.col("SURNAME"), "DOB", "POSTCODE"),
-        part("probation", F.split("FORENAMES", " ")[0], F.col("SURNAME"), "DATE_OF_BIRTH", "POSTCODE"),
-        part("homelessness", F.col("FIRST_NAME"), F.col("LAST_NAME"), "DOB", "LAST_SETTLED_POSTCODE"),
+        part(
+            "probation", F.split("FORENAMES", " ")[0], F.col("SURNAME"), "DATE_OF_BIRTH", "POSTCODE"
+        ),
+        part(
+            "homelessness", F.col("FIRST_NAME"), F.col("LAST_NAME"), "DOB", "LAST_SETTLED_POSTCODE"
+        ),
     ]
     out = parts[0]
     for p in parts[1:]:
@@ -170,18 +225,22 @@ def test_error_rates_are_measurable(rows, people):
     has_middle = F.col("middle_name").isNotNull()
     real_address = F.col("r_postcode").isNull() | (F.col("r_postcode") != "ZZ99 3VZ")
     surname_typo = (
-        (F.levenshtein("r_surname", "surname") <= 2) & (F.col("r_surname") != F.col("surname"))
-        & ~F.contains(F.col("r_surname"), F.lit("-")) & (F.col("r_surname") != F.col("other_surname"))
+        (F.levenshtein("r_surname", "surname") <= 2)
+        & (F.col("r_surname") != F.col("surname"))
+        & ~F.contains(F.col("r_surname"), F.lit("-"))
+        & (F.col("r_surname") != F.col("other_surname"))
     )
 
     def share(cond, among):
-        return (F.sum(F.when(among & cond, 1).otherwise(0)) / F.sum(F.when(among, 1).otherwise(0)))
+        return F.sum(F.when(among & cond, 1).otherwise(0)) / F.sum(F.when(among, 1).otherwise(0))
 
     def n(among):
         return F.sum(F.when(among, 1).otherwise(0))
 
     s = rec.agg(
-        share(F.col("r_dob") == F.make_date(F.year(true_dob), F.lit(1), F.lit(1)), parsed & not_jan1).alias("placeholder"),
+        share(
+            F.col("r_dob") == F.make_date(F.year(true_dob), F.lit(1), F.lit(1)), parsed & not_jan1
+        ).alias("placeholder"),
         n(parsed & not_jan1).alias("n_dob"),
         share(F.col("r_dob") == swapped, parsed & eligible_swap).alias("swap"),
         n(parsed & eligible_swap).alias("n_swap"),
@@ -190,12 +249,18 @@ def test_error_rates_are_measurable(rows, people):
         n(has_nick).alias("n_nick"),
         share(F.col("r_first") == F.col("middle_name"), has_middle).alias("shift"),
         n(has_middle).alias("n_middle"),
-        share(F.col("r_surname") == F.col("other_surname"), F.col("surname") != F.col("other_surname")).alias("surname_change"),
+        share(
+            F.col("r_surname") == F.col("other_surname"), F.col("surname") != F.col("other_surname")
+        ).alias("surname_change"),
         share(surname_typo, F.lit(True)).alias("surname_typo"),
-        share(F.col("r_postcode").isNull(), (F.col("source") == "benefits") & real_address).alias("postcode_missing"),
+        share(F.col("r_postcode").isNull(), (F.col("source") == "benefits") & real_address).alias(
+            "postcode_missing"
+        ),
         n((F.col("source") == "benefits") & real_address).alias("n_benefits"),
-        share(F.col("r_postcode") == F.col("previous_postcode"),
-              (F.col("source") == "benefits") & (F.col("previous_postcode") != F.col("postcode"))).alias("out_of_date"),
+        share(
+            F.col("r_postcode") == F.col("previous_postcode"),
+            (F.col("source") == "benefits") & (F.col("previous_postcode") != F.col("postcode")),
+        ).alias("out_of_date"),
         F.count("*").alias("n"),
     ).first()
     assert within(s["placeholder"], RATES.dob_placeholder, s["n_dob"])
@@ -210,81 +275,140 @@ def test_error_rates_are_measurable(rows, people):
 
 
 def test_source_specific_shapes(rows):
-    ndtms = rows["ndtms"].agg(
-        F.avg(F.when(F.col("NFA") == "Y", 1).otherwise(0)).alias("nfa"), F.count("*").alias("n"),
-        F.sum(F.when(F.col("PC_SECTOR").rlike(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9]$"), 0).otherwise(
-            F.when(F.col("PC_SECTOR").isNull(), 0).otherwise(1))).alias("bad_sectors"),
-        F.max(F.length("FINITIAL")).alias("initial_len"),
-    ).first()
+    ndtms = (
+        rows["ndtms"]
+        .agg(
+            F.avg(F.when(F.col("NFA") == "Y", 1).otherwise(0)).alias("nfa"),
+            F.count("*").alias("n"),
+            F.sum(
+                F.when(F.col("PC_SECTOR").rlike(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9]$"), 0).otherwise(
+                    F.when(F.col("PC_SECTOR").isNull(), 0).otherwise(1)
+                )
+            ).alias("bad_sectors"),
+            F.max(F.length("FINITIAL")).alias("initial_len"),
+        )
+        .first()
+    )
     assert within(ndtms["nfa"], NDTMS_NFA_SHARE, ndtms["n"])
     assert ndtms["bad_sectors"] == 0 and ndtms["initial_len"] == 1
 
-    probation = rows["probation"].groupBy("person_id").agg(F.countDistinct("CRN").alias("crns")).agg(
-        F.avg(F.when(F.col("crns") > 1, 1).otherwise(0)).alias("dup"), F.count("*").alias("n"),
-    ).first()
+    probation = (
+        rows["probation"]
+        .groupBy("person_id")
+        .agg(F.countDistinct("CRN").alias("crns"))
+        .agg(
+            F.avg(F.when(F.col("crns") > 1, 1).otherwise(0)).alias("dup"),
+            F.count("*").alias("n"),
+        )
+        .first()
+    )
     assert within(probation["dup"], RATES.probation_duplicate, probation["n"])
 
-    prison = rows["prison"].agg(
-        F.avg(F.when(F.col("PNC_NUMBER").isNull(), 1).otherwise(0)).alias("no_pnc"),
-        F.sum(F.when(F.col("PNC_NUMBER").rlike(r"^([0-9]{4}/[0-9]{7}|[0-9]{2}/[0-9]{1,7})[A-Z]$"), 0)
-              .otherwise(F.when(F.col("PNC_NUMBER").isNull(), 0).otherwise(1))).alias("bad_pnc"),
-        F.sum(F.when(F.col("NOMS_NUMBER").rlike(r"^[A-Z][0-9]{4}[A-Z]{2}$"), 0).otherwise(1)).alias("bad_noms"),
-        (F.count("*") / F.countDistinct("person_id")).alias("rows_per_person"),
-    ).first()
+    prison = (
+        rows["prison"]
+        .agg(
+            F.avg(F.when(F.col("PNC_NUMBER").isNull(), 1).otherwise(0)).alias("no_pnc"),
+            F.sum(
+                F.when(
+                    F.col("PNC_NUMBER").rlike(r"^([0-9]{4}/[0-9]{7}|[0-9]{2}/[0-9]{1,7})[A-Z]$"), 0
+                ).otherwise(F.when(F.col("PNC_NUMBER").isNull(), 0).otherwise(1))
+            ).alias("bad_pnc"),
+            F.sum(
+                F.when(F.col("NOMS_NUMBER").rlike(r"^[A-Z][0-9]{4}[A-Z]{2}$"), 0).otherwise(1)
+            ).alias("bad_noms"),
+            (F.count("*") / F.countDistinct("person_id")).alias("rows_per_person"),
+        )
+        .first()
+    )
     assert 0.02 < prison["no_pnc"] < 0.25 and prison["bad_pnc"] == 0 and prison["bad_noms"] == 0
     assert prison["rows_per_person"] > 1.3  # receptions over the years, some under aliases
 
-    benefits = rows["benefits"].agg(
-        F.sum(F.when(F.col("NINO").rlike(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$"), 0)
-              .otherwise(F.when(F.col("NINO").isNull(), 0).otherwise(1))).alias("bad_nino"),
-        F.sum(F.when(F.regexp_replace("POSTCODE", " ", "").rlike(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"), 0)
-              .otherwise(F.when(F.col("POSTCODE").isNull(), 0).otherwise(1))).alias("bad_postcode"),
-    ).first()
+    benefits = (
+        rows["benefits"]
+        .agg(
+            F.sum(
+                F.when(
+                    F.col("NINO").rlike(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$"), 0
+                ).otherwise(F.when(F.col("NINO").isNull(), 0).otherwise(1))
+            ).alias("bad_nino"),
+            F.sum(
+                F.when(
+                    F.regexp_replace("POSTCODE", " ", "").rlike(
+                        r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+                    ),
+                    0,
+                ).otherwise(F.when(F.col("POSTCODE").isNull(), 0).otherwise(1))
+            ).alias("bad_postcode"),
+        )
+        .first()
+    )
     assert benefits["bad_nino"] == 0 and benefits["bad_postcode"] == 0
     assert rows["probation"].where(~F.col("CRN").rlike(r"^[A-Z][0-9]{6}$")).count() == 0
 
 
-def test_same_seed_same_data_and_other_seed_differs(spark, frames):
-    again = generate_population(spark, SPEC)
-    for name in [*SOURCES, GROUND_TRUTH]:
-        assertDataFrameEqual(again[name], frames[name])
-    other = generate_population(spark, SyntheticSpec(people=PEOPLE, seed=8, errors=RATES))
-    assert other["benefits"].exceptAll(frames["benefits"]).count() > PEOPLE // 2
+def _as_long(frames: dict[str, DataFrame]) -> DataFrame:
+    """All extracts and the ground truth as one frame (source, id, row as JSON), to compare
+    everything in one query."""
+    parts = [
+        frames[name].selectExpr(
+            f"'{name}' AS source", f"`{LAYOUTS[name].record_id}` AS id", "to_json(struct(*)) AS row"
+        )
+        for name in SOURCES
+    ]
+    parts.append(
+        frames[GROUND_TRUTH].selectExpr(
+            "'ground_truth' AS source", "source_record_id AS id", "to_json(struct(*)) AS row"
+        )
+    )
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
-def test_written_files_load_and_bad_rows_are_quarantined(spark, written, frames):
+def test_same_seed_gives_the_same_data(spark, frames):
+    """A second, independent generation in memory equals the files written earlier."""
+    people = build_people(spark, SPEC).persist()  # generate_population's queries then share it
+    try:
+        assertDataFrameEqual(_as_long(generate_population(spark, SPEC)), _as_long(frames))
+    finally:
+        people.unpersist()
+
+
+def test_other_seed_differs_and_zero_bad_rows_means_none(spark, frames):
+    from bold_spark.ingest.validate import REASONS_COL, with_validation
+
+    spec = SyntheticSpec(people=PEOPLE, seed=8, errors=replace(RATES, bad_rows=0.0))
+    people = build_people(spark, spec).persist()  # shared by the two queries below
+    try:
+        other = generate_population(spark, spec)
+        assert other["benefits"].exceptAll(frames["benefits"]).count() > PEOPLE // 2
+        ds = load_dataset_config(CONF / "probation.yaml")
+        validated = with_validation(other["probation"], ds)
+        assert validated.where(F.size(REASONS_COL) > 0).count() == 0
+    finally:
+        people.unpersist()
+
+
+def test_written_files_load_and_bad_rows_are_quarantined(spark, written):
+    """The files load with the dataset configs, and validation quarantines ``bad_rows`` of them."""
+    from bold_spark.ingest.validate import REASONS_COL, with_validation
     from bold_spark.io.sources import read_source
 
     root, counts = written
     assert set(counts) == {*SOURCES, GROUND_TRUTH}
     assert counts[GROUND_TRUTH] == sum(counts[s] for s in SOURCES)
-    truth = spark.read.parquet(f"{root}/{GROUND_TRUTH_PATH}")
-    assertDataFrameEqual(truth, frames[GROUND_TRUTH])
-    try:
-        from bold_spark.ingest.validate import REASONS_COL, with_validation
-    except ImportError:  # validation not there yet: loading is still checked
-        with_validation = None
-    quarantined = total = 0
+    per_source = None
     for name in SOURCES:
         ds = load_dataset_config(CONF / f"{name}.yaml")
-        df = read_source(spark, ds, f"{root}/{ds.path}")
-        if with_validation is None:
-            assert df.count() == counts[name]
-            continue
-        stats = with_validation(df, ds).agg(
-            F.count("*").alias("n"), F.sum(F.when(F.size(REASONS_COL) > 0, 1).otherwise(0)).alias("bad"),
-        ).first()
-        assert stats["n"] == counts[name]
-        quarantined += stats["bad"]
-        total += stats["n"]
-    if with_validation is not None:
-        assert within(quarantined / total, RATES.bad_rows, total)
-
-
-def test_no_bad_rows_when_rate_is_zero(spark):
-    from bold_spark.ingest.validate import REASONS_COL, with_validation
-
-    spec = SyntheticSpec(people=150, seed=3, errors=ErrorRates(bad_rows=0.0))
-    ds = load_dataset_config(CONF / "probation.yaml")
-    probation = generate_population(spark, spec)["probation"]
-    assert with_validation(probation, ds).where(F.size(REASONS_COL) > 0).count() == 0
+        stats = with_validation(read_source(spark, ds, f"{root}/{ds.path}"), ds).agg(
+            F.lit(name).alias("source"),
+            F.count("*").alias("n"),
+            F.sum(F.when(F.size(REASONS_COL) > 0, 1).otherwise(0)).alias("bad"),
+        )
+        per_source = stats if per_source is None else per_source.unionByName(stats)
+    rows = {r["source"]: r for r in per_source.collect()}
+    assert {name: rows[name]["n"] for name in SOURCES} == {name: counts[name] for name in SOURCES}
+    quarantined = sum(r["bad"] for r in rows.values())
+    total = sum(r["n"] for r in rows.values())
+    assert within(quarantined / total, RATES.bad_rows, total)
