@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -255,16 +254,18 @@ def run(
 
 @app.command("model-init")
 def model_init(
-    group: Annotated[str, typer.Argument(help="Template: rich or ndtms.")],
+    group: Annotated[str, typer.Argument(help="Template: rich, ndtms, febrl, pprl_rich, pprl_ndtms, pprl_febrl.")],
     out: Annotated[Path, typer.Option(help="Model JSON to write (its .meta.json goes beside it).")],
 ):
     """Write an untrained starting model for a link group (then run `bold train`)."""
     from bold_spark.linkage.model import LinkModel, ModelMeta, TrainingConfig, save_model
+    from bold_spark.linkage.pprl_templates import PPRL_TEMPLATES
     from bold_spark.linkage.templates import TEMPLATES
 
-    if group not in TEMPLATES:
-        _fail(ValueError(f"unknown template {group}; choose from {sorted(TEMPLATES)}"))
-    settings, meta = TEMPLATES[group]()
+    templates = {**TEMPLATES, **PPRL_TEMPLATES}
+    if group not in templates:
+        _fail(ValueError(f"unknown template {group}; choose from {sorted(templates)}"))
+    settings, meta = templates[group]()
     meta_obj = ModelMeta(meta["sources"], TrainingConfig(**meta["training"]), meta["description"])
     save_model(LinkModel(str(out), settings, meta_obj), out)
     console.print(f"untrained {group} model written to {out}")
@@ -316,7 +317,7 @@ def job_main(command: str, argv: list[str] | None = None) -> int:
         rc = app(args, standalone_mode=False)
     except SystemExit as e:
         return int(e.code or 0)
-    except click.exceptions.ClickException as e:
+    except typer.TyperException as e:  # usage errors: bad option, missing argument
         e.show()
         return e.exit_code
     return rc if isinstance(rc, int) else 0
