@@ -100,8 +100,8 @@ def pprl_rich_model() -> tuple[dict[str, Any], dict[str, Any]]:
             "l.dob_hash = r.dob_hash and l.surname_mh = r.surname_mh",
             "l.dob_hash = r.dob_hash and l.first_name_mh = r.first_name_mh",
             "l.surname_mh = r.surname_mh and l.first_name_mh = r.first_name_mh and l.dob_year = r.dob_year",
-            "l.postcode_hash = r.postcode_hash and l.dob_year = r.dob_year "
-            "and l.first_initial_hash = r.first_initial_hash",
+            ("l.postcode_hash = r.postcode_hash and l.dob_year = r.dob_year "
+             "and l.first_initial_hash = r.first_initial_hash"),
         ],
     )
     meta = {
@@ -134,8 +134,8 @@ def pprl_low_information_model() -> tuple[dict[str, Any], dict[str, Any]]:
         [
             "l.dob_hash = r.dob_hash and l.first_initial_hash = r.first_initial_hash",
             "l.dob_hash = r.dob_hash and l.surname_initial_hash = r.surname_initial_hash",
-            "l.first_initial_hash = r.first_initial_hash and l.surname_initial_hash = r.surname_initial_hash "
-            "and l.dob_year = r.dob_year and l.postcode_district = r.postcode_district",
+            ("l.first_initial_hash = r.first_initial_hash and l.surname_initial_hash = r.surname_initial_hash "
+             "and l.dob_year = r.dob_year and l.postcode_district = r.postcode_district"),
         ],
     )
     meta = {
@@ -143,14 +143,14 @@ def pprl_low_information_model() -> tuple[dict[str, Any], dict[str, Any]]:
                        "postcode sector; sex) against all sources",
         "sources": ["ndtms", "prison", "probation", "benefits", "homelessness"],
         "training": {
-            "deterministic_rules": ["l.dob_hash = r.dob_hash and l.first_initial_hash = r.first_initial_hash "
-                                    "and l.surname_initial_hash = r.surname_initial_hash and l.sex = r.sex "
-                                    "and l.postcode_sector_hash = r.postcode_sector_hash"],
+            "deterministic_rules": [("l.dob_hash = r.dob_hash and l.first_initial_hash = r.first_initial_hash "
+                                     "and l.surname_initial_hash = r.surname_initial_hash and l.sex = r.sex "
+                                     "and l.postcode_sector_hash = r.postcode_sector_hash")],
             "recall": 0.5,
             "em_blocking_rules": ["l.dob_hash = r.dob_hash",
-                                  "l.first_initial_hash = r.first_initial_hash "
-                                  "and l.surname_initial_hash = r.surname_initial_hash "
-                                  "and l.postcode_sector_hash = r.postcode_sector_hash"],
+                                  ("l.first_initial_hash = r.first_initial_hash "
+                                   "and l.surname_initial_hash = r.surname_initial_hash "
+                                   "and l.postcode_sector_hash = r.postcode_sector_hash")],
             "u_max_pairs": 1_000_000,
             "seed": 1,
         },

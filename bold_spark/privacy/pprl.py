@@ -35,7 +35,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.exceptions import ConfigError
-from bold_spark.privacy.bloom import BloomSpec, bloom_column, minhash_column, parse_encoded
+from bold_spark.privacy.bloom import BloomSpec, bloom_column, minhash_key, parse_encoded
 from bold_spark.privacy.hashing import hmac_column
 from bold_spark.standardise.person import RECORD_COLUMNS
 
@@ -56,7 +56,7 @@ BLOOM_SOURCES: dict[str, str] = {
 DEFAULT_BLOOM_FIELDS = ("first_name", "surname")
 #: Fields that also get a MinHash blocking key.
 MINHASH_FIELDS = ("first_name", "surname")
-MINHASH_SEED = 7
+MINHASH_SEEDS = (7, 8)
 ENCODED_SUFFIX = "_bf_encoded"
 HASH_HEX_CHARS = 32
 
@@ -150,7 +150,7 @@ def encode_records(
         keyed_hash(key, F.col("postcode_sector"), "postcode_sector").alias("postcode_sector_hash"),
     ]
     encoded = records.select("*", *blooms, *extra_blooms, *hashes)
-    minhashes = [minhash_column(F.col(f"{f}_bf"), MINHASH_SEED).alias(f"{f}_mh")
+    minhashes = [minhash_key(F.col(f"{f}_bf"), MINHASH_SEEDS).alias(f"{f}_mh")
                  for f in MINHASH_FIELDS if f in fields]
     head = [c for c in kept if c in ("record_key", "source", "snapshot_date")]
     tail = [c for c in kept if c not in head]

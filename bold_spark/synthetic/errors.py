@@ -17,33 +17,40 @@ from bold_spark.synthetic.spec import ErrorRates
 _ALPHABET = string.ascii_uppercase
 
 
-def typo_sql(name_sql: str, u_kind: str, u_position: str, u_letter: str) -> str:
-    """One keyboard error: substitute (never by the same letter), delete, swap two neighbours or
-    double a letter. Names shorter than three letters are left alone."""
+def typo_inputs(tag: str, name_sql: str, d: Draws) -> dict[str, str]:
+    """Helper columns of one typo (``_typo_<tag>_*``): length, position, neighbour position for a
+    swap, kind, and the substitute letter (never the letter it replaces). Computed in a stage of
+    their own so the typo itself stays a small expression."""
     n = f"length({name_sql})"
-    pos = f"({pick(u_position, n)} + 1)"
-    swap = f"({pick(u_position, f'{n} - 1')} + 1)"
+    pos = f"({pick(d.u(f'{tag}_typo_pos'), n)} + 1)"
     current = f"(instr('{_ALPHABET}', substr({name_sql}, {pos}, 1)) - 1)"
-    new_letter = f"substr('{_ALPHABET}', pmod({current} + 1 + {pick(u_letter, 25)}, 26) + 1, 1)"
+    shift = pick(d.u(f"{tag}_typo_letter"), 25)
+    return {
+        f"_typo_{tag}_len": n,
+        f"_typo_{tag}_pos": pos,
+        f"_typo_{tag}_swap": f"({pick(d.u(f'{tag}_typo_pos'), f'{n} - 1')} + 1)",
+        f"_typo_{tag}_kind": pick(d.u(f"{tag}_typo_kind"), 4),
+        f"_typo_{tag}_letter": f"substr('{_ALPHABET}', pmod({current} + 1 + {shift}, 26) + 1, 1)",
+    }
+
+
+def typo_sql(tag: str, name_sql: str) -> str:
+    """One keyboard error in ``name_sql`` (needs ``typo_inputs(tag, name_sql, ...)`` computed
+    first): substitute a letter, delete one, swap two neighbours or double one. Names shorter
+    than three letters are left alone."""
+    n, pos, swap = f"_typo_{tag}_len", f"_typo_{tag}_pos", f"_typo_{tag}_swap"
     before = f"substr({name_sql}, 1, {pos} - 1)"
     after = f"substr({name_sql}, {pos} + 1, {n})"
-    kind = pick(u_kind, 4)
     swapped = (
         f"concat(substr({name_sql}, 1, {swap} - 1), substr({name_sql}, {swap} + 1, 1), "
         f"substr({name_sql}, {swap}, 1), substr({name_sql}, {swap} + 2, {n}))"
     )
     return (
         f"(CASE WHEN {name_sql} IS NULL OR {n} < 3 THEN {name_sql} "
-        f"WHEN {kind} = 0 THEN concat({before}, {new_letter}, {after}) "
-        f"WHEN {kind} = 1 THEN concat({before}, {after}) "
-        f"WHEN {kind} = 2 THEN {swapped} "
+        f"WHEN _typo_{tag}_kind = 0 THEN concat({before}, _typo_{tag}_letter, {after}) "
+        f"WHEN _typo_{tag}_kind = 1 THEN concat({before}, {after}) "
+        f"WHEN _typo_{tag}_kind = 2 THEN {swapped} "
         f"ELSE concat(substr({name_sql}, 1, {pos}), substr({name_sql}, {pos}, {n})) END)"
-    )
-
-
-def draws_typo_sql(name_sql: str, d: Draws, field: str) -> str:
-    return typo_sql(
-        name_sql, d.u(f"{field}_typo_kind"), d.u(f"{field}_typo_pos"), d.u(f"{field}_typo_letter")
     )
 
 
@@ -63,7 +70,7 @@ def forename_variant_sql(
         [
             (rates.initials_only, f"substr({first}, 1, 1)"),
             (rates.nickname, f"coalesce({nickname}, {first})"),
-            (rates.typo, draws_typo_sql(first, d, "first")),
+            (rates.typo, typo_sql("first", first)),
             (rates.name_shift, f"coalesce({middle}, {first})"),
         ],
         first,
@@ -87,7 +94,7 @@ def surname_variant_sql(surname: str, other_surname: str, d: Draws, rates: Error
         [
             (rates.surname_change, other_surname),
             (rates.hyphenated, hyphenated),
-            (rates.typo, draws_typo_sql(surname, d, "surname")),
+            (rates.typo, typo_sql("surname", surname)),
         ],
         surname,
     )
@@ -134,12 +141,13 @@ def postcode_state_sql(d: Draws, rates: ErrorRates) -> str:
     )
 
 
-def recorded_identity(d: Draws, rates: ErrorRates) -> dict[str, str]:
-    """Columns rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state and rec_postcode:
-    the values a record carries after the error model."""
+def recorded_identity(d: Draws, rates: ErrorRates) -> list[dict[str, str]]:
+    """Stages of columns giving rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state
+    and rec_postcode: the values a record carries after the error model."""
     first, middle = forename_variant_sql("first_name", "middle_name", "nickname", d, rates)
     state = postcode_state_sql(d, rates)
-    return {
+    typos = {**typo_inputs("first", "first_name", d), **typo_inputs("surname", "surname", d)}
+    identity = {
         "rec_first": first,
         "rec_middle": middle,
         "rec_surname": surname_variant_sql("surname", "other_surname", d, rates),
@@ -148,3 +156,4 @@ def recorded_identity(d: Draws, rates: ErrorRates) -> dict[str, str]:
         "rec_postcode": f"CASE {state} WHEN 'current' THEN postcode "
         "WHEN 'previous' THEN previous_postcode END",
     }
+    return [typos, identity]

@@ -28,9 +28,9 @@ def _letter(alphabet: str, index_sql: str) -> str:
     return f"substr('{alphabet}', CAST({index_sql} AS INT) + 1, 1)"
 
 
-def ni_number(person_id: str, suffix_draw: str, seed: int) -> str:
+def ni_number(person_id: str, suffix_draw: str) -> str:
     """'AB123456C': a valid prefix, six digits (the pair unique per person) and a suffix A-D."""
-    x = scramble_sql(person_id, _NI_PREFIX_COUNT * 1_000_000, seed, "ni")
+    x = scramble_sql(person_id, _NI_PREFIX_COUNT * 1_000_000, "ni")
     prefix = f"substr('{NI_PREFIXES}', CAST(div({x}, 1000000) AS INT) * 2 + 1, 2)"
     digits = f"lpad(CAST(pmod({x}, 1000000L) AS STRING), 6, '0')"
     return f"concat({prefix}, {digits}, {_letter('ABCD', pick(suffix_draw, 4))})"
@@ -45,9 +45,9 @@ def spaced_ni_number(ni: str) -> str:
     return f"concat_ws(' ', {', '.join(parts)})"
 
 
-def pnc_serial(person_id: str, seed: int) -> str:
+def pnc_serial(person_id: str) -> str:
     """Seven-digit PNC serial, unique per person."""
-    return scramble_sql(person_id, PNC_CAPACITY, seed, "pnc")
+    return scramble_sql(person_id, PNC_CAPACITY, "pnc")
 
 
 def _pnc_check(year: str, serial: str) -> str:
@@ -70,9 +70,9 @@ def pnc_short(year: str, serial: str) -> str:
     )
 
 
-def noms_number(person_id: str, seed: int) -> str:
+def noms_number(person_id: str) -> str:
     """'A1234BC', unique per person."""
-    x = scramble_sql(person_id, NOMS_CAPACITY, seed, "noms")
+    x = scramble_sql(person_id, NOMS_CAPACITY, "noms")
     rest = f"pmod({x}, 6760000L)"
     return (
         f"concat({_letter(_NOMS_FIRST, f'div({x}, 6760000)')}, "
@@ -82,9 +82,9 @@ def noms_number(person_id: str, seed: int) -> str:
     )
 
 
-def crn(person_id: str, case_index: str, seed: int) -> str:
+def crn(person_id: str, case_index: str) -> str:
     """'X123456': one letter and six digits; unique per (person, case 0 or 1)."""
-    x = scramble_sql(f"({person_id}) * 2 + ({case_index})", 26 * 1_000_000, seed, "crn")
+    x = scramble_sql(f"({person_id}) * 2 + ({case_index})", 26 * 1_000_000, "crn")
     letter = _letter(_LETTERS, f"div({x}, 1000000)")
     return f"concat({letter}, lpad(CAST(pmod({x}, 1000000L) AS STRING), 6, '0'))"
 
@@ -94,10 +94,9 @@ def numeric_id(
     row_index: str,
     rows_per_person: int,
     digits: int,
-    seed: int,
     salt: str,
     prefix: str = "",
 ) -> str:
     """A record id unique per (person, row index < rows_per_person), zero-padded to ``digits``."""
-    x = scramble_sql(f"({person_id}) * {rows_per_person} + ({row_index})", 10**digits, seed, salt)
+    x = scramble_sql(f"({person_id}) * {rows_per_person} + ({row_index})", 10**digits, salt)
     return f"concat('{prefix}', lpad(CAST({x} AS STRING), {digits}, '0'))"

@@ -5,13 +5,15 @@ slots in proportion to its frequency: drawing a uniform slot and joining on it s
 with the right skew, by an equi-join rather than a range join or a Python UDF. Unweighted lists
 (outward codes, streets) get one slot per value.
 
-All lists live in one table ``(lookup, slot, value, nickname)``, so every lookup join in a query
-shares one broadcast (Spark reuses the identical exchange) instead of broadcasting each list.
+All lists live in one table ``(lookup, slot, value, nickname)``: the joins of a query broadcast
+a handful of small filtered copies of it (Spark reuses identical exchanges), and the nickname of
+a first name comes with the first-name join.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import weakref
 from dataclasses import dataclass
 from functools import cache
@@ -114,9 +116,9 @@ _SESSION_LOOKUPS: weakref.WeakKeyDictionary[SparkSession, Lookups] = weakref.Wea
 
 
 def load_lookups(spark: SparkSession) -> Lookups:
-    """The lookup table as an inline SQL table: built in the JVM, with no Python worker (a
-    ``createDataFrame`` from a Python list needs Python workers on every use). Built once per
-    session (the SQL text is about 50 kB to parse)."""
+    """The lookup table, built in the JVM from one JSON literal (no Python worker, unlike a
+    ``createDataFrame`` from a Python list, which needs them on every use). Built once per
+    session."""
     cached = _SESSION_LOOKUPS.get(spark)
     if cached is None:
         cached = _SESSION_LOOKUPS[spark] = _build_lookups(spark)
@@ -125,13 +127,11 @@ def load_lookups(spark: SparkSession) -> Lookups:
 
 def _build_lookups(spark: SparkSession) -> Lookups:
     rows, slots = lookup_rows()
-    values = ", ".join(
-        f"({sql_str(lookup)}, {sql_str(value)}, {sql_str(nick) if nick else 'NULL'}, {first}, {n})"
-        for lookup, value, nick, first, n in rows
-    )
-    small = spark.sql(
-        f"SELECT * FROM VALUES {values} AS t(lookup, value, nickname, first_slot, n_slots)"
-    )
+    fields = ("lookup", "value", "nickname", "first_slot", "n_slots")
+    as_json = json.dumps([dict(zip(fields, row, strict=True)) for row in rows])
+    schema = "array<struct<lookup:string,value:string,nickname:string,first_slot:int,n_slots:int>>"
+    # One JSON string literal: lexed as a single token, much cheaper to parse than a VALUES list.
+    small = spark.range(1).selectExpr(f"inline(from_json({sql_str(as_json)}, '{schema}'))")
     table = small.selectExpr(
         "lookup",
         "explode(sequence(first_slot, first_slot + n_slots - 1)) AS slot",

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from bold_spark.synthetic import identifiers as ids
 from bold_spark.synthetic.lookups import (
@@ -25,7 +26,7 @@ from bold_spark.synthetic.lookups import (
     join_lookups,
     load_lookups,
 )
-from bold_spark.synthetic.randomness import Draws, below, categorical, num, pick
+from bold_spark.synthetic.randomness import SEED_COL, Draws, below, categorical, num, pick
 from bold_spark.synthetic.spec import SyntheticSpec
 
 
@@ -164,7 +165,7 @@ _JOINS = [
 
 def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
     """Hash-derived attributes and lookup slots (one projection over ``spark.range``)."""
-    d = Draws(spec.seed, "person", ("person_id",))
+    d = Draws("person", ("person_id",))
     m = MEMBERSHIP
     justice = below(d.u("justice"), m.justice_share)
     male_share = (
@@ -173,8 +174,12 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
     )
     duplicate_crn = below(d.u("n_probation"), spec.errors.probation_duplicate)
     ids_of = spark.range(0, spec.people, 1, partitions_for(spec.people))
-    return ids_of.withColumnRenamed("id", "person_id").selectExpr(
+    # The seed as data, not as a literal in generated code (see randomness.py).
+    seed_row = spark.sql(f"SELECT * FROM VALUES ({int(spec.seed)}) AS t({SEED_COL})")
+    with_seed = ids_of.withColumnRenamed("id", "person_id").crossJoin(F.broadcast(seed_row))
+    return with_seed.selectExpr(
         "person_id",
+        SEED_COL,
         f"{justice} AS justice",
         f"CASE WHEN {below(d.u('sex'), male_share)} THEN 'M' ELSE 'F' END AS sex",
         f"{_dob(d, justice)} AS dob",
@@ -190,10 +195,10 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
         f"{_inward(d, 'previous_inward')} AS previous_inward",
         f"{pick(d.u('house'), 180)} + 1 AS house_number",
         f"{pick(d.u('previous_house'), 180)} + 1 AS previous_house_number",
-        f"{ids.ni_number('person_id', d.u('ni_suffix'), spec.seed)} AS ni_number",
-        f"{ids.pnc_serial('person_id', spec.seed)} AS pnc_serial",
+        f"{ids.ni_number('person_id', d.u('ni_suffix'))} AS ni_number",
+        f"{ids.pnc_serial('person_id')} AS pnc_serial",
         f"1990 + {pick(d.u('pnc_year'), 35)} AS _arrest_year",
-        f"{ids.noms_number('person_id', spec.seed)} AS noms_number",
+        f"{ids.noms_number('person_id')} AS noms_number",
         f"{d.u('housing')} AS housing_instability",
         f"{d.u('pnc_recorded')} AS pnc_recorded_draw",
         *[f"{pick(d.u(name), lk.slots[lookup])} AS {name}" for name, lookup in _SLOTS.items()],
@@ -203,6 +208,7 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
 #: The person columns, from the base projection and the lookup joins.
 _PERSON_SQL = {
     "person_id": "person_id",
+    SEED_COL: SEED_COL,
     "justice": "justice",
     "sex": "sex",
     "dob": "dob",

@@ -4,6 +4,10 @@ Every random draw is ``xxhash64(seed, salt, keys...)`` turned into a uniform dou
 its value depends only on the seed, the salt and the key columns, never on partitioning or
 execution order. Different salts give independent draws for the same key.
 
+The seed is a column (``_seed``, joined in from a one-row table), not a literal: Spark inlines
+literals into the Java code it generates, so a literal seed would make every seed compile its
+own code (seconds per query); as data, every seed shares the compiled code.
+
 Why SQL text: the generator composes thousands of expression nodes. Built node by node through
 the PySpark Column API, each node costs Py4J round trips (about 14,000 of them, several seconds,
 per population); as SQL text the JVM parses each stage's expressions in one call. The helpers
@@ -12,7 +16,6 @@ below return SQL strings and are combined with ``selectExpr``/``F.expr``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,25 +38,28 @@ def sql_str(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def uniform_sql(seed: int, salt: str, *keys: str) -> str:
+#: The column holding the seed on every row (see the module docstring).
+SEED_COL = "_seed"
+
+
+def uniform_sql(salt: str, *keys: str) -> str:
     """A uniform double in [0, 1) determined by the seed, the salt and the key columns."""
     if not set(salt) <= _SALT_CHARS:
         raise ValueError(f"salt {salt!r} must be a plain identifier")
     cols = ", ".join(f"`{k}`" for k in keys)
-    return f"(shiftrightunsigned(xxhash64({int(seed)}, '{salt}', {cols}), 11) / {_MANTISSA}.0D)"
+    return f"(shiftrightunsigned(xxhash64(`{SEED_COL}`, '{salt}', {cols}), 11) / {_MANTISSA}.0D)"
 
 
 @dataclass(frozen=True)
 class Draws:
-    """Uniform draws keyed on fixed columns, e.g. ``Draws(seed, "person", ("person_id",))``;
+    """Uniform draws keyed on fixed columns, e.g. ``Draws("person", ("person_id",))``;
     ``d.u("dob")`` is the SQL of the draw salted "dob", computed where it is used."""
 
-    seed: int
     namespace: str
     keys: tuple[str, ...]
 
     def u(self, salt: str) -> str:
-        return uniform_sql(self.seed, f"{self.namespace}:{salt}", *self.keys)
+        return uniform_sql(f"{self.namespace}:{salt}", *self.keys)
 
 
 class MaterialisedDraws(Draws):
@@ -65,8 +71,8 @@ class MaterialisedDraws(Draws):
     trees, plans and generated code several times smaller. Build all SQL first, then
     materialise, then apply it."""
 
-    def __init__(self, seed: int, namespace: str, keys: tuple[str, ...]):
-        super().__init__(seed, namespace, keys)
+    def __init__(self, namespace: str, keys: tuple[str, ...]):
+        super().__init__(namespace, keys)
         object.__setattr__(self, "_salts", {})
 
     def u(self, salt: str) -> str:
@@ -76,7 +82,7 @@ class MaterialisedDraws(Draws):
     def materialise(self, df: DataFrame) -> DataFrame:
         present = set(df.columns)
         new = [
-            f"{uniform_sql(self.seed, f'{self.namespace}:{salt}', *self.keys)} AS `_u_{salt}`"
+            f"{uniform_sql(f'{self.namespace}:{salt}', *self.keys)} AS `_u_{salt}`"
             for salt in self._salts
             if f"_u_{salt}" not in present
         ]
@@ -119,12 +125,6 @@ def case_by_bins(u: str, branches: Sequence[tuple[float, str]], otherwise: str) 
     return f"(CASE {' '.join(whens)} ELSE {otherwise} END)"
 
 
-def seed_offset(seed: int, salt: str, modulus: int) -> int:
-    """A stable (not Python-hash-randomised) integer in 0..modulus-1 from the seed and a salt."""
-    digest = hashlib.blake2b(f"{seed}:{salt}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % modulus
-
-
 def _multiplier(modulus: int) -> int:
     a = int(min(modulus, _MAX_MULTIPLIER) * 0.6180339887) | 1
     while math.gcd(a, modulus) != 1:
@@ -132,10 +132,11 @@ def _multiplier(modulus: int) -> int:
     return a
 
 
-def scramble_sql(x: str, modulus: int, seed: int, salt: str) -> str:
+def scramble_sql(x: str, modulus: int, salt: str) -> str:
     """A BIGINT bijection of 0..modulus-1 (an affine permutation): distinct inputs give distinct
     outputs, so identifiers made from it never collide, yet they do not look sequential."""
     if modulus > 10**10:
         raise ValueError("scramble supports moduli up to 10**10 (64-bit arithmetic)")
-    a, b = _multiplier(modulus), seed_offset(seed, salt, modulus)
-    return f"pmod(pmod(CAST({x} AS BIGINT), {modulus}L) * {a}L + {b}L, {modulus}L)"
+    offset = f"pmod(xxhash64(`{SEED_COL}`, '{salt}'), {modulus}L)"  # differs by seed
+    times = f"pmod(CAST({x} AS BIGINT), {modulus}L) * {_multiplier(modulus)}L"
+    return f"pmod({times} + {offset}, {modulus}L)"

@@ -31,8 +31,8 @@ BAD_ROW_KINDS = ((BAD_BLANK_DOB, 0.4), (BAD_UNPARSEABLE_DOB, 0.4), (BAD_DUPLICAT
 _DUPLICATE_SHARE = dict(BAD_ROW_KINDS)[BAD_DUPLICATE_ID]
 
 
-def row_draws(seed: int, source: str) -> MaterialisedDraws:
-    return MaterialisedDraws(seed, source, ROW_KEYS)
+def row_draws(source: str) -> MaterialisedDraws:
+    return MaterialisedDraws(source, ROW_KEYS)
 
 
 def date_sql(d: dt.date) -> str:
@@ -40,7 +40,7 @@ def date_sql(d: dt.date) -> str:
 
 
 def source_rows_of(
-    people: DataFrame, member_col: str, count: str | int, seed: int, source: str, bad_rows: float
+    people: DataFrame, member_col: str, count: str | int, source: str, bad_rows: float
 ) -> DataFrame:
     """One row per (member person, row_no 1..count), with ``bad_kind`` (null on good rows) and
     ``copy_no``: a duplicate-id bad row is emitted twice (copy_no 0 and 1), as a re-sent row.
@@ -53,7 +53,7 @@ def source_rows_of(
         f"explode(CASE WHEN `{member_col}` THEN sequence(1, CAST({count_sql} AS INT)) "
         "ELSE CAST(array() AS ARRAY<INT>) END) AS row_no",
     )
-    d = Draws(seed, f"{source}/bad", ("person_id", "row_no"))
+    d = Draws(f"{source}/bad", ("person_id", "row_no"))
     kinds = ", ".join(sql_str(k) for k, _ in BAD_ROW_KINDS)
     kind_index = categorical(d.u("kind"), [share for _, share in BAD_ROW_KINDS])
     pick_probability = bad_rows / (1.0 + _DUPLICATE_SHARE)

@@ -95,9 +95,13 @@ class Workspace:
     # ------------------------------------------------------------ Spark and key
 
     def spark_config(self, spark_yaml: str = "conf/spark/local.yaml") -> SparkConfig:
-        """The repository's Spark config with its checkpoint dir inside the workspace."""
+        """The repository's Spark config with its checkpoint and warehouse dirs in the workspace."""
         cfg = load_spark_config(self.path(spark_yaml))
-        conf = {"spark.sql.debug.maxToStringFields": "500", **cfg.conf}  # wide pair rows: no plan-truncation warnings
+        conf = {
+            "spark.sql.debug.maxToStringFields": "500",  # wide pair rows: no plan-truncation warnings
+            "spark.sql.warehouse.dir": str(self.root / "spark-warehouse"),  # not in the notebook folder
+            **cfg.conf,
+        }
         return replace(cfg, conf=conf, checkpoint_dir=str(self.root / "checkpoints"))
 
     def key(self) -> SecretKey:

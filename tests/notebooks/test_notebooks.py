@@ -17,7 +17,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = ("01_explore_sources.ipynb", "02_tune_model.ipynb", "03_review_links.ipynb")
 # Seconds per cell: long enough for ingest on a 2-core machine shared with other Spark jobs
 # (a cell that hangs still fails); BOLD_NB_CELL_TIMEOUT overrides it.
-CELL_TIMEOUT = int(os.environ.get("BOLD_NB_CELL_TIMEOUT", 600))
+CELL_TIMEOUT = int(os.environ.get("BOLD_NB_CELL_TIMEOUT", "600"))
 MAX_CODE_LINES = 12  # cells call the library; logic longer than this belongs in bold_spark.tuning
 PEOPLE = 300
 

@@ -3,6 +3,7 @@ pre-encoded filters parse, and PPRL records hold no clear values."""
 
 import csv
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,9 @@ def test_random_hashing_has_no_arithmetic_structure(secret_key):
     spec = BloomSpec(fold=False)
     double = _double_positions(fkey, b"AN", spec)
     rand = _random_positions(fkey, b"AN", spec)
-    diffs = lambda ps: {(b - a) % spec.bits for a, b in zip(ps, ps[1:])}  # noqa: E731
+    def diffs(ps):
+        return {(b - a) % spec.bits for a, b in pairwise(ps)}
+
     assert len(diffs(double)) == 1
     assert len(diffs(rand)) > spec.hashes // 2
 
@@ -145,3 +148,18 @@ def test_spec_validation():
     for bad in ({"bits": 1000}, {"hashes": 0}, {"scheme": "md5"}):
         with pytest.raises(BoldError):
             BloomSpec(**bad)
+
+
+def test_minhash_blocking_key(spark, secret_key):
+    from bold_spark.privacy.bloom import minhash_key
+
+    names = _names("surnames.csv", 200)
+    values = ["SMITH", "SMITH", None, *names]
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, v string")
+    keys = [r["k"] for r in df.select(
+        "i", minhash_key(bloom_column(secret_key, F.col("v"), "surname", SPEC)).alias("k")).orderBy("i").collect()]
+    assert keys[0] == keys[1] and keys[2] is None
+    distinct = keys[3:]
+    collisions = sum(a == b for i, a in enumerate(distinct) for b in distinct[i + 1:])
+    pairs = len(distinct) * (len(distinct) - 1) / 2
+    assert collisions / pairs < 0.05  # unrelated surnames rarely share a block (about Jaccard^2)

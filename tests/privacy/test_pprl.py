@@ -10,21 +10,21 @@ from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import load_dataset_config
 from bold_spark.config.pipeline import PrivacyConfig
+from bold_spark.config.strict import build
 from bold_spark.ingest.validate import accepted, with_validation
 from bold_spark.linkage.model import LinkModel, ModelMeta, load_model
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors, group_records
 from bold_spark.linkage.pprl_templates import PPRL_TEMPLATES
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import BlockingRule, needed_columns
-from bold_spark.config.strict import build
 from bold_spark.privacy.bloom import BloomSpec, encode_value, positions_to_base64
 from bold_spark.privacy.pii_scan import scan_for_values
 from bold_spark.privacy.pprl import CLEAR_COLUMNS, encode_records, remaining_clear_columns
 from bold_spark.standardise.person import to_canonical
 
 REPO = Path(__file__).resolve().parents[2]
-PRISON_COLUMNS = ("OFFENDER_ALIAS_ID FIRST_NAME MIDDLE_NAME LAST_NAME BIRTH_DATE SEX_CODE "
-                  "LAST_KNOWN_POSTCODE PNC_NUMBER NOMS_NUMBER RECEPTION_DATE").split()
+PRISON_COLUMNS = ["OFFENDER_ALIAS_ID", "FIRST_NAME", "MIDDLE_NAME", "LAST_NAME", "BIRTH_DATE", "SEX_CODE",
+                  "LAST_KNOWN_POSTCODE", "PNC_NUMBER", "NOMS_NUMBER", "RECEPTION_DATE"]
 ROWS = [
     ("1001", "Jonathan", "Paul", "Whitfield", "1980-03-07", "M", "CR4 5BQ", "2002/7945926F", "B5588BU", "2010-01-01"),
     ("1002", "Jonathon", None, "Whitfield", "1980-07-03", "M", "CR4 5BQ", None, None, "2012-01-01"),   # typo, swapped DOB
@@ -65,7 +65,7 @@ def test_keyed_hashes_and_encodings(pprl_records, secret_key):
     rows = pprl_records.collect()
     def named(first, year):
         bf = encode_value(secret_key, "first_name", first)
-        return [row for row in rows if row["first_name_bf"] == bf and row["dob_year"] == year][0]
+        return next(row for row in rows if row["first_name_bf"] == bf and row["dob_year"] == year)
 
     jonathan, jonathon = named("JONATHAN", 1980), named("JONATHON", 1980)
     assert jonathan["dob_swap_hash"] == jonathon["dob_hash"]  # 07/03 vs 03/07
@@ -74,9 +74,10 @@ def test_keyed_hashes_and_encodings(pprl_records, secret_key):
     assert year_typo["dob_md_hash"] == jonathan["dob_md_hash"]
     assert year_typo["dob_hash"] != jonathan["dob_hash"]
     assert len(jonathan["dob_hash"]) == 32 and jonathan["first_initial_hash"] == year_typo["first_initial_hash"]
-    margaret = [row for row in rows if row["sex"] == "F"][0]
+    margaret = next(row for row in rows if row["sex"] == "F")
     assert margaret["dob_swap_hash"] is None  # day 30 cannot be a month
-    assert jonathan["postcode_sector_hash"] == year_typo["postcode_sector_hash"] != None  # noqa: E711
+    assert jonathan["postcode_sector_hash"] is not None
+    assert jonathan["postcode_sector_hash"] == year_typo["postcode_sector_hash"]
     assert jonathan["postcode_hash"] != year_typo["postcode_hash"]
 
 

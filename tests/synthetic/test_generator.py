@@ -24,7 +24,9 @@ from bold_spark.synthetic import (
     run_generate,
     true_people,
 )
+from bold_spark.synthetic.generate import assemble_population
 from bold_spark.synthetic.population import MEMBERSHIP, build_people
+from bold_spark.synthetic.rows import source_rows_of
 from bold_spark.synthetic.sources.ndtms import NDTMS_NFA_SHARE
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "datasets"
@@ -346,48 +348,41 @@ def test_source_specific_shapes(rows):
     assert rows["probation"].where(~F.col("CRN").rlike(r"^[A-Z][0-9]{6}$")).count() == 0
 
 
-def _as_long(frames: dict[str, DataFrame]) -> DataFrame:
-    """All extracts and the ground truth as one frame (source, id, row as JSON), to compare
-    everything in one query."""
-    parts = [
-        frames[name].selectExpr(
-            f"'{name}' AS source", f"`{LAYOUTS[name].record_id}` AS id", "to_json(struct(*)) AS row"
-        )
-        for name in SOURCES
-    ]
-    parts.append(
-        frames[GROUND_TRUTH].selectExpr(
-            "'ground_truth' AS source", "source_record_id AS id", "to_json(struct(*)) AS row"
-        )
-    )
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
-
-
 def test_same_seed_gives_the_same_data(spark, frames):
-    """A second, independent generation in memory equals the files written earlier."""
-    people = build_people(spark, SPEC).persist()  # generate_population's queries then share it
+    """A second, independent generation (in memory, the way run_generate builds it) equals the
+    files written by the first."""
+    people = build_people(spark, SPEC).localCheckpoint(eager=True)
+    again = assemble_population(people, SPEC)
+    for name in [*SOURCES, GROUND_TRUTH]:
+        assertDataFrameEqual(again[name], frames[name])
+
+
+def test_other_seed_gives_other_data(spark, frames):
+    spec = replace(SPEC, seed=8)
+    people = build_people(spark, spec).persist()
     try:
-        assertDataFrameEqual(_as_long(generate_population(spark, SPEC)), _as_long(frames))
+        other = generate_population(spark, spec)["benefits"]
+        assert other.exceptAll(frames["benefits"]).count() > PEOPLE // 2
     finally:
         people.unpersist()
 
 
-def test_other_seed_differs_and_zero_bad_rows_means_none(spark, frames):
-    from bold_spark.ingest.validate import REASONS_COL, with_validation
-
-    spec = SyntheticSpec(people=PEOPLE, seed=8, errors=replace(RATES, bad_rows=0.0))
-    people = build_people(spark, spec).persist()  # shared by the two queries below
-    try:
-        other = generate_population(spark, spec)
-        assert other["benefits"].exceptAll(frames["benefits"]).count() > PEOPLE // 2
-        ds = load_dataset_config(CONF / "probation.yaml")
-        validated = with_validation(other["probation"], ds)
-        assert validated.where(F.size(REASONS_COL) > 0).count() == 0
-    finally:
-        people.unpersist()
+def test_bad_rows_rate_is_settable_down_to_zero(spark):
+    """The bad-row mechanism on a minimal people frame: none at rate 0; at a rate r, r of the
+    rows are bad once the re-sent copies are counted."""
+    people = spark.range(20_000).selectExpr(
+        "id AS person_id", "7 AS _seed", "true AS in_x", "1 + CAST(id % 2 AS INT) AS n_x"
+    )
+    for rate in (0.0, 0.1):
+        rows = source_rows_of(people, "in_x", "n_x", "x", rate)
+        s = rows.agg(
+            F.count("*").alias("n"),
+            F.sum(F.when(F.col("bad_kind").isNotNull(), 1).otherwise(0)).alias("bad"),
+        ).first()
+        if rate == 0:
+            assert s["bad"] == 0
+        else:
+            assert within(s["bad"] / s["n"], rate, s["n"])
 
 
 def test_written_files_load_and_bad_rows_are_quarantined(spark, written):

@@ -28,14 +28,14 @@ NINO_PRESENT = 0.99
 
 def benefits_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     """Benefits layout columns plus person_id: one row per claimant; names in title case."""
-    rows = source_rows_of(people, "in_benefits", 1, spec.seed, BENEFITS.name, spec.errors.bad_rows)
-    d = row_draws(spec.seed, BENEFITS.name)
+    rows = source_rows_of(people, "in_benefits", 1, BENEFITS.name, spec.errors.bad_rows)
+    d = row_draws(BENEFITS.name)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, 0.005)
-    stages = [{**recorded_identity(d, spec.errors), "_nfa": nfa}]
+    stages = [*recorded_identity(d, spec.errors), {"_nfa": nfa}]
     address = "CASE WHEN rec_postcode_state = 'previous' THEN previous_address ELSE address END"
     nfa_postcode = below(d.u("nfa_postcode"), NFA_POSTCODE_GIVEN)
     output = {
-        "CLAIMANT_ID": ids.numeric_id("person_id", "0", 1, 10, spec.seed, "claimant", prefix="C"),
+        "CLAIMANT_ID": ids.numeric_id("person_id", "0", 1, 10, "claimant", prefix="C"),
         "FORENAME": "initcap(rec_first)",
         "MIDDLE_NAMES": "initcap(rec_middle)",
         "SURNAME": "initcap(rec_surname)",

@@ -39,13 +39,12 @@ def homelessness_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         people,
         "in_homelessness",
         "n_homelessness",
-        spec.seed,
         HOMELESSNESS.name,
         spec.errors.bad_rows,
     )
-    d = row_draws(spec.seed, HOMELESSNESS.name)
+    d = row_draws(HOMELESSNESS.name)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, 0.05)
-    stages = [{**recorded_identity(d, spec.errors), "_nfa": nfa}]
+    stages = [*recorded_identity(d, spec.errors), {"_nfa": nfa}]
     sex = (
         f"CASE WHEN {below(d.u('sex_style'), LONG_SEX_SHARE)} "
         f"THEN {sex_text(d.u('sex_unknown'), 'Male', 'Female', None)} "
@@ -57,9 +56,7 @@ def homelessness_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     dob = date_text_mixed("rec_dob", d.u("dob_format"), DOB_FORMATS)
     application = event_date(d.u("event"), EARLIEST_APPLICATION)
     output = {
-        "CASE_REF": ids.numeric_id(
-            "person_id", "row_no - 1", 2, 9, spec.seed, "hclic", prefix="HC"
-        ),
+        "CASE_REF": ids.numeric_id("person_id", "row_no - 1", 2, 9, "hclic", prefix="HC"),
         "FIRST_NAME": "initcap(rec_first)",
         "LAST_NAME": "initcap(rec_surname)",
         "DOB": dob_text(dob, d, "dd/MM/yyyy"),

@@ -30,17 +30,15 @@ EARLIEST_TRIAGE = dt.date(2012, 4, 1)
 
 def ndtms_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     """NDTMS layout columns plus person_id: one row per treatment episode (1-4 per person)."""
-    rows = source_rows_of(
-        people, "in_ndtms", "n_ndtms", spec.seed, NDTMS.name, spec.errors.bad_rows
-    )
-    d = row_draws(spec.seed, NDTMS.name)
+    rows = source_rows_of(people, "in_ndtms", "n_ndtms", NDTMS.name, spec.errors.bad_rows)
+    d = row_draws(NDTMS.name)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NDTMS_NFA_SHARE, 0.05)
-    stages = [{**recorded_identity(d, spec.errors), "_nfa": nfa}]
+    stages = [*recorded_identity(d, spec.errors), {"_nfa": nfa}]
     date_format = d.u("date_format")  # one provider, one format for both dates
     sector = "substr(rec_postcode, 1, length(rec_postcode) - 2)"  # 'SW1A 1AA' -> 'SW1A 1'
     triage = event_date(d.u("event"), EARLIEST_TRIAGE)
     output = {
-        "EPISODE_ID": ids.numeric_id("person_id", "row_no - 1", 4, 10, spec.seed, "ndtms_episode"),
+        "EPISODE_ID": ids.numeric_id("person_id", "row_no - 1", 4, 10, "ndtms_episode"),
         "FINITIAL": "upper(substr(rec_first, 1, 1))",
         "SINITIAL": "upper(substr(rec_surname, 1, 1))",
         "DOB": dob_text(date_text_mixed("rec_dob", date_format, DATE_FORMATS), d, "dd/MM/yyyy"),

@@ -11,6 +11,7 @@ from bold_spark.synthetic.errors import (
     dob_typo_sql,
     recorded_identity,
     swap_day_month_sql,
+    typo_inputs,
     typo_sql,
 )
 from bold_spark.synthetic.layouts import PRISON
@@ -43,12 +44,15 @@ def alias_stages(d: Draws) -> list[dict[str, str]]:
     misspelt first name), the other surname, a different DOB, a different first name, a misspelt
     surname, or the middle name (or initial) used as the first name."""
     alias = f"(row_no > 1 AND {below(d.u('alias'), ALIAS_SHARE)})"
-    draws = (d.u("alias_typo_kind"), d.u("alias_typo_pos"), d.u("alias_typo_letter"))
     swapped = swap_day_month_sql("dob")
-    kind = {"_alias_kind": f"CASE WHEN {alias} THEN {pick(d.u('alias_kind'), 6)} END"}
+    kind = {
+        "_alias_kind": f"CASE WHEN {alias} THEN {pick(d.u('alias_kind'), 6)} END",
+        **typo_inputs("alias_first", "first_name", d),
+        **typo_inputs("alias_surname", "surname", d),
+    }
     variants = {
         "rec_first": f"""CASE _alias_kind
-              WHEN 0 THEN coalesce(nickname, {typo_sql("first_name", *draws)})
+              WHEN 0 THEN coalesce(nickname, {typo_sql("alias_first", "first_name")})
               WHEN 3 THEN alias_first_name
               WHEN 5 THEN coalesce(middle_name, substr(first_name, 1, 1))
               ELSE rec_first END""",
@@ -56,7 +60,7 @@ def alias_stages(d: Draws) -> list[dict[str, str]]:
         "ELSE rec_middle END",
         "rec_surname": f"""CASE _alias_kind
               WHEN 1 THEN other_surname
-              WHEN 4 THEN {typo_sql("surname", *draws)}
+              WHEN 4 THEN {typo_sql("alias_surname", "surname")}
               ELSE rec_surname END""",
         "rec_dob": f"""CASE WHEN _alias_kind = 2 THEN
               CASE WHEN {swapped} != dob THEN {swapped} ELSE {dob_typo_sql("dob", d)} END
@@ -68,16 +72,12 @@ def alias_stages(d: Draws) -> list[dict[str, str]]:
 def prison_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     """p-NOMIS layout columns plus person_id: one row per reception (1-4 per person), about half
     of the later ones under an alias."""
-    rows = source_rows_of(
-        people, "in_prison", "n_prison", spec.seed, PRISON.name, spec.errors.bad_rows
-    )
-    d = row_draws(spec.seed, PRISON.name)
-    stages = [recorded_identity(d, spec.errors), *alias_stages(d)]
+    rows = source_rows_of(people, "in_prison", "n_prison", PRISON.name, spec.errors.bad_rows)
+    d = row_draws(PRISON.name)
+    stages = [*recorded_identity(d, spec.errors), *alias_stages(d)]
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, flip=0.03)
     output = {
-        "OFFENDER_ALIAS_ID": ids.numeric_id(
-            "person_id", "row_no - 1", 4, 9, spec.seed, "prison_alias"
-        ),
+        "OFFENDER_ALIAS_ID": ids.numeric_id("person_id", "row_no - 1", 4, 9, "prison_alias"),
         "FIRST_NAME": "upper(rec_first)",
         "MIDDLE_NAME": "upper(rec_middle)",
         "LAST_NAME": "upper(rec_surname)",

@@ -36,10 +36,10 @@ EARLIEST_SENTENCE = dt.date(2010, 1, 1)
 def probation_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     """nDelius layout columns plus person_id: one row per CRN."""
     rows = source_rows_of(
-        people, "in_probation", "n_probation", spec.seed, PROBATION.name, spec.errors.bad_rows
+        people, "in_probation", "n_probation", PROBATION.name, spec.errors.bad_rows
     )
-    d = row_draws(spec.seed, PROBATION.name)
-    stages = [recorded_identity(d, spec.errors)]
+    d = row_draws(PROBATION.name)
+    stages = recorded_identity(d, spec.errors)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, flip=0.02)
     gender = (
         f"CASE WHEN {below(d.u('gender_style'), LONG_GENDER_SHARE)} "
@@ -47,7 +47,7 @@ def probation_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         f"ELSE {sex_text(d.u('sex_unknown'), 'M', 'F', None)} END"
     )
     output = {
-        "CRN": ids.crn("person_id", "row_no - 1", spec.seed),
+        "CRN": ids.crn("person_id", "row_no - 1"),
         "FORENAMES": "upper(concat_ws(' ', rec_first, rec_middle))",
         "SURNAME": "upper(rec_surname)",
         "DATE_OF_BIRTH": dob_text(date_text("rec_dob", "dd/MM/yyyy"), d, "dd/MM/yyyy"),
