@@ -19,15 +19,25 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engines import pairwise  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SMALL = [2_500, 25_000]          # people; about 2 records per person
-LARGE = [250_000, 500_000, 2_500_000, 5_000_000]
+# People; the benchmarked records (NDTMS left out) are about 1.59 per person, so LARGE is about
+# 100k, 1M and 10M records.
+SMALL = [2_500, 25_000]
+LARGE = [63_000, 630_000, 6_300_000]
+# Splink on Spark run straight is not run above this many people unless --no-limits: at 825k
+# records it takes about 10 minutes here, and its pairwise EM grows with the comparisons.
+ENGINE_MAX_PEOPLE = {"splink-spark": 1_000_000}
 ENGINES = ["bold-spark", "splink-spark", "splink-duckdb"]
 
 
-def run_measured(cmd: list[str], timeout: float) -> tuple[dict | None, float, float, str]:
-    """Run ``cmd``; return (last JSON line of stdout, wall seconds, peak RSS GiB of the tree, status)."""
+def run_measured(cmd: list[str], timeout: float, log: Path | None = None) -> tuple[dict | None, float, float, str]:
+    """Run ``cmd``; return (last JSON line of stdout, wall seconds, peak RSS GiB of the tree, status).
+    The child's stderr (its progress log) is saved to ``log``."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYARROW_IGNORE_TIMEZONE": "1"})
@@ -58,6 +68,9 @@ def run_measured(cmd: list[str], timeout: float) -> tuple[dict | None, float, fl
         status = f"timeout after {timeout:.0f}s"
     done.set()
     th.join()
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(err)
     wall = time.perf_counter() - t0
     if status == "ok" and proc.returncode != 0:
         tail = " | ".join(err.strip().splitlines()[-3:])[:300]
@@ -79,15 +92,15 @@ def markdown(rows: list[dict], info: dict) -> str:
     lines = [f"Machine: {info['cpus']} cores, {info['memory_gib']} GiB, {info['platform']}. "
              f"Run {info['date']}. Spark local[2]; times in seconds; memory = peak RSS of the "
              "engine's whole process tree.", "",
-             "| records | engine | train | predict | cluster | total | e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision | recall | F1 | status |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| records | engine | setup | train | predict | cluster | total | process wall | e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision | recall | F1 | status |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         s = r.get("stages", {})
         cps = r["comparisons"] / s["predict"] if r.get("comparisons") and s.get("predict") else None
         f = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"  # noqa: E731
         lines.append(
-            f"| {r['records']:,} | {r['engine']} | {f(s.get('train'))} | {f(s.get('predict'))} | "
-            f"{f(s.get('cluster'))} | {f(r.get('total_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
+            f"| {r['records']:,} | {r['engine']} | {f(s.get('setup'))} | {f(s.get('train'))} | {f(s.get('predict'))} | "
+            f"{f(s.get('cluster'))} | {f(r.get('total_s'))} | {f(r.get('wall_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
             f"{f(r.get('comparisons'), 0)} | {f(cps, 0)} | {f(r.get('precision'), 4)} | "
             f"{f(r.get('recall'), 4)} | {f(r.get('f1'), 4)} | {r['status']} |")
     by_size: dict[int, dict] = {}
@@ -102,6 +115,19 @@ def markdown(rows: list[dict], info: dict) -> str:
         d = e.get("splink-duckdb", {}).get("total_s")
         lines.append(f"| {n:,} | {s / b:.1f}x |" if b and s else f"| {n:,} | - |")
         lines[-1] += f" {b / d:.1f}x |" if b and d else " - |"
+    lines += ["", "Data preparation (synthetic generator, all five sources incl. NDTMS; then ingest of the four "
+              "name-bearing sources):", "",
+              "| people | records benchmarked | generate (s) | extract rows written | ingest (s) | prepare peak GiB |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    seen = set()
+    for r in rows:
+        if r["people"] in seen:
+            continue
+        seen.add(r["people"])
+        written = (r.get("extract_rows") or {}).get("ground_truth")  # one truth row per extract row
+        lines.append(f"| {r['people']:,} | {r['records']:,} | {r.get('generate_s', '-')} | "
+                     f"{'-' if written is None else f'{written:,}'} | {r.get('ingest_s', '-')} | "
+                     f"{r.get('prepare_peak_gib') or '-'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,34 +164,60 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--work", default=str(HERE / "work"))
     ap.add_argument("--tag", default="", help="suffix for the result files")
+    ap.add_argument("--no-limits", action="store_true",
+                    help=f"run every engine at every size (default skips {ENGINE_MAX_PEOPLE})")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse a population already prepared in --work for the same size (skips generate + ingest)")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows already in the result file (a re-measured size and engine replaces its row)")
     args = ap.parse_args(argv)
     sizes = args.people or (LARGE if args.large else SMALL)
     RESULTS.mkdir(parents=True, exist_ok=True)
     info = {**machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     rows: list[dict] = []
+    result_json = RESULTS / f"results{args.tag}.json"
+    if args.append and result_json.exists():
+        rows = json.loads(result_json.read_text())["rows"]
     py = sys.executable
     for people in sizes:
         work = Path(args.work) / f"p{people}"
-        prep, wall, peak, status = run_measured([py, str(HERE / "prepare.py"), str(people), "42", str(work)],
-                                                args.timeout)
-        if prep is None:
-            print(f"prepare {people} people: {status}", file=sys.stderr)
-            continue
+        prep_json = work / "prepare.json"
+        if args.reuse and prep_json.exists():
+            prep = json.loads(prep_json.read_text())
+        else:
+            prep, wall, peak, status = run_measured(
+                [py, str(HERE / "prepare.py"), str(people), "42", str(work)], args.timeout,
+                work / "prepare.log")
+            if prep is None:
+                print(f"prepare {people} people: {status}", file=sys.stderr)
+                continue
+            prep.update(prepare_wall_s=round(wall, 1), prepare_peak_gib=round(peak, 2))
+            prep_json.write_text(json.dumps(prep, indent=2))
         print(f"{people:,} people -> {prep['records']:,} records: generate {prep['generate_s']}s, "
               f"ingest {prep['ingest_s']}s", file=sys.stderr)
         for engine in args.engines:
+            if not args.no_limits and people > ENGINE_MAX_PEOPLE.get(engine, people):
+                print(f"  {engine:14s} skipped above {ENGINE_MAX_PEOPLE[engine]:,} people (--no-limits runs it)",
+                      file=sys.stderr)
+                continue
+            clusters_out = work / f"clusters_{engine}"
             res, wall, peak, status = run_measured(
-                [py, str(HERE / "engines.py"), engine, str(work / "records"), str(work / "truth")],
-                args.timeout)
+                [py, str(HERE / "engines.py"), engine, str(work / "records"), str(clusters_out)],
+                args.timeout, work / f"{engine}.log")
+            if res:  # accuracy outside the measured engine process
+                res.update(pairwise(str(clusters_out), str(work / "truth")))
             row = {"engine": engine, "people": people, "records": prep["records"], "status": status,
                    "peak_gib": round(peak, 2), "wall_s": round(wall, 1),
-                   "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"], **(res or {})}
+                   "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"],
+                   "prepare_peak_gib": prep.get("prepare_peak_gib"),
+                   "extract_rows": prep.get("extract_rows"), **(res or {})}
             if engine == "bold-spark" and res:
                 row["e2e_s"] = round(prep["ingest_s"] + res["total_s"], 2)
-            rows.append(row)
+            rows = [r for r in rows if (r["people"], r["engine"]) != (people, engine)] + [row]
+            rows.sort(key=lambda r: (r["records"], ENGINES.index(r["engine"])))
             print(f"  {engine:14s} {status:10s} total {row.get('total_s', '-')}s peak {peak:.2f} GiB "
                   f"F1 {row.get('f1', float('nan')):.4f}", file=sys.stderr)
-            (RESULTS / f"results{args.tag}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+            result_json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
     (RESULTS / f"results{args.tag}.md").write_text(markdown(rows, info))
     plot(rows, RESULTS / f"results{args.tag}.png")
     print(markdown(rows, info))
