@@ -1,20 +1,29 @@
 """Connected components over the union of all edges, at several thresholds in one pass.
 
-Distributed min-label propagation with pointer jumping: each node's label is the smallest
-record key it is connected to. Nodes are (threshold, record_key), so the high, medium and low
-clusterings are solved together; records with no edge are their own cluster.
+Each node's label is the smallest record key it is connected to; records with no edge are
+their own cluster. Two ways to the same labels:
+
+* on the driver (``bold_spark.linkage.components``) when at most ``driver_max_edges`` edges
+  reach the lowest threshold: one Spark job brings them over as Arrow, numpy solves every
+  level in about a second;
+* distributed min-label propagation with pointer jumping otherwise: nodes are
+  (threshold, record_key), so the levels are solved together, one Spark job per iteration.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 logger = logging.getLogger(__name__)
 
 MAX_ITERATIONS = 60
+#: Thresholded edges up to which components are solved on the driver (about 70 bytes each in
+#: Arrow: 20M edges is about 1.4 GB of driver memory). 0 = always distributed.
+DRIVER_MAX_EDGES = 20_000_000
 
 
 def threshold_edges(edges: DataFrame, thresholds: dict[str, float]) -> DataFrame:
@@ -67,34 +76,65 @@ def connected_components(level_edges: DataFrame) -> DataFrame:
     raise RuntimeError(f"connected components did not converge in {MAX_ITERATIONS} iterations")
 
 
+def component_labels(
+    edges: DataFrame, thresholds: dict[str, float], driver_max_edges: int = DRIVER_MAX_EDGES
+) -> DataFrame:
+    """One row per record with an edge at the lowest threshold: ``node``, and per level
+    ``label_<level>`` (smallest record key of its component) and ``size_<level>`` (records in
+    the component), null where the record has no edge at that level. Solved on the driver when
+    the edges at the lowest threshold number at most ``driver_max_edges``, else in Spark."""
+    lowest = min(thresholds.values())
+    candidates = edges.where(F.col("match_probability") >= lowest).select(
+        "record_key_l", "record_key_r", F.col("match_probability").cast("double"))
+    n = candidates.count() if driver_max_edges > 0 else None
+    if n is None or n > driver_max_edges:
+        logger.info("connected components in Spark (%s edges at >= %s; driver limit %d)",
+                    "?" if n is None else n, lowest, driver_max_edges)
+        return _wide(connected_components(threshold_edges(edges, thresholds)), thresholds)
+    from bold_spark.linkage.components import component_labels as solve
+
+    t0 = time.monotonic()
+    labels = solve(candidates.toArrow(), thresholds)
+    logger.info("connected components on the driver: %d edges at >= %s, %d linked records (%.1fs)",
+                n, lowest, labels.num_rows, time.monotonic() - t0)
+    schema = ", ".join(["node string", *[f"label_{lv} string, size_{lv} bigint" for lv in thresholds]])
+    return edges.sparkSession.createDataFrame(labels if labels.num_rows else [], schema)
+
+
+def _wide(labels: DataFrame, thresholds: dict[str, float]) -> DataFrame:
+    """(level, node, label) rows -> one row per node with label_<level> and size_<level>."""
+    sized = labels.withColumn(
+        "size", F.count(F.lit(1)).over(Window.partitionBy("level", "label")))
+    return sized.groupBy("node").agg(*[
+        agg for lv in thresholds for agg in (
+            F.max(F.when(F.col("level") == lv, F.col("label"))).alias(f"label_{lv}"),
+            F.max(F.when(F.col("level") == lv, F.col("size"))).alias(f"size_{lv}"),
+        )
+    ])
+
+
 def person_id(label: F.Column) -> F.Column:
     """A stable, opaque person id from the cluster's smallest record key."""
     return F.concat(F.lit("P"), F.substring(F.sha2(F.concat(F.lit("person:"), label), 256), 1, 20))
 
 
 def cluster_records(
-    record_keys: DataFrame, edges: DataFrame, thresholds: dict[str, float], run_id: str
+    record_keys: DataFrame,
+    edges: DataFrame,
+    thresholds: dict[str, float],
+    run_id: str,
+    driver_max_edges: int = DRIVER_MAX_EDGES,
 ) -> DataFrame:
     """One row per record: person id at each threshold (singletons included) and cluster sizes.
 
     ``record_keys`` has columns record_key and source; ``person_id`` is the medium-level id."""
-    labels = connected_components(threshold_edges(edges, thresholds))
-    out = record_keys.select("record_key", "source")
-    for level in thresholds:
-        lv = labels.where(F.col("level") == level).select(
-            F.col("node").alias("record_key"), F.col("label").alias(f"_label_{level}")
-        )
-        out = out.join(lv, "record_key", "left").withColumn(
-            f"person_id_{level}", person_id(F.coalesce(F.col(f"_label_{level}"), F.col("record_key")))
-        ).drop(f"_label_{level}")
+    labels = component_labels(edges, thresholds, driver_max_edges).withColumnRenamed("node", "record_key")
+    out = record_keys.select("record_key", "source").join(labels, "record_key", "left")
     main = "medium" if "medium" in thresholds else list(thresholds)[0]
-    from pyspark.sql import Window
-
-    sizes = [
-        F.count(F.lit(1)).over(Window.partitionBy(f"person_id_{level}")).alias(f"cluster_size_{level}")
-        for level in thresholds
-    ]
+    ids = {lv: person_id(F.coalesce(F.col(f"label_{lv}"), F.col("record_key"))) for lv in thresholds}
     return out.select(
-        "record_key", "source", F.col(f"person_id_{main}").alias("person_id"),
-        *[f"person_id_{level}" for level in thresholds], *sizes, F.lit(run_id).alias("run_id"),
+        "record_key", "source", ids[main].alias("person_id"),
+        *[ids[lv].alias(f"person_id_{lv}") for lv in thresholds],
+        *[F.coalesce(F.col(f"size_{lv}"), F.lit(1)).alias(f"cluster_size_{lv}") for lv in thresholds],
+        F.lit(run_id).alias("run_id"),
     )

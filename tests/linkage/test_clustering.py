@@ -1,5 +1,9 @@
-"""Connected components at three thresholds; every record gets an id, singletons included."""
+"""Connected components at three thresholds; every record gets an id, singletons included.
+Both ways (on the driver, and distributed in Spark) give the same clusters."""
 
+import random
+
+import pytest
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.clustering import cluster_records, connected_components, threshold_edges
@@ -13,7 +17,8 @@ def groups(df, col):
     return {frozenset(r["m"]) for r in rows}
 
 
-def test_clusters_at_each_threshold(spark):
+@pytest.mark.parametrize("driver_max_edges", [0, 1000], ids=["spark", "driver"])
+def test_clusters_at_each_threshold(spark, driver_max_edges):
     records = spark.createDataFrame(
         [(k, "s") for k in ["a", "b", "c", "d", "e", "f", "g"]], "record_key string, source string"
     )
@@ -21,7 +26,7 @@ def test_clusters_at_each_threshold(spark):
         [("a", "b", 0.999), ("b", "c", 0.95), ("c", "d", 0.6), ("e", "f", 0.3)],
         "record_key_l string, record_key_r string, match_probability double",
     )
-    out = cluster_records(records, edges, THRESHOLDS, "run-x").persist()
+    out = cluster_records(records, edges, THRESHOLDS, "run-x", driver_max_edges).persist()
     assert out.count() == 7 and out.select("record_key").distinct().count() == 7
     a, b, c, d, e, f, g = "abcdefg"
     assert groups(out, "person_id_high") == {frozenset(x) for x in [(a, b), (c,), (d,), (e,), (f,), (g,)]}
@@ -41,3 +46,30 @@ def test_long_chain_converges(spark):
     labels = connected_components(threshold_edges(edges, {"x": 0.5}))
     got = labels.select("label").distinct().collect()
     assert [r["label"] for r in got] == ["n000"] and labels.count() == n
+
+
+def test_driver_and_spark_give_the_same_person_ids(spark):
+    """A random graph with chains, stars and isolated records: identical ids and sizes at every
+    level whether components are solved on the driver or by label propagation in Spark."""
+    rnd = random.Random(7)
+    keys = [f"k{rnd.getrandbits(40):010x}" for _ in range(400)]
+    records = spark.createDataFrame([(k, "s") for k in keys], "record_key string, source string")
+    rows = [(rnd.choice(keys), rnd.choice(keys), rnd.random()) for _ in range(300)]
+    edges = spark.createDataFrame([r for r in rows if r[0] != r[1]],
+                                  "record_key_l string, record_key_r string, match_probability double")
+    cols = ["record_key", *[f"{c}_{lv}" for lv in THRESHOLDS for c in ("person_id", "cluster_size")]]
+    on_driver = cluster_records(records, edges, THRESHOLDS, "r", driver_max_edges=10_000).select(*cols)
+    in_spark = cluster_records(records, edges, THRESHOLDS, "r", driver_max_edges=0).select(*cols)
+    assert on_driver.count() == 400
+    assert on_driver.exceptAll(in_spark).count() == 0 and in_spark.exceptAll(on_driver).count() == 0
+    # the driver path really ran: more than one record shares a person at the low threshold
+    assert on_driver.where("cluster_size_low > 1").count() > 0
+
+
+def test_no_edges_at_all(spark):
+    records = spark.createDataFrame([("a", "s"), ("b", "s")], "record_key string, source string")
+    edges = spark.createDataFrame([], "record_key_l string, record_key_r string, match_probability double")
+    for limit in (0, 10):
+        out = cluster_records(records, edges, THRESHOLDS, "r", limit).collect()
+        assert sorted(r["cluster_size_low"] for r in out) == [1, 1]
+        assert len({r["person_id"] for r in out}) == 2

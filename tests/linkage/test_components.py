@@ -1,0 +1,62 @@
+"""Connected components in memory (no Spark): numpy labels against a breadth-first search."""
+
+from collections import defaultdict, deque
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from bold_spark.linkage.components import component_labels, min_labels
+
+
+def reference_labels(n, edges):
+    adj = defaultdict(list)
+    for a, b in edges:
+        adj[a].append(b)
+        adj[b].append(a)
+    label = list(range(n))
+    seen = set()
+    for start in range(n):
+        if start in seen:
+            continue
+        comp, queue = [], deque([start])
+        seen.add(start)
+        while queue:
+            x = queue.popleft()
+            comp.append(x)
+            for y in adj[x]:
+                if y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        for x in comp:
+            label[x] = min(comp)
+    return label
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_min_labels_match_breadth_first_search(seed):
+    rng = np.random.default_rng(seed)
+    n = 500
+    src, dst = rng.integers(0, n, 350), rng.integers(0, n, 350)
+    assert min_labels(n, src, dst).tolist() == reference_labels(n, list(zip(src, dst)))
+
+
+def test_long_chain_in_reverse_order():
+    n = 1000
+    src = np.arange(n - 1)[::-1] + 1
+    assert min_labels(n, src, src - 1).tolist() == [0] * n
+
+
+def test_labels_are_the_smallest_key_and_sizes_count_records():
+    edges = pa.table({
+        "record_key_l": ["z", "m", "b", "q"],
+        "record_key_r": ["m", "b", "x", "r"],
+        "match_probability": [0.99, 0.5, 0.97, 0.2],
+    })
+    out = component_labels(edges, {"high": 0.95, "low": 0.4}).to_pylist()
+    by_node = {r["node"]: r for r in out}
+    assert set(by_node) == {"z", "m", "b", "x", "q", "r"}
+    assert by_node["z"]["label_high"] == "m" and by_node["z"]["size_high"] == 2
+    assert by_node["b"]["label_high"] == "b" and by_node["x"]["label_high"] == "b"
+    assert {by_node[k]["label_low"] for k in "zmbx"} == {"b"} and by_node["z"]["size_low"] == 4
+    assert by_node["q"]["label_low"] is None and by_node["q"]["size_low"] is None
