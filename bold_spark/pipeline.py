@@ -148,7 +148,7 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     edges = _read(spark, cfg, "edges").select("record_key_l", "record_key_r", "match_probability")
     t = cfg.thresholds
     thresholds = {"high": t.high, "medium": t.medium, "low": t.low}
-    clusters = cluster_records(records, edges, thresholds, run.run_id)
+    clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges)
     _write(spark, cfg, run, "clusters", clusters)
     stats = _read(spark, cfg, "clusters").agg(
         *[F.countDistinct(f"person_id_{lv}").alias(lv) for lv in thresholds],

@@ -56,6 +56,9 @@ class PipelineConfig:
     datasets_dir: str = "conf/datasets"
     max_comparisons: int = 50_000_000
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
+    # Clusters are solved on the driver when at most this many edges reach the low threshold
+    # (about 70 bytes of driver memory each), by label propagation in Spark above it; 0 = always Spark.
+    driver_clustering_max_edges: int = 20_000_000
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     spark: str = "conf/spark/local.yaml"
     ground_truth: str | None = None
@@ -104,6 +107,8 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         raise ConfigError(f, "sources", "at least one source is required")
     if cfg.privacy.mode not in ("plaintext", "pprl"):
         raise ConfigError(f, "privacy.mode", "must be 'plaintext' or 'pprl'")
+    if cfg.driver_clustering_max_edges < 0:
+        raise ConfigError(f, "driver_clustering_max_edges", "must be >= 0 (0 = always cluster in Spark)")
     t = cfg.thresholds
     if not (0 < t.low <= t.medium <= t.high < 1):
         raise ConfigError(f, "thresholds", "need 0 < low <= medium <= high < 1")

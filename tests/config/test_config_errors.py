@@ -76,6 +76,9 @@ def test_pipeline_errors_name_key(tmp_path, monkeypatch):
     bad = {**base, "thresholds": {"high": 0.5, "medium": 0.9, "low": 0.8}}
     with pytest.raises(ConfigError, match=r"key 'thresholds'"):
         load_pipeline_config(write(tmp_path, "p.yaml", bad))
+    bad = {**base, "driver_clustering_max_edges": -1}
+    with pytest.raises(ConfigError, match=r"key 'driver_clustering_max_edges'"):
+        load_pipeline_config(write(tmp_path, "p1.yaml", bad))
     bad = {**base, "link_groups": [{**base["link_groups"][0], "sources": ["nowhere"]}]}
     with pytest.raises(ConfigError, match=r"link_groups\[0\].sources.*nowhere"):
         load_pipeline_config(write(tmp_path, "p2.yaml", bad))
