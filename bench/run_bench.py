@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", nargs="*", default=ENGINES)
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--work", default=str(HERE / "work"))
-    ap.add_argument("--tag", default="", help="suffix for the result files")
+    ap.add_argument("--tag", default=None,
+                    help="suffix for the result files (default: none with --large/--people, '_small' otherwise)")
     ap.add_argument("--no-limits", action="store_true",
                     help=f"run every engine at every size (default skips {ENGINE_MAX_PEOPLE})")
     ap.add_argument("--reuse", action="store_true",
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the rows already in the result file (a re-measured size and engine replaces its row)")
     args = ap.parse_args(argv)
     sizes = args.people or (LARGE if args.large else SMALL)
+    if args.tag is None:  # `make bench` must not overwrite the large results the README quotes
+        args.tag = "" if (args.large or args.people) else "_small"
     RESULTS.mkdir(parents=True, exist_ok=True)
     info = {**machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     rows: list[dict] = []
