@@ -59,14 +59,12 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
     """
     from pyspark.sql import SparkSession
 
-    from pyspark import SparkConf
-
     if _is_local(spark_cfg.master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Python workers must run the driver's interpreter (the venv with pyarrow/pandas).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {**BASE_CONF, **spark_cfg.conf, **(extra_conf or {})}
-    conf["spark.jars"] = ",".join(_jars_with_splink(SparkConf().get("spark.jars", ""), conf.get("spark.jars", "")))
+    conf["spark.jars"] = ",".join(_jars_with_splink(_submitted_jars(), conf.get("spark.jars", "")))
     builder = SparkSession.builder.appName(spark_cfg.app_name)
     if spark_cfg.master:
         builder = builder.master(spark_cfg.master)
@@ -89,6 +87,21 @@ def _is_local(master: str | None) -> bool:
     """Only an explicit local master: under spark-submit (no master in the config) executors
     may be other machines, whose Python is set by the cluster config, not by us."""
     return master is not None and master.startswith("local")
+
+
+def _submitted_jars() -> str:
+    """``spark.jars`` as spark-submit set it (``--jars``/``--packages``), or "".
+
+    Under spark-submit the driver JVM is already running and holds the setting as a system
+    property, but a Python ``SparkConf()`` only sees it once the gateway is connected, so
+    connect first. Outside spark-submit no JVM runs yet, and starting one here would lose the
+    session's JVM options (driver memory), so there is nothing to read."""
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return ""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return SparkConf().get("spark.jars", "") or ""
 
 
 def _jars_with_splink(*jar_lists: str) -> list[str]:
