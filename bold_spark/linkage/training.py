@@ -55,27 +55,17 @@ def pattern_counts(vectors: DataFrame, gammas: list[str]) -> pd.DataFrame:
     return vectors.groupBy(*gammas).agg(F.count(F.lit(1)).alias("n")).toPandas()
 
 
-def deterministic_matches(recs: DataFrame, rules: list[str], scope: PairScope) -> int:
-    """Pairs in scope that the deterministic rules match (each pair once)."""
-    det_rules = [BlockingRule(i, r) for i, r in enumerate(rules)]
-    return blocked_pairs(recs.select(RECORD_KEY, SOURCE, *_rule_cols(rules)), det_rules, scope).count()
-
-
-def prior_from_matches(matched: int, total: float, recall: float) -> float:
-    """Probability two random records match: deterministic matches over all pairs in scope,
-    divided by the rules' recall (Splink's estimate_probability_two_random_records_match)."""
-    prior = min(max(matched / max(total, 1) / recall, 1e-12), 0.5)
-    logger.info("prior: %d deterministic matches of %.0f pairs, recall %.2f -> %.3g",
-                matched, total, recall, prior)
-    return prior
-
-
 def estimate_prior(
     recs: DataFrame, rules: list[str], recall: float, scope: PairScope, total: float
 ) -> tuple[float, int]:
-    """(prior, deterministic matches) for ``recs``: see ``prior_from_matches``."""
-    matched = deterministic_matches(recs, rules, scope)
-    return prior_from_matches(matched, total, recall), matched
+    """Pairs the deterministic rules match, over all pairs in scope, divided by their recall."""
+    det_rules = [BlockingRule(i, r) for i, r in enumerate(rules)]
+    matched = blocked_pairs(recs.select(RECORD_KEY, SOURCE, *_rule_cols(rules)), det_rules,
+                            scope).count()
+    prior = min(max(matched / max(total, 1) / recall, 1e-12), 0.5)
+    logger.info("prior: %d deterministic matches of %.0f pairs, recall %.2f -> %.3g",
+                matched, total, recall, prior)
+    return prior, matched
 
 
 def _rule_cols(rules: list[str]) -> list[str]:
@@ -166,17 +156,20 @@ def train_model(
     n_records, total = int(totals[0] or 0), float(totals[1] or 0.0)
     logger.info("training on %d records, %.0f pairs in scope (%.1fs)", n_records, total, time.monotonic() - t0)
 
+    t0 = time.monotonic()
+    prior, det_matches = estimate_prior(recs, tr.deterministic_rules, tr.recall, scope, total)
+    logger.info("prior estimated (%.1fs)", time.monotonic() - t0)
+    t0 = time.monotonic()
+
     keep = [f"{RECORD_KEY}_l", f"{RECORD_KEY}_r"]
-    t0 = time.monotonic()
-    det_matches = deterministic_matches(recs, tr.deterministic_rules, scope)
-    logger.info("deterministic matches counted (%.1fs)", time.monotonic() - t0)
-    t0 = time.monotonic()
     sample = sample_random_pairs(recs, tr.u_max_pairs, tr.seed, scope, total)
     u_patterns = pattern_counts(comparison_vectors(sample, settings, keep), gammas)
-    logger.info("random pairs for u counted (%.1fs)", time.monotonic() - t0)
-    # Each EM session: one Spark aggregation of its blocked pairs' comparison vectors (the
-    # comparisons its rule's columns feed are left out, as in Splink), then EM on the driver.
-    sessions_active, em_patterns = [], []
+    u_weights = u_patterns["n"].to_numpy(dtype=float)
+    u = [level_proportions(u_patterns, gammas[k], levels[k], u_weights) for k in range(len(gammas))]
+    logger.info("u estimated from %d random pairs (%.1fs)", int(u_weights.sum()), time.monotonic() - t0)
+
+    m_estimates: list[dict[int, list[float]]] = [{lv.comparison_vector_value: [] for lv in lvls} for lvls in levels]
+    sessions = []
     for i, rule_sql in enumerate(tr.em_blocking_rules):
         t0 = time.monotonic()
         rule_cols = set(columns_in_rule(rule_sql))
@@ -184,18 +177,7 @@ def train_model(
                   if not rule_cols & {col.input_name for lv in c.comparison_levels
                                       for col in lv._input_columns_used_by_sql_condition}]
         pairs = blocked_pairs(recs, [BlockingRule(i, rule_sql)], scope, False)
-        em_patterns.append(pattern_counts(comparison_vectors(pairs, settings, keep), [gammas[k] for k in active]))
-        sessions_active.append(active)
-        logger.info("EM session %d comparison vectors counted (%.1fs)", i, time.monotonic() - t0)
-
-    prior = prior_from_matches(det_matches, total, tr.recall)
-    u_weights = u_patterns["n"].to_numpy(dtype=float)
-    u = [level_proportions(u_patterns, gammas[k], levels[k], u_weights) for k in range(len(gammas))]
-    logger.info("u estimated from %d random pairs", int(u_weights.sum()))
-
-    m_estimates: list[dict[int, list[float]]] = [{lv.comparison_vector_value: [] for lv in lvls} for lvls in levels]
-    sessions = []
-    for i, (rule_sql, active, patterns) in enumerate(zip(tr.em_blocking_rules, sessions_active, em_patterns, strict=True)):
+        patterns = pattern_counts(comparison_vectors(pairs, settings, keep), [gammas[k] for k in active])
         m0 = [{lv.comparison_vector_value: lv.m_probability for lv in levels[k]} for k in active]
         m_hat, lam, iters, converged = expectation_maximisation(
             patterns, [gammas[k] for k in active], [levels[k] for k in active], m0,
@@ -207,9 +189,9 @@ def train_model(
         session = EMSession(rule_sql, int(patterns["n"].sum()), len(patterns), iters, converged,
                             [settings.comparisons[k].output_column_name for k in range(len(gammas)) if k not in active])
         sessions.append(session)
-        logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s",
+        logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s (%.1fs)",
                     i, rule_sql, session.pairs, session.patterns, iters,
-                    "" if converged else " (not converged)")
+                    "" if converged else " (not converged)", time.monotonic() - t0)
     recs.unpersist()
 
     trained = copy.deepcopy(model.settings)
