@@ -11,11 +11,16 @@ export PYARROW_IGNORE_TIMEZONE ?= 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The Delta Lake jars are fetched once from Maven Central into the venv (scripts/fetch_delta_jars.py);
+# where that fails (offline) sessions fall back to the embedded delta-rs writer and say so.
+$(STAMP): pyproject.toml scripts/fetch_delta_jars.py
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[spark,dev]'
+	$(BIN)/python scripts/fetch_delta_jars.py > $(VENV)/fetch-delta-jars.log 2>&1 \
+	  && grep -E '^(cached|Delta Lake jars)' $(VENV)/fetch-delta-jars.log \
+	  || echo "WARNING: Delta Lake jars not fetched (see $(VENV)/fetch-delta-jars.log): the embedded delta-rs writer will be used"
 	touch $(STAMP)
 
 demo: install

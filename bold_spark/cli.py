@@ -59,7 +59,12 @@ def _key(cfg):
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[bold red]error:[/] {e}")
+    """One line on the console: bold-spark's own (value-free) messages in full, only the type of
+    anything else, which may quote record values (BOLD_DEBUG=1 shows the whole error)."""
+    from bold_spark.exceptions import redact_error
+
+    shown = str(e) if os.environ.get("BOLD_DEBUG") == "1" else redact_error(e)
+    console.print(f"[bold red]error:[/] {shown}")
     raise typer.Exit(code=1)
 
 
@@ -73,41 +78,44 @@ def _guarded(fn):
         _fail(e)
 
 
-def show_tables(cfg) -> None:
-    from bold_spark.io.delta import table_version
-    from bold_spark.pipeline import TABLES
+def show_tables(spark, cfg, run_id: str | None = None) -> None:
+    """Print the published set (or the set ``run_id`` published): run, when, each table's
+    version and rows."""
+    from bold_spark.publish import lock_holder, published_set, table_uri, unfinished_runs
 
-    t = Table(title="Delta tables")
-    for col in ("table", "version", "rows", "location"):
-        t.add_column(col)
-    from bold_spark.io.delta import file_row_counts, normalise_uri
-
-    for name in TABLES:
-        uri = normalise_uri(cfg.table_uri(name))
-        v = table_version(uri)
-        if v is None:
-            t.add_row(name, "-", "-", uri)
-            continue
-        rows = sum(file_row_counts(uri))
-        t.add_row(name, str(v), f"{rows:,}", uri)
-    console.print(t)
+    pset = published_set(spark, cfg.output_root, run_id)
+    if pset is None:
+        console.print(f"nothing published under {cfg.output_root} yet")
+    else:
+        t = Table(title=f"Published set {pset.seq}: run {pset.run_id} ({pset.run_name}), "
+                        f"{pset.published_at:%Y-%m-%d %H:%M:%S} UTC")
+        for col in ("table", "version", "rows", "location"):
+            t.add_column(col)
+        for name in sorted(pset.versions):
+            t.add_row(name, str(pset.versions[name]), f"{pset.rows.get(name, 0):,}",
+                      table_uri(cfg.output_root, name))
+        console.print(t)
+    holder = lock_holder(spark, cfg.output_root)
+    if holder:
+        console.print(f"run lock held by run {holder.get('run_id')} (host {holder.get('host')}, "
+                      f"pid {holder.get('pid')}, since {holder.get('since')})")
+    for rid, started in unfinished_runs(spark, cfg.output_root):
+        console.print(f"run {rid} started {started} and has not finished")
 
 
 # ------------------------------------------------------------------ commands
 
 
 @app.command()
-def keygen(out: Annotated[Optional[Path], typer.Option(help="Write the key to this file (mode 600).")] = None):
+def keygen(out: Annotated[Optional[Path], typer.Option(help="Create this file (mode 600 from the start; an existing file is kept) holding the key.")] = None):
     """Make a random pseudonymisation key (for tests and demos; keep real keys in a secret store)."""
-    from bold_spark.privacy.keys import generate_key_text
+    from bold_spark.privacy.keys import generate_key_text, write_key_file
 
-    text = generate_key_text()
     if out:
-        out.write_text(text + "\n")
-        out.chmod(0o600)
+        _guarded(lambda: write_key_file(out))  # created with mode 600, never overwritten
         console.print(f"key written to {out}; use: export BOLD_HMAC_KEY_FILE={out}")
     else:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(generate_key_text() + "\n")
 
 
 @app.command()
@@ -145,10 +153,11 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
         key = _key(cfg)
         from bold_spark.pipeline import run_ingest
 
-        res = run_ingest(_spark(cfg, spark_config), cfg, key)
+        spark = _spark(cfg, spark_config)
+        res = run_ingest(spark, cfg, key)
         for source, c in res.detail.items():
             console.print(f"{source:>14}: {c['rows_in']:,} in, {c['accepted']:,} accepted, {c['quarantined']:,} quarantined")
-        show_tables(cfg)
+        show_tables(spark, cfg)
     _guarded(go)
 
 
@@ -181,10 +190,12 @@ def predict(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
         cfg = _load(config)
         from bold_spark.pipeline import run_predict
 
-        res = run_predict(_spark(cfg, spark_config), cfg)
+        spark = _spark(cfg, spark_config)
+        res = run_predict(spark, cfg)
         for g, n in res.detail.items():
             console.print(f"link group {g}: at most {n:,} comparisons from blocking")
         console.print(f"edges: {res.run.table_rows['edges']:,} scored pairs")
+        show_tables(spark, cfg)
     _guarded(go)
 
 
@@ -197,9 +208,11 @@ def cluster(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
         cfg = _load(config)
         from bold_spark.pipeline import run_cluster
 
-        res = run_cluster(_spark(cfg, spark_config), cfg)
+        spark = _spark(cfg, spark_config)
+        res = run_cluster(spark, cfg)
         for k, v in res.detail.items():
             console.print(f"{k}: {v:,}")
+        show_tables(spark, cfg)
     _guarded(go)
 
 
@@ -244,11 +257,69 @@ def run(
         key = _key(cfg)
         from bold_spark.pipeline import run_pipeline
 
-        res = run_pipeline(_spark(cfg, spark_config), cfg, key, train=train_first)
+        spark = _spark(cfg, spark_config)
+        res = run_pipeline(spark, cfg, key, train=train_first)
         console.print(f"run {res.run.run_id} {res.run.status} in "
                       f"{(res.run.finished_at - res.run.started_at).total_seconds():.0f}s")
-        show_tables(cfg)
+        show_tables(spark, cfg)
         return res
+    _guarded(go)
+
+
+@app.command("status")
+@app.command("tables")
+def status(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    spark_config: SparkOpt = None,
+    run_id: Annotated[Optional[str], typer.Option("--run", help="A set published earlier, by run id.")] = None,
+):
+    """Print the published set: run id, when, each table's version and rows; and any lock or
+    unfinished run."""
+    configure_logging()
+
+    def go():
+        cfg = _load(config)
+        show_tables(_spark(cfg, spark_config), cfg, run_id)
+    _guarded(go)
+
+
+@app.command()
+def unlock(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
+    """Remove the output root's run lock (after a run killed on another machine). A lock left
+    by a dead process on this machine is broken by the next run without this."""
+    configure_logging()
+
+    def go():
+        cfg = _load(config)
+        from bold_spark.publish import break_lock
+
+        holder = break_lock(_spark(cfg, spark_config), cfg.output_root)
+        console.print(f"removed the lock of run {holder.get('run_id')}" if holder else "no lock held")
+    _guarded(go)
+
+
+@app.command()
+def vacuum(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    spark_config: SparkOpt = None,
+    retain_days: Annotated[float, typer.Option(help="Keep files any version of the last N days needs.")] = 30,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+):
+    """Delete data files of table versions older than the retention period (each writer's
+    VACUUM). Erasure of withdrawn records is complete only after this."""
+    configure_logging()
+
+    def go():
+        cfg = _load(config)
+        from bold_spark.io.delta import table_exists, vacuum_table
+        from bold_spark.pipeline import TABLES
+
+        spark = _spark(cfg, spark_config)
+        for name in TABLES:
+            uri = cfg.table_uri(name)
+            if table_exists(uri, spark):
+                n = vacuum_table(uri, retain_days * 24, spark, dry_run=dry_run)
+                console.print(f"{name}: {n} files {'would be ' if dry_run else ''}deleted")
     _guarded(go)
 
 
@@ -276,8 +347,10 @@ def demo(
     people: Annotated[int, typer.Option(help="Synthetic population size.")] = 2000,
     config: ConfigOpt = Path("conf/pipeline.yaml"),
     spark_config: SparkOpt = None,
+    snapshots: Annotated[int, typer.Option(help="Weekly snapshots to link one after the other (1 or 2).")] = 2,
 ):
-    """Generate a small synthetic population, run the whole pipeline, and evaluate it."""
+    """Generate a small synthetic population, run the whole pipeline, evaluate it; then link a
+    second snapshot (2% new people, 1% of records withdrawn) and show the person IDs carried over."""
     configure_logging()
     from bold_spark.privacy.keys import generate_key_text
 
@@ -286,17 +359,37 @@ def demo(
         if not os.environ.get(cfg.privacy.key_env) and not os.environ.get(cfg.privacy.key_file_env):
             os.environ[cfg.privacy.key_env] = generate_key_text()
             console.print("no key in the environment: using a throwaway key for this demo only")
+        from bold_spark.io.delta import writer_for
         from bold_spark.pipeline import run_evaluate, run_pipeline
         from bold_spark.synthetic import SyntheticSpec, run_generate
 
         spark = _spark(cfg, spark_config)
-        run_generate(spark, SyntheticSpec(people=people, seed=cfg.synthetic.seed), cfg.input_root)
-        res = run_pipeline(spark, cfg, _key(cfg))
-        show_tables(cfg)
-        if cfg.ground_truth:
-            show_accuracy(run_evaluate(spark, cfg, _key(cfg)))
-        console.print(f"run id {res.run.run_id}: {res.run.status}; tables under {cfg.output_root}")
+        for week in range(1, max(1, snapshots) + 1):
+            n = people if week == 1 else round(people * 1.02)
+            console.rule(f"snapshot {week}: {n:,} people" + ("" if week == 1 else ", 1% of records withdrawn"))
+            run_generate(spark, SyntheticSpec(people=n, seed=cfg.synthetic.seed), cfg.input_root,
+                         withdraw=0.0 if week == 1 else 0.01)
+            res = run_pipeline(spark, cfg, _key(cfg))
+            console.print(f"Delta tables written with the {writer_for(spark)} writer")
+            show_tables(spark, cfg)
+            show_id_events(res.run)
+            if cfg.ground_truth:
+                show_accuracy(run_evaluate(spark, cfg, _key(cfg)))
+            console.print(f"run id {res.run.run_id}: {res.run.status}; tables under {cfg.output_root}")
     _guarded(go)
+
+
+def show_id_events(run) -> None:
+    """Person-ID events of a run per threshold (kept, created, merged_into, split_from, retired)."""
+    events = ("kept", "created", "merged_into", "split_from", "retired")
+    t = Table(title="Person IDs this run (person_events)")
+    for col in ("threshold", *events, "churn"):
+        t.add_column(col)
+    for lv in ("high", "medium", "low"):
+        churn = run.metrics.get(f"id_churn_{lv}")
+        t.add_row(lv, *[f"{run.metrics.get(f'id_{e}_{lv}', 0):,.0f}" for e in events],
+                  "-" if churn is None else f"{churn:.2%}")
+    console.print(t)
 
 
 @app.command("febrl-export")

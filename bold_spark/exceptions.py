@@ -46,3 +46,18 @@ class StageError(BoldError):
 
 class AuditError(BoldError):
     """A run failed its audit checks (record conservation, cluster sizes); nothing is published."""
+
+
+#: Errors whose messages bold-spark writes itself from counts, file, column and key names only.
+_VALUE_FREE = (ConfigError, InputError, SecretKeyError, BlockingCapExceeded, AuditError)
+
+
+def redact_error(e: BaseException, limit: int = 2000) -> str:
+    """Error text fit for the analyst zone (``runs.error``, logs): the message of bold-spark's
+    own value-free errors, only the exception type of anything else (a Spark or delta-rs error
+    can quote row values)."""
+    if isinstance(e, StageError) and e.__cause__ is not None:
+        return f"stage '{e.stage}': {redact_error(e.__cause__, limit)}"
+    if isinstance(e, _VALUE_FREE):
+        return f"{type(e).__name__}: {str(e)[:limit]}"
+    return f"{type(e).__name__} (message withheld from the analyst zone: it may quote record values)"

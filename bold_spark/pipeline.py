@@ -6,18 +6,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig
 from bold_spark.evaluate.accuracy import PairwiseAccuracy, pairwise_accuracy
-from bold_spark.exceptions import AuditError, BoldError, InputError, StageError
+from bold_spark.exceptions import AuditError, BoldError, InputError, StageError, redact_error
 from bold_spark.ingest.ingest import ingest_sources
-from bold_spark.io.delta import read_table, table_exists, write_table
+from bold_spark.io.delta import read_table, restore_table, table_version, write_table
 from bold_spark.linkage.blocking import check_blocking
 from bold_spark.linkage.clustering import cluster_records
+from bold_spark.linkage.identify import assign_person_ids, id_churn
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
 from bold_spark.linkage.scope import PairScope
@@ -26,6 +26,15 @@ from bold_spark.linkage.sql import blocking_rules, needed_columns
 from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.progress import stage
+from bold_spark.publish import (
+    acquire_lock,
+    clean_orphans,
+    publish,
+    published_set,
+    read_published,
+    release_lock,
+    unfinished_runs,
+)
 from bold_spark.runs import RunRecord, new_run_id, run_record_frame
 
 if TYPE_CHECKING:
@@ -33,8 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("records", "quarantine", "edges", "clusters", "runs")
-MAX_CLUSTER_SIZE = 500
+TABLES = ("records", "quarantine", "edges", "clusters", "runs", "published")
 
 
 @dataclass
@@ -47,11 +55,18 @@ def scope_of(group: LinkGroupConfig) -> PairScope:
     return PairScope(group.anchor_sources, group.link_only)
 
 
-def _read(spark: SparkSession, cfg: PipelineConfig, table: str) -> DataFrame:
+def _read(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, table: str) -> DataFrame:
+    """The version of ``table`` this run wrote, else the published one: never just the latest."""
     uri = cfg.table_uri(table)
-    if not table_exists(uri):
-        raise InputError(f"table '{table}' not found at {uri}: run the stage that writes it first")
-    return read_table(spark, uri)
+    version = run.table_versions.get(table)
+    if version is None:
+        current = published_set(spark, cfg.output_root)
+        if current is None or table not in current.versions:
+            raise InputError(f"table '{table}' has not been published under {cfg.output_root}: "
+                             "run the stage that writes it first (or `bold run`)")
+        version = current.versions[table]
+        run.inputs_read[table] = version
+    return read_table(spark, uri, version)
 
 
 def _write(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame, mode="overwrite"):
@@ -60,6 +75,22 @@ def _write(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame
     run.table_versions[table] = result.version
     logger.info("table %-10s %10d rows -> %s (version %d)", table, result.rows, result.uri, result.version)
     return result
+
+
+def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame):
+    """Append this run's rows to a history table (person_events) on top of its *published*
+    version: appends of runs that were never published are rolled back first (Delta RESTORE)."""
+    uri = cfg.table_uri(table)
+    current = published_set(spark, cfg.output_root)
+    published_version = current.versions.get(table) if current else None
+    latest = table_version(uri, spark)
+    if latest is not None and published_version is None:
+        return _write(spark, cfg, run, table, df, mode="overwrite")
+    if latest is not None and latest != published_version:
+        logger.warning("%s is at version %d but version %d is published: rolling back the "
+                       "unpublished appends first", table, latest, published_version)
+        restore_table(uri, published_version, spark)
+    return _write(spark, cfg, run, table, df, mode="append")
 
 
 # ---------------------------------------------------------------- stages
@@ -80,7 +111,7 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
         _write(spark, cfg, run, "records", records)
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
         flags = (
-            _read(spark, cfg, "records").groupBy("source").agg(
+            _read(spark, cfg, run, "records").groupBy("source").agg(
                 F.sum(F.col("dob_impossible").cast("int")).alias("dob_impossible"),
                 F.sum(F.col("postcode_invalid").cast("int")).alias("postcode_invalid"),
                 F.sum(F.col("nfa").cast("int")).alias("nfa"),
@@ -100,8 +131,8 @@ def train_stage(
     output_dir: str | None = None,
 ) -> dict[str, str]:
     """Train each link group's model on the records table; write the model JSON (+ meta)."""
-    records = _read(spark, cfg, "records")
-    records_version = run.table_versions.get("records")
+    records = _read(spark, cfg, run, "records")
+    records_version = run.table_versions.get("records", run.inputs_read.get("records"))
     written = {}
     for g in cfg.link_groups:
         if groups and g.name not in groups:
@@ -114,16 +145,15 @@ def train_stage(
                       "sources": g.sources, "run_id": run.run_id}
         with stage(f"train:{g.name}", run.stage_seconds):
             trained, info = train_model(recs, model, scope_of(g), trained_on)
-        target = Path(output_dir) / Path(g.model).name if output_dir else Path(g.model)
-        save_model(trained, target)
-        written[g.name] = str(target)
+        target = (output_dir.rstrip("/") + "/" + g.model.rsplit("/", 1)[-1]) if output_dir else g.model
+        written[g.name] = save_model(trained, target)
         run.model_versions[g.name] = trained.version
         run.model_hashes[g.name] = trained.content_hash
     return written
 
 
 def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
-    records = _read(spark, cfg, "records")
+    records = _read(spark, cfg, run, "records")
     parts, counts = [], {}
     for g in cfg.link_groups:
         model = load_model(g.model)
@@ -144,13 +174,30 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
 
 
 def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
-    records = _read(spark, cfg, "records").select("record_key", "source")
-    edges = _read(spark, cfg, "edges").select("record_key_l", "record_key_r", "match_probability")
+    records = _read(spark, cfg, run, "records").select("record_key", "source")
+    edges = _read(spark, cfg, run, "edges").select("record_key_l", "record_key_r", "match_probability")
     t = cfg.thresholds
     thresholds = {"high": t.high, "medium": t.medium, "low": t.low}
     clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges)
-    _write(spark, cfg, run, "clusters", clusters)
-    stats = _read(spark, cfg, "clusters").agg(
+    levels = list(thresholds)
+    current = published_set(spark, cfg.output_root)
+    previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])
+                if current and "clusters" in current.versions else None)
+    with stage("identify", run.stage_seconds):
+        stable, events = assign_person_ids(clusters, previous, levels, run.run_id)
+        _write(spark, cfg, run, "clusters", stable)
+        _append(spark, cfg, run, "person_events", events)
+        counts = read_table(spark, cfg.table_uri("person_events"), run.table_versions["person_events"]) \
+            .where(F.col("run_id") == run.run_id).groupBy("threshold", "event").count().collect()
+        for r in counts:
+            run.metrics[f"id_{r['event']}_{r['threshold']}"] = float(r["count"])
+        if previous is not None:
+            churn = id_churn(previous, _read(spark, cfg, run, "clusters"), levels)
+            for lv, share in churn.items():
+                run.metrics[f"id_churn_{lv}"] = share
+        logger.info("person ids: %s", ", ".join(f"{k[3:]} {v:.0f}" for k, v in sorted(run.metrics.items())
+                                                 if k.startswith("id_") and not k.startswith("id_churn")))
+    stats = _read(spark, cfg, run, "clusters").agg(
         *[F.countDistinct(f"person_id_{lv}").alias(lv) for lv in thresholds],
         *[F.max(f"cluster_size_{lv}").alias(f"max_{lv}") for lv in thresholds],
     ).collect()[0]
@@ -166,28 +213,44 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
 
 
 def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> None:
-    """Record conservation and cluster-size checks; failing any fails the run."""
+    """Checks on the staged set (the versions this run wrote, the published ones for the rest)
+    before it may be published: record conservation, every record clustered exactly once,
+    cluster sizes. Raises AuditError naming each failed check; counts only, no values."""
     problems = []
-    rows_in = sum(c["rows_in"] for c in run.source_counts.values())
-    accepted = sum(c["accepted"] for c in run.source_counts.values())
-    quarantined = sum(c["quarantined"] for c in run.source_counts.values())
-    if run.table_rows.get("records") != accepted:
-        problems.append(f"records table has {run.table_rows.get('records')} rows, {accepted} accepted")
-    if run.table_rows.get("quarantine") != quarantined:
-        problems.append(f"quarantine has {run.table_rows.get('quarantine')} rows, {quarantined} rejected")
-    if accepted + quarantined != rows_in:
-        problems.append(f"{rows_in} rows in but {accepted} accepted + {quarantined} quarantined")
-    clusters = _read(spark, cfg, "clusters")
-    row = clusters.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("record_key").alias("d")).collect()[0]
-    if row["n"] != accepted or row["d"] != accepted:
-        problems.append(f"clusters has {row['n']} rows ({row['d']} distinct records), expected {accepted}")
-    if run.metrics.get("max_cluster_size_medium", 0) > MAX_CLUSTER_SIZE:
-        problems.append(f"a medium-threshold cluster has {run.metrics['max_cluster_size_medium']:.0f} "
-                        f"records (limit {MAX_CLUSTER_SIZE}): over-linking")
+    if "records" in run.table_versions:
+        rows_in = sum(c["rows_in"] for c in run.source_counts.values())
+        accepted = sum(c["accepted"] for c in run.source_counts.values())
+        quarantined = sum(c["quarantined"] for c in run.source_counts.values())
+        if run.table_rows.get("records") != accepted:
+            problems.append(f"records table has {run.table_rows.get('records')} rows, {accepted} accepted")
+        if run.table_rows.get("quarantine") != quarantined:
+            problems.append(f"quarantine has {run.table_rows.get('quarantine')} rows, {quarantined} rejected")
+        if accepted + quarantined != rows_in:
+            problems.append(f"{rows_in} rows in but {accepted} accepted + {quarantined} quarantined")
+    if "clusters" in run.table_versions:
+        records = _read(spark, cfg, run, "records").select("record_key")
+        clusters = _read(spark, cfg, run, "clusters").select("record_key")
+        row = clusters.join(records.withColumn("r", F.lit(1)), "record_key", "full").agg(
+            F.count(F.lit(1)).alias("n"),
+            F.countDistinct("record_key").alias("d"),
+            F.sum(F.col("r").isNull().cast("int")).alias("unknown"),
+        ).collect()[0]
+        n_records = run.table_rows.get("records") or records.count()
+        if row["n"] != n_records or row["d"] != n_records or row["unknown"]:
+            problems.append(f"clusters has {row['n']} rows for {row['d']} distinct records "
+                            f"({row['unknown']} not in records), expected one per record ({n_records})")
+        for lv in cfg.thresholds.__dataclass_fields__:
+            churn = run.metrics.get(f"id_churn_{lv}", 0.0)
+            if churn > cfg.audit.max_id_churn:
+                problems.append(f"person ids of {churn:.1%} of records changed at {lv} since the last "
+                                f"published run (limit audit.max_id_churn = {cfg.audit.max_id_churn:.1%})")
+        largest = run.metrics.get("max_cluster_size_medium", 0)
+        if largest > cfg.audit.max_cluster_size:
+            problems.append(f"a medium-threshold cluster has {largest:.0f} records (limit "
+                            f"audit.max_cluster_size = {cfg.audit.max_cluster_size}): over-linking")
     if problems:
         raise AuditError("; ".join(problems))
-    logger.info("audit passed: %d rows in = %d records + %d quarantined; every record clustered once",
-                rows_in, accepted, quarantined)
+    logger.info("audit passed for %s", ", ".join(sorted(run.table_versions)) or "no tables")
 
 
 def evaluate_stage(
@@ -207,7 +270,7 @@ def evaluate_stage(
             record_key(key, s, F.col("source_record_id").cast("string")).alias("record_key"),
             F.col("person_id").alias("true_person")) for s in cfg.sources],
     )
-    clusters = _read(spark, cfg, "clusters")
+    clusters = read_published(spark, cfg.output_root)["clusters"]
     joined = clusters.join(keyed, "record_key", "left")
     missing = joined.where(F.col("true_person").isNull()).count()
     if missing:
@@ -228,25 +291,59 @@ def _append_run(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
     write_table(run_record_frame(spark, run), cfg.table_uri("runs"), mode="append")
 
 
-def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, body) -> StageResult:
-    """Run ``body(run)`` under a run record that is appended to ``runs`` whatever happens."""
+def _recover(spark: SparkSession, cfg: PipelineConfig) -> None:
+    """Mark runs that started and never finished (killed) as abandoned and delete the data files
+    they wrote that no Delta version references. Called under the run lock."""
+    for run_id, started in unfinished_runs(spark, cfg.output_root):
+        removed = clean_orphans(spark, cfg.output_root, started)
+        logger.warning("run %s started %s and never finished (killed?): marked abandoned, "
+                       "%d uncommitted data files removed; the published set was not touched",
+                       run_id, started, removed)
+        dead = RunRecord(run_id, "abandoned", "", started_at=started)
+        dead.finish("abandoned", error=f"never finished; {removed} uncommitted files removed")
+        _append_run(spark, cfg, dead)
+
+
+def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, body,
+                 publishes: bool = True) -> StageResult:
+    """Run ``body(run)`` under the output root's lock and a run record that is appended to
+    ``runs`` when it starts and when it ends; then audit the staged tables and publish them
+    in one commit. Nothing is published if anything fails."""
     run = RunRecord(new_run_id(), f"{cfg.run_name}:{name}", cfg.config_hash(),
                     privacy_mode=cfg.privacy.mode,
                     key_fingerprint=key.fingerprint() if key else None)
-    logger.info("run %s (%s) started", run.run_id, run.run_name)
+    acquire_lock(spark, cfg.output_root, run.run_id)
     try:
-        detail = body(run)
-    except BoldError as e:
-        failed = e.stage if isinstance(e, StageError) else name
-        run.finish("failed", failed_stage=failed, error=str(e)[:2000])
+        _recover(spark, cfg)
         _append_run(spark, cfg, run)
-        raise
-    except Exception as e:
-        run.finish("failed", failed_stage=name, error=f"{type(e).__name__}: {str(e)[:2000]}")
+        logger.info("run %s (%s) started", run.run_id, run.run_name)
+        try:
+            detail = body(run)
+            if publishes and run.table_versions:
+                with stage("audit", run.stage_seconds):
+                    audit_stage(spark, cfg, run)
+                logger.info("publishing run %s", run.run_id)
+                pset = publish(spark, cfg.output_root, run.run_id, run.run_name,
+                               run.table_versions, run.table_rows, list(run.stage_seconds))
+                run.published_seq = pset.seq
+        except BaseException as e:
+            cause = e.__cause__ if isinstance(e, StageError) and e.__cause__ else e
+            status = "audit_failed" if isinstance(cause, AuditError) else "failed"
+            failed = e.stage if isinstance(e, StageError) else name
+            run.finish(status, failed_stage=failed, error=redact_error(e))
+            removed = clean_orphans(spark, cfg.output_root, run.started_at)
+            if removed:
+                logger.info("removed %d data files the failed run wrote but never committed", removed)
+            logger.error("run %s %s in stage %s: %s; nothing published", run.run_id, status,
+                         failed, run.error)
+            _append_run(spark, cfg, run)
+            if isinstance(e, BoldError) or not isinstance(e, Exception):
+                raise
+            raise StageError(name, e) from e
+        run.finish("succeeded")
         _append_run(spark, cfg, run)
-        raise StageError(name, e) from e
-    run.finish("succeeded")
-    _append_run(spark, cfg, run)
+    finally:
+        release_lock(spark, cfg.output_root, run.run_id)
     logger.info("run %s succeeded in %.1fs; run record appended to %s", run.run_id,
                 (run.finished_at - run.started_at).total_seconds(), cfg.table_uri("runs"))
     return StageResult(run, detail or {})
@@ -262,7 +359,7 @@ def run_ingest(spark, cfg: PipelineConfig, key: SecretKey) -> StageResult:
 def run_train(spark, cfg: PipelineConfig, groups: list[str] | None = None,
               output_dir: str | None = None) -> StageResult:
     return recorded_run(spark, cfg, "train", None,
-                        lambda run: train_stage(spark, cfg, run, groups, output_dir))
+                        lambda run: train_stage(spark, cfg, run, groups, output_dir), publishes=False)
 
 
 def run_predict(spark, cfg: PipelineConfig) -> StageResult:
@@ -285,7 +382,7 @@ def run_evaluate(spark, cfg: PipelineConfig, key: SecretKey, ground_truth: str |
 
 
 def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False) -> StageResult:
-    """ingest -> (train) -> predict -> cluster -> audit, under one run record."""
+    """ingest -> (train) -> predict -> cluster -> audit -> publish, under one run record."""
     def body(run):
         with stage("ingest", run.stage_seconds):
             ingest_stage(spark, cfg, key, run)
@@ -296,7 +393,5 @@ def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False
             comparisons = predict_stage(spark, cfg, run)
         with stage("cluster", run.stage_seconds):
             clusters = cluster_stage(spark, cfg, run)
-        with stage("audit", run.stage_seconds):
-            audit_stage(spark, cfg, run)
         return {"comparisons": comparisons, **clusters}
     return recorded_run(spark, cfg, "run", key, body)

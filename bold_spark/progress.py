@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bold_spark.exceptions import BoldError, StageError
+from bold_spark.exceptions import BoldError, StageError, redact_error
 
 logger = logging.getLogger("bold_spark.progress")
 
@@ -22,10 +22,10 @@ def stage(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
     except StageError:
         raise
     except BoldError as e:
-        logger.error("[%s] failed after %.1fs: %s", name, time.monotonic() - t0, e)
+        logger.error("[%s] failed after %.1fs: %s", name, time.monotonic() - t0, redact_error(e))
         raise StageError(name, e) from e
     except Exception as e:
-        logger.error("[%s] failed after %.1fs: %s", name, time.monotonic() - t0, e)
+        logger.error("[%s] failed after %.1fs: %s", name, time.monotonic() - t0, redact_error(e))
         raise StageError(name, e) from e
     elapsed = time.monotonic() - t0
     if timings is not None:

@@ -44,6 +44,8 @@ class RunRecord:
     table_versions: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    inputs_read: dict[str, int] = field(default_factory=dict)  # published table -> version read
+    published_seq: int | None = None  # the publish this run made, if any
 
     def finish(self, status: str, failed_stage: str | None = None, error: str | None = None) -> None:
         self.finished_at = _now()
@@ -54,7 +56,7 @@ class RunRecord:
     def as_row(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("model_versions", "model_hashes", "inputs", "source_counts", "table_rows",
-                  "table_versions", "metrics", "stage_seconds"):
+                  "table_versions", "metrics", "stage_seconds", "inputs_read"):
             d[k] = json.dumps(d[k], sort_keys=True, default=str)
         return d
 
@@ -64,7 +66,8 @@ RUNS_SCHEMA = (
     "finished_at timestamp, status string, failed_stage string, error string, user string, "
     "host string, key_fingerprint string, privacy_mode string, model_versions string, "
     "model_hashes string, inputs string, source_counts string, table_rows string, "
-    "table_versions string, metrics string, stage_seconds string"
+    "table_versions string, metrics string, stage_seconds string, inputs_read string, "
+    "published_seq bigint"
 )
 
 

@@ -44,6 +44,52 @@ def load_spark_config(path: str | Path) -> SparkConfig:
     return build(SparkConfig, {**data, "file": str(path)}, str(path))
 
 
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_artifact() -> str:
+    """The Maven coordinate of the Delta Lake jar for the installed pyspark and delta-spark
+    (what ``delta.configure_spark_with_delta_pip`` asks for)."""
+    from importlib.metadata import version
+
+    import pyspark
+
+    spark_mm = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_mm}_2.13:{version('delta-spark')}"
+
+
+def delta_jars_dir() -> Path:
+    """Where ``scripts/fetch_delta_jars.py`` caches the Delta Lake jars: ``$BOLD_DELTA_JARS``
+    or ``<sys.prefix>/share/bold-spark/delta-jars`` (inside the virtualenv)."""
+    return Path(os.environ.get("BOLD_DELTA_JARS") or Path(sys.prefix) / "share/bold-spark/delta-jars")
+
+
+def cached_delta_jars() -> list[str]:
+    """The cached Delta Lake jar files, or [] when none were fetched (an offline install)."""
+    d = delta_jars_dir()
+    if not (d / "manifest.json").is_file():
+        return []
+    return sorted(str(j) for j in d.glob("*.jar"))
+
+
+def _delta_conf(writer: str, jars: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Jars and settings that give the session native Delta: the cached jars unless Delta is
+    already among the given jars (``--packages``/``--jars``); none for the embedded writer."""
+    if writer == "embedded":
+        return [], {}
+    given = any("delta-spark" in Path(j).name for j in jars)
+    extra = [] if given else cached_delta_jars()
+    if not given and not extra:
+        if writer == "auto":
+            logger.warning("Delta Lake jars not found in %s (run `make install` where Maven "
+                           "Central is reachable): tables are written with the embedded "
+                           "delta-rs writer", delta_jars_dir())
+        return [], {}
+    return extra, {"spark.sql.extensions": DELTA_EXTENSION,
+                   "spark.sql.catalog.spark_catalog": DELTA_CATALOG}
+
+
 def splink_jar() -> str:
     """Path of the Spark similarity-function jar shipped inside the splink wheel."""
     from splink.backends.spark import similarity_jar_location
@@ -64,7 +110,11 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
         # Python workers must run the driver's interpreter (the venv with pyarrow/pandas).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {**BASE_CONF, **spark_cfg.conf, **(extra_conf or {})}
-    conf["spark.jars"] = ",".join(_jars_with_splink(_submitted_jars(), conf.get("spark.jars", "")))
+    jars = _jars_with_splink(_submitted_jars(), conf.get("spark.jars", ""))
+    delta_jars, delta_settings = _delta_conf(spark_cfg.delta_writer, jars)
+    conf["spark.jars"] = ",".join([*jars, *delta_jars])
+    for k, v in delta_settings.items():
+        conf.setdefault(k, v)
     builder = SparkSession.builder.appName(spark_cfg.app_name)
     if spark_cfg.master:
         builder = builder.master(spark_cfg.master)
@@ -76,9 +126,11 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
     spark.sparkContext.setCheckpointDir(checkpoint)
     spark.sparkContext.setLogLevel(conf.get("bold.spark_log_level", "WARN"))
     register_similarity_functions(spark)
+    from bold_spark.io.delta import writer_for
+
     logger.info(
-        "Spark %s session up: master=%s, delta writer=%s",
-        spark.version, spark.sparkContext.master, spark_cfg.delta_writer,
+        "Spark %s session up: master=%s, Delta writer=%s (configured %s)",
+        spark.version, spark.sparkContext.master, writer_for(spark), spark_cfg.delta_writer,
     )
     return spark
 

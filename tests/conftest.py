@@ -35,7 +35,7 @@ def spark(spark_tmp):
             "spark.default.parallelism": "2",
             "spark.ui.enabled": "false",
             "spark.sql.warehouse.dir": os.path.join(spark_tmp, "warehouse"),
-            "spark.driver.memory": "3g",
+            "spark.driver.memory": "6g",
             "spark.sql.adaptive.coalescePartitions.enabled": "true",
         },
     )
@@ -55,3 +55,25 @@ def secret_key(monkeypatch):
 @pytest.fixture()
 def tmp_uri(tmp_path):
     return str(tmp_path)
+
+
+def _use_writer(spark, name):
+    before = spark.conf.get("bold.delta_writer", "auto")
+    spark.conf.set("bold.delta_writer", name)
+    return before
+
+
+@pytest.fixture(params=["native", "embedded"])
+def writer(request, spark):
+    """Run the test under each Delta writer: native (Delta Lake jars) and embedded (delta-rs)."""
+    before = _use_writer(spark, request.param)
+    yield request.param
+    spark.conf.set("bold.delta_writer", before)
+
+
+@pytest.fixture()
+def embedded(spark):
+    """Force the embedded delta-rs writer for one test (the offline fallback)."""
+    before = _use_writer(spark, "embedded")
+    yield "embedded"
+    spark.conf.set("bold.delta_writer", before)

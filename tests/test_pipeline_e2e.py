@@ -10,11 +10,17 @@ from bold_spark.config.pipeline import load_pipeline_config
 from bold_spark.exceptions import StageError
 from bold_spark.io.delta import read_table, table_version
 from bold_spark.pipeline import run_cluster, run_evaluate, run_pipeline, run_predict
+from bold_spark.publish import published_set, read_published
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 500
 
 pytestmark = pytest.mark.e2e
+
+
+def ended_runs(spark, cfg):
+    """The end row of each run (``runs`` has a start row and an end row per run)."""
+    return read_table(spark, cfg.table_uri("runs")).where("status <> 'running'")
 
 
 def pipeline_config(tmp: Path, **overrides) -> Path:
@@ -25,7 +31,7 @@ def pipeline_config(tmp: Path, **overrides) -> Path:
         ground_truth=str(tmp / "input/ground_truth.parquet"),
     )
     for g in base["link_groups"]:
-        g["model"] = str(REPO / g["model"])
+        g["model"] = str(REPO / "conf" / g["model"])
     base.update(overrides)
     path = tmp / f"pipeline-{len(overrides)}.yaml"
     path.write_text(yaml.safe_dump(base))
@@ -53,16 +59,18 @@ def test_run_succeeds_and_conserves_records(spark, demo_run):
     assert set(counts) == {"ndtms", "prison", "probation", "benefits", "homelessness"}
     for c in counts.values():
         assert c["rows_in"] == c["accepted"] + c["quarantined"]
-    records = read_table(spark, cfg.table_uri("records"))
-    clusters = read_table(spark, cfg.table_uri("clusters"))
+    published = read_published(spark, cfg.output_root)
+    assert set(published) == {"records", "quarantine", "edges", "clusters", "person_events"}
+    records, clusters = published["records"], published["clusters"]
     assert records.count() == sum(c["accepted"] for c in counts.values())
     assert clusters.count() == records.count()
     assert clusters.select("record_key").distinct().count() == records.count()
     assert clusters.join(records, "record_key", "left_anti").count() == 0
     for col in ("person_id", "person_id_high", "person_id_medium", "person_id_low"):
         assert clusters.where(F.col(col).isNull()).count() == 0
-    runs = read_table(spark, cfg.table_uri("runs")).collect()
+    runs = ended_runs(spark, cfg).collect()
     assert [r["status"] for r in runs] == ["succeeded"] and runs[0]["config_hash"] == cfg.config_hash()
+    assert runs[0]["published_seq"] == published_set(spark, cfg.output_root).seq == 1
 
 
 def test_edge_schema(spark, demo_run):
@@ -95,24 +103,94 @@ def test_medium_threshold_accuracy(spark, demo_run):
 
 def test_stages_rerun_alone_on_previous_tables(spark, demo_run):
     _, cfg, _, first = demo_run
-    before = read_table(spark, cfg.table_uri("clusters")).select("record_key", "person_id").collect()
-    edges_version = table_version(cfg.table_uri("edges"))
+    before = read_published(spark, cfg.output_root)["clusters"].select("record_key", "person_id").collect()
+    first_set = published_set(spark, cfg.output_root)
     assert run_predict(spark, cfg).run.status == "succeeded"
+    after_predict = published_set(spark, cfg.output_root)
+    assert after_predict.versions["edges"] == first_set.versions["edges"] + 1
+    assert after_predict.versions["records"] == first_set.versions["records"]
     assert run_cluster(spark, cfg).run.status == "succeeded"
-    assert table_version(cfg.table_uri("edges")) == edges_version + 1
-    after = read_table(spark, cfg.table_uri("clusters")).select("record_key", "person_id").collect()
+    after = read_published(spark, cfg.output_root)["clusters"].select("record_key", "person_id").collect()
     assert sorted(map(tuple, before)) == sorted(map(tuple, after))
-    names = [r["run_name"] for r in read_table(spark, cfg.table_uri("runs")).collect()]
+    names = [r["run_name"] for r in ended_runs(spark, cfg).collect()]
     assert sorted(names) == sorted(["demo:run", "demo:predict", "demo:cluster"])
+    # the first set stays readable by its run id
+    old = read_published(spark, cfg.output_root, first.run.run_id)
+    assert old["edges"].count() == first_set.rows["edges"]
 
 
 def test_blocking_cap_refuses_and_records_failure(spark, demo_run):
     tmp, _, _, _ = demo_run
     cfg = load_pipeline_config(pipeline_config(tmp, max_comparisons=100))
-    edges_version = table_version(cfg.table_uri("edges"))
+    edges_version = table_version(cfg.table_uri("edges"), spark)
+    published = published_set(spark, cfg.output_root)
     with pytest.raises(StageError) as e:
         run_predict(spark, cfg)
     assert "stage 'predict'" in str(e.value) and "cap of 100" in str(e.value) and "rule" in str(e.value)
-    assert table_version(cfg.table_uri("edges")) == edges_version
-    last = read_table(spark, cfg.table_uri("runs")).orderBy(F.col("started_at").desc()).first()
+    assert table_version(cfg.table_uri("edges"), spark) == edges_version
+    assert published_set(spark, cfg.output_root) == published
+    last = ended_runs(spark, cfg).orderBy(F.col("started_at").desc()).first()
     assert last["status"] == "failed" and last["failed_stage"] == "predict"
+    assert "cap of 100" in last["error"]
+
+
+def test_whole_pipeline_with_the_embedded_writer(spark, demo_run, embedded, tmp_path):
+    """The offline fallback (delta-rs commits) runs the same pipeline to the same published set."""
+    tmp, cfg, key, native = demo_run
+    cfg2 = load_pipeline_config(pipeline_config(tmp, output_root=str(tmp_path / "embedded")))
+    result = run_pipeline(spark, cfg2, key)
+    assert result.run.status == "succeeded"
+    mine, theirs = (read_published(spark, c.output_root) for c in (cfg2, cfg))
+    assert mine["records"].count() == theirs["records"].count()
+    for level in ("high", "medium", "low"):
+        assert partition(mine["clusters"], level) == partition(theirs["clusters"], level), level
+
+
+def partition(clusters, level):
+    """The clustering as a set of record-key sets (ids aside)."""
+    groups = clusters.groupBy(f"person_id_{level}").agg(F.sort_array(F.collect_list("record_key")).alias("k"))
+    return {tuple(r["k"]) for r in groups.collect()}
+
+
+def test_next_snapshot_carries_person_ids_over(spark, demo_run):
+    """A second weekly snapshot (2% new people, 1% of records withdrawn): every cluster whose
+    records are unchanged keeps its id at every threshold, new clusters get new ids, and the
+    events account for every id. (Runs last: it publishes a new set on the module's output.)"""
+    from bold_spark.synthetic import SyntheticSpec, run_generate
+
+    tmp, cfg, key, _ = demo_run
+    before = read_published(spark, cfg.output_root)["clusters"].collect()
+    run_generate(spark, SyntheticSpec(people=round(PEOPLE * 1.02), seed=11), str(tmp / "input"), withdraw=0.01)
+    result = run_pipeline(spark, cfg, key)
+    assert result.run.status == "succeeded"
+    after = read_published(spark, cfg.output_root)["clusters"].collect()
+    m = result.run.metrics
+    for level in ("high", "medium", "low"):
+        old = _members(before, level)
+        new = _members(after, level)
+        unchanged = {pid for pid, keys in new.items() if keys in set(old.values())}
+        old_by_keys = {keys: pid for pid, keys in old.items()}
+        # a cluster with exactly the same records keeps its id
+        same = [pid for pid, keys in new.items() if keys in old_by_keys and old_by_keys[keys] != pid]
+        assert same == [], level
+        assert len(unchanged) > 0.9 * len(old), level
+        assert m[f"id_kept_{level}"] >= len(unchanged)
+        assert m[f"id_created_{level}"] > 0  # the new people
+        # every current id has exactly one event: kept, created or split_from
+        assert (m[f"id_kept_{level}"] + m[f"id_created_{level}"] + m.get(f"id_split_from_{level}", 0)
+                == len(new)), level
+        assert m[f"id_churn_{level}"] < 0.05
+    events = read_published(spark, cfg.output_root)["person_events"]
+    publishers = read_table(spark, cfg.table_uri("published")).where("table_name = 'clusters'")
+    # the events of every run that published clusters (run, cluster re-run, this one), no others
+    assert ({r[0] for r in events.select("run_id").distinct().collect()}
+            == {r[0] for r in publishers.select("run_id").distinct().collect()})
+    assert events.where(F.col("run_id") == result.run.run_id).count() == sum(
+        v for k, v in m.items() if k.startswith("id_") and not k.startswith("id_churn"))
+
+
+def _members(rows, level):
+    out = {}
+    for r in rows:
+        out.setdefault(r[f"person_id_{level}"], set()).add(r["record_key"])
+    return {pid: frozenset(keys) for pid, keys in out.items()}

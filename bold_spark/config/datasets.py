@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bold_spark.config.strict import build, read_yaml
@@ -34,6 +34,24 @@ IDENTIFIER_FIELDS = ("pnc", "ni_number", "crn", "prison_number")
 
 FORMATS = ("csv", "parquet", "delta")
 
+#: Text encodings a CSV extract may declare (``encoding:``), by accepted spelling -> canonical name.
+ENCODINGS: dict[str, str] = {
+    "utf-8": "utf-8", "utf8": "utf-8",
+    "latin-1": "iso-8859-1", "latin1": "iso-8859-1", "iso-8859-1": "iso-8859-1",
+    "windows-1252": "windows-1252", "cp1252": "windows-1252",
+}
+
+#: CSV reader options that ingest sets itself; a dataset config uses the typed key instead.
+RESERVED_READ_OPTIONS: dict[str, str] = {
+    "header": "the first line is always the header",
+    "inferschema": "every column is read as a string",
+    "mode": "bad rows always go to quarantine",
+    "columnnameofcorruptrecord": "ingest names its own corrupt-record column",
+    "multiline": "use the top-level key `multiline: true`",
+    "encoding": "use the top-level key `encoding:`",
+    "charset": "use the top-level key `encoding:`",
+}
+
 
 @dataclass(frozen=True)
 class DatasetConfig:
@@ -52,6 +70,10 @@ class DatasetConfig:
     encoded_fields: list[str] = field(default_factory=list)
     extra_columns: dict[str, str] = field(default_factory=dict)
     extra_identifiers: dict[str, str] = field(default_factory=dict)
+    #: Text encoding of a CSV extract: utf-8 (default), latin-1 or windows-1252.
+    encoding: str = "utf-8"
+    #: CSV only: quoted fields may hold line breaks. Each file is then read by one task.
+    multiline: bool = False
     file: str = ""
 
     @property
@@ -88,7 +110,18 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
         raise ConfigError(f, "columns.forenames", "map either forenames or first_name, not both")
     if "nfa" in cfg.columns and not cfg.nfa_values:
         raise ConfigError(f, "nfa_values", "required when columns.nfa is mapped")
-    return cfg
+    encoding = ENCODINGS.get(cfg.encoding.strip().lower())
+    if encoding is None:
+        raise ConfigError(f, "encoding", f"must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+    if cfg.format != "csv" and (encoding != "utf-8" or cfg.multiline):
+        key = "encoding" if encoding != "utf-8" else "multiline"
+        raise ConfigError(f, key, f"applies to csv sources only (format is {cfg.format})")
+    if cfg.format == "csv":
+        for opt in cfg.read_options:
+            if opt.lower() in RESERVED_READ_OPTIONS:
+                raise ConfigError(f, f"read_options.{opt}",
+                                  f"set by ingest ({RESERVED_READ_OPTIONS[opt.lower()]})")
+    return replace(cfg, encoding=encoding)
 
 
 def load_dataset_config(path: str | Path) -> DatasetConfig:

@@ -1,10 +1,20 @@
-"""Pipeline config (conf/pipeline*.yaml): which sources, which link groups, where outputs go."""
+"""Pipeline config (conf/pipeline*.yaml): which sources, which link groups, where outputs go.
+
+Relative local paths in a pipeline config (``input_root``, ``output_root``, ``datasets_dir``,
+``spark``, ``ground_truth`` and each link group's ``model``) are relative to the folder of the
+config file, whatever the working directory; the loader stores them absolute. Absolute paths
+and URIs (anything with a scheme: ``s3a://``, ``abfss://``, ``file:/``, ``dbfs:/``) are kept as
+written, ``~`` is expanded.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import os
+import posixpath
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bold_spark.config.datasets import DatasetConfig, load_dataset_config
@@ -31,6 +41,12 @@ class ThresholdsConfig:
     low: float = 0.80
 
 
+#: Fields PPRL mode can encode as Bloom filters (the keys of ``privacy.pprl.BLOOM_SOURCES``;
+#: a test keeps the two equal: config stays importable without Spark).
+BLOOM_FIELDS = ("first_name", "surname", "middle_names", "dob", "postcode")
+DEFAULT_BLOOM_FIELDS = ("first_name", "surname")
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
     mode: str = "plaintext"  # plaintext | pprl
@@ -38,6 +54,8 @@ class PrivacyConfig:
     key_file_env: str = "BOLD_HMAC_KEY_FILE"
     bloom_filter_bits: int = 1024
     bloom_filter_hashes: int = 20
+    # Fields encoded as Bloom filters in PPRL mode (privacy/pprl.py; docs/privacy.md).
+    bloom_fields: list[str] = field(default_factory=lambda: list(DEFAULT_BLOOM_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -47,23 +65,36 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """Checks a run must pass before it is published (bold_spark/publish.py)."""
+
+    max_cluster_size: int = 500  # largest medium-threshold cluster before the run is refused
+    max_id_churn: float = 0.05  # share of records whose person id changed since the last publish
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     input_root: str
     output_root: str
     sources: list[str]
     link_groups: list[LinkGroupConfig]
     run_name: str = "bold"
-    datasets_dir: str = "conf/datasets"
+    datasets_dir: str = "datasets"  # beside the config file, as conf/pipeline.yaml has it
     max_comparisons: int = 50_000_000
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
     # Clusters are solved on the driver when at most this many edges reach the low threshold
     # (about 70 bytes of driver memory each), by label propagation in Spark above it; 0 = always Spark.
     driver_clustering_max_edges: int = 20_000_000
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    spark: str = "conf/spark/local.yaml"
+    spark: str = "spark/local.yaml"
     ground_truth: str | None = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     file: str = ""
+    # Path keys as written in the file (``input_root``, ``link_groups[0].model``...), before the
+    # loader made them absolute: ``config_hash`` hashes these. Not a YAML key; set by the loader.
+    written_paths: dict[str, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def table_uri(self, table: str) -> str:
         return join_uri(self.output_root, table)
@@ -73,7 +104,9 @@ class PipelineConfig:
         for name in self.sources:
             path = Path(self.datasets_dir) / f"{name}.yaml"
             if not path.is_file():
-                raise ConfigError(self.file, "sources", f"no dataset config {path} for '{name}'")
+                hint = self._relative_hint("datasets_dir")
+                raise ConfigError(self.file, "sources",
+                                  f"no dataset config {path} for '{name}'{hint}")
             out[name] = load_dataset_config(path)
         return out
 
@@ -81,17 +114,72 @@ class PipelineConfig:
         return join_uri(self.input_root, dataset.path)
 
     def config_hash(self) -> str:
-        """sha256 of the pipeline config and every dataset config it uses."""
-        payload = {"pipeline": asdict(self), "datasets": {}}
-        payload.pop("file", None)
-        for name, ds in self.dataset_configs().items():
-            payload["datasets"][name] = asdict(ds)
+        """sha256 of what the config says: every setting of the pipeline config and the content
+        of every dataset config it uses, not where the files are.
+
+        Config file paths are left out, and paths are hashed as written (normalised: ``./a/``
+        is ``a``), so the same config at two paths hashes alike, as does a folder of configs
+        moved or checked out elsewhere (its relative paths are relative to the config's
+        folder). Which data a run read is in the run record's ``inputs``, and which models in
+        ``model_hashes``."""
+        pipeline = asdict(self)
+        pipeline.pop("file")
+        written = pipeline.pop("written_paths")
+        for key in PATH_KEYS:
+            if key in written:
+                pipeline[key] = _normalised(written[key])
+        for i, group in enumerate(pipeline["link_groups"]):
+            if (model := written.get(f"link_groups[{i}].model")) is not None:
+                group["model"] = _normalised(model)
+        datasets = {name: {k: v for k, v in asdict(ds).items() if k != "file"}
+                    for name, ds in self.dataset_configs().items()}
+        payload = {"pipeline": pipeline, "datasets": datasets}
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def _relative_hint(self, key: str) -> str:
+        written = self.written_paths.get(key)
+        if written is None or is_uri(written) or Path(written).expanduser().is_absolute():
+            return ""
+        return (f" ('{written}' in the config: relative paths are taken from the config file's"
+                " folder)")
+
+
+#: Top-level keys holding a local path or URI (with each link group's ``model``).
+PATH_KEYS = ("input_root", "output_root", "datasets_dir", "spark", "ground_truth")
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
 
 def is_uri(path: str) -> bool:
-    return "://" in path
+    """``path`` names its filesystem by a scheme (``s3a://``, ``abfss://``, ``file:/``...)."""
+    return "://" in path or bool(_SCHEME.match(path))
+
+
+def resolve_path(path: str, base: str | Path) -> str:
+    """``path`` made absolute against the folder ``base`` (``~`` expanded, ``..`` folded, links
+    not followed); absolute paths stay as they are and URIs as written."""
+    if is_uri(path):
+        return path
+    return os.path.normpath(os.path.join(os.path.abspath(base), os.path.expanduser(path)))
+
+
+def _normalised(path: str) -> str:
+    return path if is_uri(path) else posixpath.normpath(path)
+
+
+def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    """``cfg`` with every relative path key made absolute against ``base``, remembering what
+    was written (for ``config_hash`` and error messages)."""
+    written = {k: getattr(cfg, k) for k in PATH_KEYS if getattr(cfg, k) is not None}
+    written.update({f"link_groups[{i}].model": g.model for i, g in enumerate(cfg.link_groups)})
+    resolved = replace(
+        cfg,
+        **{k: resolve_path(v, base) for k, v in written.items() if k in PATH_KEYS},
+        link_groups=[replace(g, model=resolve_path(g.model, base)) for g in cfg.link_groups],
+    )
+    object.__setattr__(resolved, "written_paths", written)  # frozen; set once, by the loader
+    return resolved
 
 
 def join_uri(root: str, path: str) -> str:
@@ -107,6 +195,14 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         raise ConfigError(f, "sources", "at least one source is required")
     if cfg.privacy.mode not in ("plaintext", "pprl"):
         raise ConfigError(f, "privacy.mode", "must be 'plaintext' or 'pprl'")
+    _validate_bloom_fields(f, cfg.privacy.bloom_fields)
+    if not is_uri(cfg.datasets_dir) and not Path(cfg.datasets_dir).is_dir():
+        hint = cfg._relative_hint("datasets_dir")
+        raise ConfigError(f, "datasets_dir", f"folder {cfg.datasets_dir} not found{hint}")
+    if cfg.audit.max_cluster_size < 1:
+        raise ConfigError(f, "audit.max_cluster_size", "must be >= 1")
+    if not 0 <= cfg.audit.max_id_churn <= 1:
+        raise ConfigError(f, "audit.max_id_churn", "must be a share between 0 and 1")
     if cfg.driver_clustering_max_edges < 0:
         raise ConfigError(f, "driver_clustering_max_edges", "must be >= 0 (0 = always cluster in Spark)")
     t = cfg.thresholds
@@ -122,9 +218,22 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
             if s not in cfg.sources:
                 raise ConfigError(f, f"{key}.sources", f"'{s}' is not in the pipeline's sources")
         if not Path(g.model).is_file() and not is_uri(g.model):
-            raise ConfigError(f, f"{key}.model", f"model file {g.model} not found")
+            raise ConfigError(f, f"{key}.model",
+                              f"model file {g.model} not found{cfg._relative_hint(f'{key}.model')}")
     _check_pairs_scored_once(cfg)
     return cfg
+
+
+def _validate_bloom_fields(f: str, fields: list[str]) -> None:
+    if not fields:
+        raise ConfigError(f, "privacy.bloom_fields",
+                          f"list at least one field (default: {', '.join(DEFAULT_BLOOM_FIELDS)})")
+    for i, name in enumerate(fields):
+        if name not in BLOOM_FIELDS:
+            raise ConfigError(f, f"privacy.bloom_fields[{i}]",
+                              f"'{name}' cannot be encoded; choose from {', '.join(BLOOM_FIELDS)}")
+        if name in fields[:i]:
+            raise ConfigError(f, f"privacy.bloom_fields[{i}]", f"'{name}' is listed twice")
 
 
 def _group_scores_pair(g: LinkGroupConfig, a: str, b: str) -> bool:
@@ -145,9 +254,22 @@ def _check_pairs_scored_once(cfg: PipelineConfig) -> None:
 
 
 def load_pipeline_config(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
-    """Load a pipeline YAML. ``overrides`` (top-level keys) win over the file."""
+    """Load and validate a pipeline YAML.
+
+    Parameters:
+        path: the config file.
+        overrides: top-level keys that win over the file's (their relative paths, too, are
+            taken from the config file's folder).
+
+    Returns the config with every relative path made absolute against the config file's folder
+    (see the module docstring).
+
+    Raises:
+        ConfigError: naming the file and the key: unknown or missing keys, wrong types, a model
+            file or the datasets folder not found, invalid settings.
+    """
     path = Path(path)
     data = read_yaml(path)
     data.update(overrides or {})
     cfg = build(PipelineConfig, {**data, "file": str(path)}, str(path))
-    return _validate(cfg)
+    return _validate(_resolve_paths(cfg, path.parent))

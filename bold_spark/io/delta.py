@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bold_spark.exceptions import DeltaWriteError
+from bold_spark.io import fs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -64,8 +65,11 @@ def native_delta_available(spark: SparkSession) -> bool:
     extensions = spark.conf.get("spark.sql.extensions", "") or ""
     if "DeltaSparkSessionExtension" not in extensions:
         return False
+    jvm = spark.sparkContext._jvm
     try:
-        spark.sparkContext._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+        # jars from spark.jars live in the context class loader, not the system one
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
     except Exception:  # noqa: BLE001 - a missing class is the answer, not an error
         return False
     return True
@@ -80,19 +84,86 @@ def writer_for(spark: SparkSession) -> str:
     return choice
 
 
-def table_exists(uri: str) -> bool:
+def _native(spark: SparkSession | None) -> bool:
+    return spark is not None and writer_for(spark) == "native"
+
+
+def table_exists(uri: str, spark: SparkSession | None = None) -> bool:
+    """Whether ``uri`` holds a Delta table: through Spark's Delta classes when ``spark`` uses the
+    native writer (so Hadoop credentials and catalogs apply), else through delta-rs."""
+    uri = normalise_uri(uri)
+    if _native(spark):
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        return bool(SparkDeltaTable.isDeltaTable(spark, uri))
     from deltalake import DeltaTable
 
-    return DeltaTable.is_deltatable(_delta_rs_uri(normalise_uri(uri)), storage_options())
+    return DeltaTable.is_deltatable(_delta_rs_uri(uri), storage_options())
 
 
-def table_version(uri: str) -> int | None:
-    from deltalake import DeltaTable
-
-    uri = _delta_rs_uri(normalise_uri(uri))
-    if not DeltaTable.is_deltatable(uri, storage_options()):
+def table_version(uri: str, spark: SparkSession | None = None) -> int | None:
+    """The latest committed version of the table at ``uri``, or None when there is no table."""
+    uri = normalise_uri(uri)
+    if not table_exists(uri, spark):
         return None
-    return DeltaTable(uri, storage_options=storage_options()).version()
+    if _native(spark):
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        return int(SparkDeltaTable.forPath(spark, uri).history(1).select("version").first()[0])
+    from deltalake import DeltaTable
+
+    return DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).version()
+
+
+def table_rows(uri: str, version: int | None = None, spark: SparkSession | None = None) -> int:
+    """Rows of a table version: Spark's count (answered from the Delta log's file statistics)
+    with the native writer, the add-action statistics through delta-rs otherwise."""
+    if _native(spark):
+        return read_table(spark, uri, version).count()
+    return sum(file_row_counts(uri, version))
+
+
+def restore_table(uri: str, version: int, spark: SparkSession | None = None) -> None:
+    """Commit a new version whose content is that of ``version`` (Delta RESTORE): used to drop
+    the appends of runs that were never published before appending again."""
+    uri = normalise_uri(uri)
+    if _native(spark):
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        SparkDeltaTable.forPath(spark, uri).restoreToVersion(version)
+        return
+    from deltalake import DeltaTable
+
+    DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).restore(version)
+
+
+def vacuum_table(uri: str, retain_hours: float, spark: SparkSession | None = None,
+                 dry_run: bool = False) -> int:
+    """Delete data files that no version within the last ``retain_hours`` needs (each writer's
+    VACUUM). Returns the number of files deleted (or that would be, with ``dry_run``)."""
+    uri = normalise_uri(uri)
+    if _native(spark):
+        if dry_run:
+            rows = spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS DRY RUN").collect()
+            return len(rows)
+        before = spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled", "true")
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        try:
+            files = _count_data_files(spark, uri)
+            spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS")
+            return files - _count_data_files(spark, uri)
+        finally:
+            spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", before)
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options())
+    deleted = dt.vacuum(retention_hours=int(retain_hours), dry_run=dry_run,
+                        enforce_retention_duration=False)
+    return len(deleted)
+
+
+def _count_data_files(spark: SparkSession, uri: str) -> int:
+    return len(_list_parquet_files(spark, uri))
 
 
 def write_table(
@@ -137,32 +208,14 @@ def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | 
     )
 
 
-def _hadoop_fs(spark: SparkSession, path: str):
-    jvm = spark.sparkContext._jvm
-    jpath = jvm.org.apache.hadoop.fs.Path(path)
-    return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
-
-
 def _list_parquet_files(spark: SparkSession, root: str) -> list[tuple[str, str, int, int]]:
-    """(full path, path relative to ``root``, size, mtime ms) of each Parquet file under root."""
-    fs, jroot = _hadoop_fs(spark, root)
-    root_path = fs.makeQualified(jroot).toUri().getPath().rstrip("/") + "/"
-    it = fs.listFiles(jroot, True)
-    out = []
-    while it.hasNext():
-        st = it.next()
-        jpath = st.getPath()
-        name = jpath.getName()
-        if name.endswith(".parquet") and not name.startswith(("_", ".")):
-            rel = jpath.toUri().getPath()[len(root_path):]
-            out.append((jpath.toString(), rel, int(st.getLen()), int(st.getModificationTime())))
-    return out
+    """(full path, path relative to ``root``, size, mtime ms) of each data file under root."""
+    return [(f.path, f.rel, f.size, f.mtime_ms) for f in fs.list_files(spark, root, ".parquet")]
 
 
 def _delete_path(spark: SparkSession, path: str) -> None:
     try:
-        fs, jpath = _hadoop_fs(spark, path)
-        fs.delete(jpath, True)
+        fs.delete(spark, path)
     except Exception:  # noqa: BLE001 - best effort clean-up of orphan files
         logger.warning("could not remove orphan files under %s", path)
 
@@ -236,12 +289,16 @@ def _write_embedded(df: DataFrame, uri: str, mode: str, partition_by: list[str] 
         writer.parquet(staging)
         files = _list_parquet_files(spark, staging)
         counts = _row_counts(spark, [f for f, _, _, _ in files], staging)
-        actions = []
-        for path, rel_in_staging, size, mtime in files:
-            rel = f"{DATA_DIR}/{write_id}/{rel_in_staging}"
-            stats = json.dumps({"numRecords": counts[path]})
-            actions.append(AddAction(rel, size, _partition_values(rel), mtime, True, stats))
-        dschema = deltalake.Schema.from_arrow(schema)
+    except Exception as e:
+        _delete_path(spark, staging)
+        raise DeltaWriteError(f"write to Delta table {uri} failed, nothing committed: {e}") from e
+    actions = []
+    for path, rel_in_staging, size, mtime in files:
+        rel = f"{DATA_DIR}/{write_id}/{rel_in_staging}"
+        stats = json.dumps({"numRecords": counts[path]})
+        actions.append(AddAction(rel, size, _partition_values(rel), mtime, True, stats))
+    dschema = deltalake.Schema.from_arrow(schema)
+    try:
         if exists:
             DeltaTable(rs_uri, storage_options=opts).create_write_transaction(
                 actions, mode=mode, schema=dschema, partition_by=partition_by
@@ -252,10 +309,29 @@ def _write_embedded(df: DataFrame, uri: str, mode: str, partition_by: list[str] 
                 storage_options=opts,
             )
     except Exception as e:
-        _delete_path(spark, staging)
-        raise DeltaWriteError(f"write to Delta table {uri} failed, nothing committed: {e}") from e
+        # A failure can come after the commit became durable (post-commit hooks such as a
+        # checkpoint): then the files belong to a committed version and must stay.
+        if _committed(rs_uri, write_id):
+            logger.warning("commit to %s is durable but a step after it failed (%s): the table "
+                           "is readable at the new version", uri, type(e).__name__)
+        else:
+            _delete_path(spark, staging)
+            raise DeltaWriteError(f"write to Delta table {uri} failed, nothing committed: {e}") from e
     version = DeltaTable(rs_uri, storage_options=opts).version()
     return WriteResult(uri, version, sum(counts.values()), len(files), "embedded")
+
+
+def _committed(rs_uri: str, write_id: str) -> bool:
+    """Whether the latest version of the table references files of the write ``write_id``."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    try:
+        dt = DeltaTable(rs_uri, storage_options=storage_options())
+        paths = pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()
+    except Exception:  # noqa: BLE001 - no readable table: nothing of ours is committed
+        return False
+    return any(f"{DATA_DIR}/{write_id}/" in p for p in paths)
 
 
 def _to_pyarrow_schema(schema):
@@ -266,14 +342,14 @@ def _to_pyarrow_schema(schema):
 
 def read_table(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
     """Read the current (or a given older) version of a Delta table into Spark."""
-    from deltalake import DeltaTable
-
     uri = normalise_uri(uri)
     if writer_for(spark) == "native":
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         return reader.load(uri)
+    from deltalake import DeltaTable
+
     rs_uri = _delta_rs_uri(uri)
     try:
         dt = DeltaTable(rs_uri, version=version, storage_options=storage_options())

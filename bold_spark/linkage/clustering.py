@@ -24,6 +24,18 @@ MAX_ITERATIONS = 60
 #: Thresholded edges up to which components are solved on the driver (about 70 bytes each in
 #: Arrow: 20M edges is about 1.4 GB of driver memory). 0 = always distributed.
 DRIVER_MAX_EDGES = 20_000_000
+#: A generous estimate of one thresholded edge collected as Arrow (two keys and a double).
+ARROW_BYTES_PER_EDGE = 160
+_SIZE_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _max_result_bytes(df: DataFrame) -> float:
+    """``spark.driver.maxResultSize`` in bytes (default 1g; 0 means unlimited)."""
+    text = (df.sparkSession.conf.get("spark.driver.maxResultSize", "1g") or "1g").strip().lower()
+    text = text.removesuffix("b") if text[-2:-1].isalpha() else text
+    number, unit = (text[:-1], text[-1]) if text[-1] in _SIZE_UNITS else (text, "b")
+    size = float(number) * _SIZE_UNITS[unit]
+    return float("inf") if size == 0 else size
 
 
 def threshold_edges(edges: DataFrame, thresholds: dict[str, float]) -> DataFrame:
@@ -87,6 +99,11 @@ def component_labels(
     candidates = edges.where(F.col("match_probability") >= lowest).select(
         "record_key_l", "record_key_r", F.col("match_probability").cast("double"))
     n = candidates.count() if driver_max_edges > 0 else None
+    if n is not None and n <= driver_max_edges and n * ARROW_BYTES_PER_EDGE > _max_result_bytes(edges):
+        logger.warning("%d edges (about %d MB as Arrow) exceed spark.driver.maxResultSize: solving "
+                       "components in Spark; raise it to solve on the driver", n,
+                       n * ARROW_BYTES_PER_EDGE // 2**20)
+        n = None
     if n is None or n > driver_max_edges:
         logger.info("connected components in Spark (%s edges at >= %s; driver limit %d)",
                     "?" if n is None else n, lowest, driver_max_edges)

@@ -18,6 +18,7 @@ from typing import Any
 
 from bold_spark.config.strict import build
 from bold_spark.exceptions import ConfigError
+from bold_spark.io import files
 
 logger = logging.getLogger(__name__)
 
@@ -69,28 +70,29 @@ class LinkModel:
         return bool(self.meta.trained)
 
 
-def meta_path(model_path: str | Path) -> Path:
-    p = Path(model_path)
-    return p.with_name(p.stem + ".meta.json")
+def meta_path(model_path: str | Path) -> str:
+    """The sidecar ``<stem>.meta.json`` beside a model (a local path or a URI)."""
+    return files.sibling(str(model_path), files.stem(str(model_path)) + ".meta.json")
 
 
 def load_model(path: str | Path) -> LinkModel:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", "model file not found")
+    """Read a model (Splink JSON + its ``.meta.json``) from a local path or a URI."""
+    path = str(path)
+    if not files.exists(path):
+        raise ConfigError(path, "<file>", "model file not found")
     try:
-        settings = json.loads(path.read_text())
+        settings = json.loads(files.read_text(path))
     except json.JSONDecodeError as e:
-        raise ConfigError(str(path), "<file>", f"not valid JSON: {e}") from e
+        raise ConfigError(path, "<file>", f"not valid JSON: {e}") from e
     mpath = meta_path(path)
-    if not mpath.is_file():
-        raise ConfigError(str(mpath), "<file>", f"model metadata for {path.name} not found")
+    if not files.exists(mpath):
+        raise ConfigError(mpath, "<file>", f"model metadata for {files.stem(path)} not found")
     try:
-        meta_raw = json.loads(mpath.read_text())
+        meta_raw = json.loads(files.read_text(mpath))
     except json.JSONDecodeError as e:
-        raise ConfigError(str(mpath), "<file>", f"not valid JSON: {e}") from e
+        raise ConfigError(mpath, "<file>", f"not valid JSON: {e}") from e
     meta = build(ModelMeta, meta_raw, str(mpath))
-    model = LinkModel(str(path), settings, meta)
+    model = LinkModel(path, settings, meta)
     try:
         model.splink_settings()
     except Exception as e:
@@ -100,13 +102,12 @@ def load_model(path: str | Path) -> LinkModel:
     return model
 
 
-def save_model(model: LinkModel, path: str | Path) -> Path:
-    """Write the Splink JSON and its sidecar metadata."""
+def save_model(model: LinkModel, path: str | Path) -> str:
+    """Write the Splink JSON and its sidecar metadata (a local path or a URI)."""
     from dataclasses import asdict
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model.settings, indent=2) + "\n")
-    meta_path(path).write_text(json.dumps(asdict(model.meta), indent=2, default=str) + "\n")
+    path = str(path)
+    files.write_text(path, json.dumps(model.settings, indent=2) + "\n")
+    files.write_text(meta_path(path), json.dumps(asdict(model.meta), indent=2, default=str) + "\n")
     logger.info("model written to %s (version %s)", path, LinkModel(str(path), model.settings, model.meta).version)
     return path

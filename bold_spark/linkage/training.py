@@ -8,6 +8,10 @@ aggregations.
   that small table on the driver (Splink's ``estimate_without_term_frequencies`` approach), instead
   of a Spark job over every pair per iteration. Comparisons whose columns the session's rule
   uses are left out of that session, as Splink does; m values are the median over sessions.
+
+``Trainer`` holds those steps as methods; ``train_model`` (``bold train``) runs them all, and
+``bold_spark.tuning.stepwise`` runs them one at a time in the notebooks: one engine, so the
+notebooks tune the estimator ``bold train`` runs.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import Self
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from bold_spark.linkage.model import LinkModel
+from bold_spark.linkage.model import LinkModel, TrainingConfig
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import (
@@ -142,79 +147,246 @@ def expectation_maximisation(
     return m, lam, it, converged
 
 
+class Trainer:
+    """Train ``model`` on one link group's records, one step per method.
+
+    The steps, in order: ``estimate_prior``, ``estimate_u``, then ``em_session`` once per EM
+    blocking rule; ``model()`` assembles the parameters estimated so far into a ``LinkModel``
+    at any point. ``run()`` does every step with the model's own training settings: it is what
+    ``train_model`` (``bold train``) does, and ``bold_spark.tuning.stepwise`` drives the same
+    object one step at a time for the notebooks.
+
+    Parameters:
+        recs: the link group's records as ``pairs.group_records`` returns them. Persisted for
+            the trainer's life unless already cached (``close()`` releases only what it made).
+        model: the model to start from (comparisons, blocking rules, initial m values).
+        scope: which pairs the link group scores.
+        trained_on: provenance recorded in the trained model's metadata.
+        training: overrides ``model.meta.training`` (the trained model records what was used).
+
+    Counts the records and the pairs in scope (one Spark aggregation) when constructed.
+    """
+
+    def __init__(self, recs: DataFrame, model: LinkModel, scope: PairScope, trained_on: dict,
+                 training: TrainingConfig | None = None):
+        if training is not None:
+            model = replace(model, meta=replace(model.meta, training=training))
+        self.start = model
+        self.scope = scope
+        self.trained_on = trained_on
+        self.settings = model.splink_settings()
+        self.levels = _levels(self.settings)
+        self.gammas = gamma_columns(self.settings)
+        self._owns_cache = not recs.is_cached
+        self.recs = recs.persist() if self._owns_cache else recs
+        t0 = time.monotonic()
+        try:
+            totals = (scope.block_counts(self.recs, [F.lit(1)])
+                      .agg(F.sum("n"), F.sum("pairs")).collect()[0])
+        except Exception:
+            self.close()
+            raise
+        self.records: int = int(totals[0] or 0)
+        self.pairs_in_scope: float = float(totals[1] or 0.0)
+        logger.info("training on %d records, %.0f pairs in scope (%.1fs)",
+                    self.records, self.pairs_in_scope, time.monotonic() - t0)
+        self.prior: float | None = None
+        self.deterministic_matches: int | None = None
+        self.u: list[dict[int, float]] | None = None  # per comparison: level -> u
+        self.u_pairs_sampled: int | None = None
+        self.sessions: list[EMSession] = []
+        # per EM session: comparison index -> level -> m (comparisons the session left out absent)
+        self.session_m: list[dict[int, dict[int, float]]] = []
+
+    @property
+    def training(self) -> TrainingConfig:
+        """The training settings in use (the model's, or the override, as changed by steps)."""
+        return self.start.meta.training
+
+    def estimate_prior(self, rules: list[str] | None = None, recall: float | None = None) -> float:
+        """Estimate the probability that two random records in scope match, from the pairs the
+        deterministic rules find and their assumed recall.
+
+        Parameters:
+            rules: deterministic rules to use instead of the training settings' (recorded).
+            recall: their recall, instead of the training settings' (recorded).
+
+        Returns the prior; also sets ``prior`` and ``deterministic_matches``.
+        """
+        tr = self.training
+        if rules is not None or recall is not None:
+            tr = replace(
+                tr,
+                deterministic_rules=tr.deterministic_rules if rules is None else list(rules),
+                recall=tr.recall if recall is None else recall,
+            )
+            self.start = replace(self.start, meta=replace(self.start.meta, training=tr))
+        t0 = time.monotonic()
+        self.prior, self.deterministic_matches = estimate_prior(
+            self.recs, tr.deterministic_rules, tr.recall, self.scope, self.pairs_in_scope)
+        logger.info("prior estimated (%.1fs)", time.monotonic() - t0)
+        return self.prior
+
+    def estimate_u(self) -> list[dict[int, float]]:
+        """Estimate u for every non-null comparison level from one seeded sample of about
+        ``training.u_max_pairs`` random pairs in scope.
+
+        Returns u per comparison (level value -> u); also sets ``u`` and ``u_pairs_sampled``.
+        """
+        tr = self.training
+        t0 = time.monotonic()
+        sample = sample_random_pairs(
+            self.recs, tr.u_max_pairs, tr.seed, self.scope, self.pairs_in_scope)
+        vectors = comparison_vectors(sample, self.settings, _PAIR_KEYS)
+        patterns = pattern_counts(vectors, self.gammas)
+        weights = patterns["n"].to_numpy(dtype=float)
+        self.u = [level_proportions(patterns, self.gammas[k], self.levels[k], weights)
+                  for k in range(len(self.gammas))]
+        self.u_pairs_sampled = int(weights.sum())
+        logger.info("u estimated from %d random pairs (%.1fs)",
+                    self.u_pairs_sampled, time.monotonic() - t0)
+        return self.u
+
+    def em_session(self, rule: str) -> EMSession:
+        """One EM session on the pairs ``rule`` blocks, starting from the start model's m values.
+
+        Comparisons that read a column the rule uses are left out of the session (Splink's
+        rule); its m estimates join those of earlier sessions (the model takes the median).
+
+        Parameters:
+            rule: a blocking rule over aliases ``l`` and ``r``.
+
+        Returns the session's summary (also appended to ``sessions``).
+
+        Raises:
+            RuntimeError: the prior or u has not been estimated yet.
+        """
+        if self.prior is None or self.u is None:
+            raise RuntimeError("estimate the prior and u before an EM session")
+        t0 = time.monotonic()
+        settings, levels, gammas = self.settings, self.levels, self.gammas
+        active = _comparisons_not_blocked_on(settings, rule)
+        index = len(self.sessions)
+        pairs = blocked_pairs(self.recs, [BlockingRule(index, rule)], self.scope, False)
+        vectors = comparison_vectors(pairs, settings, _PAIR_KEYS)
+        patterns = pattern_counts(vectors, [gammas[k] for k in active])
+        m0 = [{lv.comparison_vector_value: lv.m_probability for lv in levels[k]} for k in active]
+        m_hat, _, iters, converged = expectation_maximisation(
+            patterns, [gammas[k] for k in active], [levels[k] for k in active], m0,
+            [self.u[k] for k in active], self.prior, settings.training_settings.max_iterations,
+            settings.training_settings.em_convergence,
+        )
+        session = EMSession(rule, int(patterns["n"].sum()), len(patterns), iters, converged,
+                            [c.output_column_name for k, c in enumerate(settings.comparisons)
+                             if k not in active])
+        self.sessions.append(session)
+        self.session_m.append(dict(zip(active, m_hat, strict=True)))
+        logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s (%.1fs)",
+                    index, rule, session.pairs, session.patterns, iters,
+                    "" if converged else " (not converged)", time.monotonic() - t0)
+        return session
+
+    def m_estimates(self) -> list[dict[int, float]]:
+        """Per comparison, level -> m: the median over the EM sessions that estimated it
+        (levels no session estimated are absent)."""
+        out: list[dict[int, float]] = []
+        for k, lvls in enumerate(self.levels):
+            per_level = {}
+            for lv in lvls:
+                v = lv.comparison_vector_value
+                ests = [s[k][v] for s in self.session_m if k in s]
+                if ests:
+                    per_level[v] = float(np.median(ests))
+            out.append(per_level)
+        return out
+
+    @property
+    def is_complete(self) -> bool:
+        """Prior and u estimated, and at least one EM session run (unless the training settings
+        name no EM rules, when m stays as the start model has it)."""
+        return (self.prior is not None and self.u is not None
+                and (bool(self.sessions) or not self.training.em_blocking_rules))
+
+    def info(self) -> dict:
+        """The training record stored in the model's metadata (``meta.trained``)."""
+        return {
+            "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "trained_on": self.trained_on,
+            "records": self.records,
+            "pairs_in_scope": self.pairs_in_scope,
+            "prior": self.prior,
+            "deterministic_matches": self.deterministic_matches,
+            "u_pairs_sampled": self.u_pairs_sampled,
+            "em_sessions": [s.__dict__ for s in self.sessions],
+        }
+
+    def model(self) -> LinkModel:
+        """The start model with the parameters estimated so far: the prior, u, and m as the
+        median over EM sessions. Its ``meta.trained`` is ``info()`` once ``is_complete``, else
+        empty (the model is not marked trained)."""
+        trained = copy.deepcopy(self.start.settings)
+        if self.prior is not None:
+            trained["probability_two_random_records_match"] = self.prior
+        m = self.m_estimates()
+        for k, comp in enumerate(trained["comparisons"]):
+            obj_levels = self.settings.comparisons[k].comparison_levels
+            for lvl_dict, lvl in zip(comp["comparison_levels"], obj_levels, strict=True):
+                if lvl.is_null_level:
+                    continue
+                v = lvl.comparison_vector_value
+                if self.u is not None:
+                    lvl_dict["u_probability"] = self.u[k][v]
+                if v in m[k]:
+                    lvl_dict["m_probability"] = m[k][v]
+        meta = replace(self.start.meta, trained=self.info() if self.is_complete else {})
+        return LinkModel(self.start.path, trained, meta)
+
+    def run(self) -> LinkModel:
+        """Every step with the training settings (prior, u, one EM session per EM rule);
+        returns the trained model."""
+        self.estimate_prior()
+        self.estimate_u()
+        for rule in self.training.em_blocking_rules:
+            self.em_session(rule)
+        return self.model()
+
+    def close(self) -> None:
+        """Release the records cache, only if this trainer made it."""
+        if self._owns_cache:
+            self.recs.unpersist()
+            self._owns_cache = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_PAIR_KEYS = [f"{RECORD_KEY}_l", f"{RECORD_KEY}_r"]
+
+
+def _comparisons_not_blocked_on(settings, rule_sql: str) -> list[int]:
+    """Indexes of the comparisons that read none of the columns ``rule_sql`` uses."""
+    rule_cols = set(columns_in_rule(rule_sql))
+    return [k for k, c in enumerate(settings.comparisons)
+            if not rule_cols & {col.input_name for lv in c.comparison_levels
+                                for col in lv._input_columns_used_by_sql_condition}]
+
+
 def train_model(
     recs: DataFrame, model: LinkModel, scope: PairScope, trained_on: dict
 ) -> tuple[LinkModel, dict]:
-    """Estimate prior, u and m for ``model`` on a link group's records; returns the trained model."""
-    settings = model.splink_settings()
-    tr = model.meta.training
-    levels = _levels(settings)
-    gammas = gamma_columns(settings)
-    recs = recs.persist()
-    t0 = time.monotonic()
-    totals = scope.block_counts(recs, [F.lit(1)]).agg(F.sum("n"), F.sum("pairs")).collect()[0]
-    n_records, total = int(totals[0] or 0), float(totals[1] or 0.0)
-    logger.info("training on %d records, %.0f pairs in scope (%.1fs)", n_records, total, time.monotonic() - t0)
+    """Estimate prior, u and m for ``model`` on a link group's records (``Trainer.run``).
 
-    t0 = time.monotonic()
-    prior, det_matches = estimate_prior(recs, tr.deterministic_rules, tr.recall, scope, total)
-    logger.info("prior estimated (%.1fs)", time.monotonic() - t0)
-    t0 = time.monotonic()
+    Parameters:
+        recs: the link group's records (``pairs.group_records``).
+        model: the model to train, with its training settings in ``meta.training``.
+        scope: which pairs the link group scores.
+        trained_on: provenance to record in the trained model's metadata.
 
-    keep = [f"{RECORD_KEY}_l", f"{RECORD_KEY}_r"]
-    sample = sample_random_pairs(recs, tr.u_max_pairs, tr.seed, scope, total)
-    u_patterns = pattern_counts(comparison_vectors(sample, settings, keep), gammas)
-    u_weights = u_patterns["n"].to_numpy(dtype=float)
-    u = [level_proportions(u_patterns, gammas[k], levels[k], u_weights) for k in range(len(gammas))]
-    logger.info("u estimated from %d random pairs (%.1fs)", int(u_weights.sum()), time.monotonic() - t0)
-
-    m_estimates: list[dict[int, list[float]]] = [{lv.comparison_vector_value: [] for lv in lvls} for lvls in levels]
-    sessions = []
-    for i, rule_sql in enumerate(tr.em_blocking_rules):
-        t0 = time.monotonic()
-        rule_cols = set(columns_in_rule(rule_sql))
-        active = [k for k, c in enumerate(settings.comparisons)
-                  if not rule_cols & {col.input_name for lv in c.comparison_levels
-                                      for col in lv._input_columns_used_by_sql_condition}]
-        pairs = blocked_pairs(recs, [BlockingRule(i, rule_sql)], scope, False)
-        patterns = pattern_counts(comparison_vectors(pairs, settings, keep), [gammas[k] for k in active])
-        m0 = [{lv.comparison_vector_value: lv.m_probability for lv in levels[k]} for k in active]
-        m_hat, lam, iters, converged = expectation_maximisation(
-            patterns, [gammas[k] for k in active], [levels[k] for k in active], m0,
-            [u[k] for k in active], prior, settings.training_settings.max_iterations, settings.training_settings.em_convergence,
-        )
-        for j, k in enumerate(active):
-            for v, val in m_hat[j].items():
-                m_estimates[k][v].append(val)
-        session = EMSession(rule_sql, int(patterns["n"].sum()), len(patterns), iters, converged,
-                            [settings.comparisons[k].output_column_name for k in range(len(gammas)) if k not in active])
-        sessions.append(session)
-        logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s (%.1fs)",
-                    i, rule_sql, session.pairs, session.patterns, iters,
-                    "" if converged else " (not converged)", time.monotonic() - t0)
-    recs.unpersist()
-
-    trained = copy.deepcopy(model.settings)
-    trained["probability_two_random_records_match"] = prior
-    for k, comp in enumerate(trained["comparisons"]):
-        obj_levels = settings.comparisons[k].comparison_levels
-        for lvl_dict, lvl in zip(comp["comparison_levels"], obj_levels, strict=True):
-            if lvl.is_null_level:
-                continue
-            v = lvl.comparison_vector_value
-            lvl_dict["u_probability"] = u[k][v]
-            ests = m_estimates[k][v]
-            if ests:
-                lvl_dict["m_probability"] = float(np.median(ests))
-    info = {
-        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "trained_on": trained_on,
-        "records": n_records,
-        "pairs_in_scope": total,
-        "prior": prior,
-        "deterministic_matches": det_matches,
-        "u_pairs_sampled": int(u_weights.sum()),
-        "em_sessions": [s.__dict__ for s in sessions],
-    }
-    meta = replace(model.meta, trained=info)
-    return LinkModel(model.path, trained, meta), info
+    Returns the trained model and its training record (``model.meta.trained``).
+    """
+    with Trainer(recs, model, scope, trained_on) as trainer:
+        trained = trainer.run()
+    return trained, trained.meta.trained

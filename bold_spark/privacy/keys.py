@@ -55,3 +55,30 @@ def load_key(key_env: str = "BOLD_HMAC_KEY", key_file_env: str = "BOLD_HMAC_KEY_
 def generate_key_text() -> str:
     """A fresh random key as text (64 hex characters)."""
     return secrets.token_hex(32)
+
+
+KEY_FILE_MODE = 0o600
+
+
+def write_key_file(path: str | Path, text: str | None = None) -> Path:
+    """Create ``path`` holding a key (a fresh one unless ``text`` is given), readable by its owner
+    only from the moment it exists: opened with O_CREAT|O_EXCL and mode 0600, so no other user
+    can open it between creation and a later chmod. An existing file is never overwritten."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, KEY_FILE_MODE)
+    except FileExistsError as e:
+        raise SecretKeyError(f"{path} already exists: a key file is never overwritten "
+                             "(remove it first if it really is to be replaced)") from e
+    except OSError as e:
+        raise SecretKeyError(f"cannot create key file {path}: {e.strerror}") from e
+    try:
+        os.fchmod(fd, KEY_FILE_MODE)  # the umask may only remove bits; make the mode exact
+        with os.fdopen(fd, "w") as f:
+            fd = -1
+            f.write((text if text is not None else generate_key_text()) + "\n")
+    finally:
+        if fd != -1:
+            os.close(fd)
+    return path

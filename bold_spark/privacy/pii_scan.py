@@ -47,7 +47,7 @@ NAME_FIELDS = ("first_name", "middle_names", "forenames", "surname")
 PII_FIELDS = (*NAME_FIELDS, "dob", "postcode", "postcode_sector", "address",
               "pnc", "ni_number", "crn", "prison_number")
 #: Default output tables to scan; PPRL mode adds ``records``.
-ANALYST_TABLES = ("edges", "clusters", "runs")
+ANALYST_TABLES = ("edges", "clusters", "person_events", "runs", "published")
 DATE_FORMS = ("yyyy-MM-dd", "yyyyMMdd", "dd/MM/yyyy")
 
 _APOSTROPHES = "['’`]"
@@ -264,7 +264,7 @@ def scan_outputs(
     parts = []
     for table in tables:
         uri = cfg.table_uri(table)
-        if not table_exists(uri):
+        if not table_exists(uri, spark):
             logger.warning("PII scan: table %s not found at %s; skipped", table, uri)
             continue
         parts.append(table_cells(read_table(spark, uri), table, exclude_columns))

@@ -7,6 +7,7 @@ import time
 from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from bold_spark.synthetic.layouts import (
     GROUND_TRUTH_COLUMNS,
@@ -84,9 +85,32 @@ def _release_local_checkpoint(df: DataFrame) -> None:
         logger.debug("Could not release the people checkpoint early: %s", e)
 
 
-def run_generate(spark: SparkSession, spec: SyntheticSpec, output_root: str) -> dict[str, int]:
+def withdraw_records(frames: dict[str, DataFrame], share: float, seed: int) -> dict[str, DataFrame]:
+    """A later snapshot's extracts: each record is withdrawn (retention, erasure) with
+    probability ``share``, decided by a hash of (seed, source, record id); the ground truth
+    loses the same rows."""
+    if share <= 0:
+        return frames
+
+    def kept(source: F.Column, record_id: F.Column) -> F.Column:
+        h = F.xxhash64(F.lit(seed), source, record_id)
+        return (F.abs(h % 1_000_000) / 1_000_000.0) >= share
+
+    out = {name: df.where(kept(F.lit(name), F.col(LAYOUTS[name].record_id)))
+           for name, df in frames.items() if name in SOURCES}
+    truth = frames[GROUND_TRUTH]
+    out[GROUND_TRUTH] = truth.where(kept(F.col("source"), F.col("source_record_id").cast("string")))
+    return out
+
+
+def run_generate(spark: SparkSession, spec: SyntheticSpec, output_root: str,
+                 withdraw: float = 0.0, withdraw_seed: int = 1) -> dict[str, int]:
     """Write every extract and ``ground_truth.parquet`` under ``output_root`` (any Hadoop URI),
     overwriting; return row counts per source and for the ground truth.
+
+    People are drawn from (seed, person number), so a larger ``people`` with the same seed is a
+    later snapshot of the same population with new people added; ``withdraw`` then drops that
+    share of records, as a weekly extract loses records to retention or erasure.
 
     The people table is computed once and kept as a local checkpoint while the files are
     written: every extract reads it, and the checkpoint also cuts its plan out of the extracts'
@@ -96,7 +120,7 @@ def run_generate(spark: SparkSession, spec: SyntheticSpec, output_root: str) -> 
     logger.info("Generating %d people (seed %d) into %s", spec.people, spec.seed, output_root)
     people = build_people(spark, spec).localCheckpoint(eager=True)
     try:
-        frames = assemble_population(people, spec)
+        frames = withdraw_records(assemble_population(people, spec), withdraw, withdraw_seed)
         for name in SOURCES:
             layout = LAYOUTS[name]
             t0 = time.perf_counter()

@@ -16,14 +16,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 import bold_spark
-from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig, load_pipeline_config
+from bold_spark.config.pipeline import (
+    LinkGroupConfig,
+    PipelineConfig,
+    load_pipeline_config,
+    resolve_path,
+)
 from bold_spark.io.delta import table_exists
 from bold_spark.privacy.keys import SecretKey, generate_key_text, load_key
 from bold_spark.session import SparkConfig, load_spark_config
@@ -127,14 +132,21 @@ class Workspace:
         base: str = "conf/pipeline.yaml",
     ) -> PipelineConfig:
         """Write ``base`` with every path made absolute and pointing into this workspace, link
-        groups' models replaced by ``models`` (group name -> model JSON), and load it."""
-        data: dict[str, Any] = yaml.safe_load(self.path(base).read_text())
+        groups' models replaced by ``models`` (group name -> model JSON), and load it. (``base``
+        is relative to the repository root; the paths inside it to its own folder.)"""
+        base_path = self.path(base)
+        data: dict[str, Any] = yaml.safe_load(base_path.read_text())
+        defaults = {f.name: f.default for f in fields(PipelineConfig)}
+
+        def beside_base(key: str) -> str:
+            return resolve_path(data.get(key, defaults[key]), base_path.parent)
+
         data.update(
             run_name="notebooks",
             input_root=str(self.input_root),
             output_root=str(self.output_root),
-            datasets_dir=str(self.path(data.get("datasets_dir", "conf/datasets"))),
-            spark=str(self.path(data.get("spark", "conf/spark/local.yaml"))),
+            datasets_dir=beside_base("datasets_dir"),
+            spark=beside_base("spark"),
             ground_truth=str(self.ground_truth),
             synthetic={"people": self.people, "seed": self.seed},
         )
@@ -143,7 +155,7 @@ class Workspace:
         if unknown:
             raise ValueError(f"no link group named {sorted(unknown)} in {base}")
         for g in data["link_groups"]:
-            g["model"] = models.get(g["name"], str(self.path(g["model"])))
+            g["model"] = models.get(g["name"], resolve_path(g["model"], base_path.parent))
         if thresholds:
             data["thresholds"] = {**data.get("thresholds", {}), **{k: float(v) for k, v in thresholds.items()}}
         path = self.root / name
@@ -182,7 +194,7 @@ class Workspace:
         marker = self.output_root / INGEST_MARKER
         stamp = {"people": self.people, "seed": self.seed, "key": key.fingerprint()}
         if (marker.is_file() and json.loads(marker.read_text()) == stamp
-                and table_exists(cfg.table_uri("records"))):
+                and table_exists(cfg.table_uri("records"), spark)):
             logger.info("reusing the records table in %s", cfg.output_root)
             return False
         marker.unlink(missing_ok=True)
@@ -195,7 +207,7 @@ class Workspace:
         from bold_spark.pipeline import run_predict
 
         ran = self.ensure_records(spark, cfg, key)
-        if not ran and table_exists(cfg.table_uri("edges")):
+        if not ran and table_exists(cfg.table_uri("edges"), spark):
             return False
         run_predict(spark, cfg)
         return True

@@ -17,6 +17,15 @@ def write(tmp_path, name, data) -> Path:
     return p
 
 
+def shipped_pipeline() -> dict:
+    """conf/pipeline.yaml's content with its paths absolute (as if written elsewhere)."""
+    base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
+    base["datasets_dir"] = str(REPO / "conf" / base["datasets_dir"])
+    for g in base["link_groups"]:
+        g["model"] = str(REPO / "conf" / g["model"])
+    return base
+
+
 def good_dataset() -> dict:
     return {"path": "x.csv", "format": "csv", "record_id": "ID",
             "columns": {"surname": "SN", "dob": "DOB"}}
@@ -71,8 +80,8 @@ def test_mandatory_field_must_be_mapped(tmp_path):
 
 
 def test_pipeline_errors_name_key(tmp_path, monkeypatch):
-    monkeypatch.chdir(REPO)
-    base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    base = shipped_pipeline()
     bad = {**base, "thresholds": {"high": 0.5, "medium": 0.9, "low": 0.8}}
     with pytest.raises(ConfigError, match=r"key 'thresholds'"):
         load_pipeline_config(write(tmp_path, "p.yaml", bad))
@@ -88,8 +97,8 @@ def test_pipeline_errors_name_key(tmp_path, monkeypatch):
 
 
 def test_pairs_scored_by_two_groups_refused(tmp_path, monkeypatch):
-    monkeypatch.chdir(REPO)
-    base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    base = shipped_pipeline()
     groups = [dict(base["link_groups"][0]), {**base["link_groups"][1], "anchor_sources": []}]
     with pytest.raises(ConfigError, match=r"more than one group"):
         load_pipeline_config(write(tmp_path, "p.yaml", {**base, "link_groups": groups}))

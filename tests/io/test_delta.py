@@ -1,4 +1,5 @@
-"""Delta write/read/rollback through the embedded (Spark Parquet + delta-rs commit) path."""
+"""Delta write/read/rollback through both writers: native (Spark + Delta Lake jars, the default
+where the jars were fetched at install) and embedded (Spark Parquet + delta-rs commit)."""
 
 import datetime as dt
 
@@ -9,7 +10,17 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from bold_spark.exceptions import DeltaWriteError
-from bold_spark.io.delta import file_row_counts, read_table, table_exists, table_version, write_table, writer_for
+from bold_spark.io.delta import (
+    file_row_counts,
+    read_table,
+    table_exists,
+    table_rows,
+    table_version,
+    vacuum_table,
+    write_table,
+    writer_for,
+)
+from bold_spark.session import cached_delta_jars
 
 
 def frame(spark, n, offset=0):
@@ -19,31 +30,46 @@ def frame(spark, n, offset=0):
     )
 
 
-def test_session_uses_embedded_writer_without_delta_jars(spark):
-    assert writer_for(spark) == "embedded"
+def test_session_writes_natively_with_the_installed_delta_jars(spark):
+    """`make install` fetched the Delta Lake jars; the default session must use them."""
+    assert cached_delta_jars(), "no Delta Lake jars cached: run `make install` where Maven Central is reachable"
+    assert spark.conf.get("bold.delta_writer") == "auto"
+    assert writer_for(spark) == "native"
 
 
-def test_overwrite_append_and_time_travel(spark, tmp_uri):
+def test_overwrite_append_and_time_travel(spark, writer, tmp_uri):
     uri = f"{tmp_uri}/t"
+    assert not table_exists(uri, spark) and table_version(uri, spark) is None
     r0 = write_table(frame(spark, 20), uri)
-    assert (r0.version, r0.rows) == (0, 20) and r0.files >= 1
+    assert (r0.version, r0.rows, r0.writer) == (0, 20, writer) and r0.files >= 1
     r1 = write_table(frame(spark, 5, offset=100), uri, mode="append")
     assert (r1.version, r1.rows) == (1, 5)
     assert read_table(spark, uri).count() == 25
     assertDataFrameEqual(read_table(spark, uri, version=0), frame(spark, 20))
     r2 = write_table(frame(spark, 3), uri, mode="overwrite")
     assert r2.version == 2 and read_table(spark, uri).count() == 3
-    assert table_version(uri) == 2 and table_exists(uri)
+    assert table_version(uri, spark) == 2 and table_exists(uri, spark)
+    assert table_rows(uri, spark=spark) == 3 and table_rows(uri, 1, spark=spark) == 25
+    # delta-rs sees the same versions, whichever writer made them
+    assert table_version(uri) == 2 and table_rows(uri, 0) == 20
 
 
-def test_per_file_row_count_stats(spark, tmp_uri):
+def test_vacuum_keeps_the_current_version_readable(spark, writer, tmp_uri):
+    uri = f"{tmp_uri}/vac"
+    write_table(frame(spark, 10), uri)
+    write_table(frame(spark, 4), uri)
+    assert vacuum_table(uri, 0, spark) >= 1  # the first version's files
+    assert read_table(spark, uri).count() == 4
+
+
+def test_per_file_row_count_stats(spark, embedded, tmp_uri):
     uri = f"{tmp_uri}/stats"
     write_table(frame(spark, 40).repartition(3), uri)
     counts = file_row_counts(uri)
     assert sum(counts) == 40 and len(counts) == 3
 
 
-def test_readable_by_deltalake_duckdb_and_spark(spark, tmp_uri):
+def test_readable_by_deltalake_duckdb_polars_and_spark(spark, writer, tmp_uri):
     uri = f"{tmp_uri}/readers"
     write_table(frame(spark, 12), uri)
     dt_ = DeltaTable(uri)
@@ -53,9 +79,24 @@ def test_readable_by_deltalake_duckdb_and_spark(spark, tmp_uri):
     con = duckdb.connect()
     assert con.execute(f"select sum(id) from read_parquet({dt_.file_uris()})").fetchone()[0] == sum(range(12))
     assert read_table(spark, uri).agg(F.sum("id")).collect()[0][0] == sum(range(12))
+    import polars as pl
+
+    assert pl.read_delta(uri)["id"].sum() == sum(range(12))
 
 
-def test_failed_write_leaves_previous_version_unchanged(spark, tmp_uri):
+def test_failed_native_write_leaves_previous_version_unchanged(spark, tmp_uri):
+    uri = f"{tmp_uri}/rollback-native"
+    write_table(frame(spark, 10), uri)
+    failing = frame(spark, 1000).withColumn(
+        "id", F.when(F.col("id") == 777, F.raise_error(F.lit("deliberate failure"))).otherwise(F.col("id"))
+    )
+    with pytest.raises(DeltaWriteError, match="native Delta write"):
+        write_table(failing, uri)
+    assert table_version(uri, spark) == 0
+    assertDataFrameEqual(read_table(spark, uri), frame(spark, 10))
+
+
+def test_failed_write_leaves_previous_version_unchanged(spark, embedded, tmp_uri):
     uri = f"{tmp_uri}/rollback"
     write_table(frame(spark, 10), uri)
     failing = frame(spark, 1000).withColumn(
@@ -70,7 +111,7 @@ def test_failed_write_leaves_previous_version_unchanged(spark, tmp_uri):
     assert len(os.listdir(f"{uri}/data")) == 1
 
 
-def test_append_with_other_schema_is_refused(spark, tmp_uri):
+def test_append_with_other_schema_is_refused(spark, embedded, tmp_uri):
     uri = f"{tmp_uri}/schema"
     write_table(frame(spark, 3), uri)
     with pytest.raises(DeltaWriteError, match="schema differs"):
@@ -83,3 +124,22 @@ def test_empty_table_round_trip(spark, tmp_uri):
     write_table(frame(spark, 5).where("id < 0"), uri)
     df = read_table(spark, uri)
     assert df.count() == 0 and df.columns == ["id", "key", "ts", "x"]
+
+
+def test_embedded_writer_keeps_files_when_a_step_after_the_commit_fails(spark, embedded, tmp_uri, monkeypatch):
+    """delta-rs can raise after the commit became durable (post-commit hooks): the committed
+    files must stay and the table stay readable at the new version."""
+    from deltalake import DeltaTable as RsTable
+
+    uri = f"{tmp_uri}/postcommit"
+    write_table(frame(spark, 4), uri)
+    real = RsTable.create_write_transaction
+
+    def commit_then_fail(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise RuntimeError("post-commit hook failed")
+
+    monkeypatch.setattr(RsTable, "create_write_transaction", commit_then_fail)
+    result = write_table(frame(spark, 7), uri)
+    assert result.version == 1 and result.rows == 7
+    assertDataFrameEqual(read_table(spark, uri), frame(spark, 7))

@@ -73,7 +73,7 @@ def _pprl_config(tmp: Path) -> Path:
     base.update(input_root=str(tmp / "input"), output_root=str(tmp / "output"),
                 datasets_dir=str(REPO / "conf/datasets"), ground_truth=str(tmp / "input/ground_truth.parquet"))
     for g in base["link_groups"]:
-        g["model"] = str(REPO / g["model"])
+        g["model"] = str(REPO / "conf" / g["model"])
     path = tmp / "pipeline_pprl.yaml"
     path.write_text(yaml.safe_dump(base))
     return path

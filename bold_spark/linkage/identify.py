@@ -1,0 +1,382 @@
+"""Stable person IDs across runs, at every threshold, and the ``person_events`` history.
+
+``cluster_records`` labels each cluster with a hash of its smallest record key: a *provisional*
+label that changes whenever the cluster does. :func:`assign_person_ids` replaces those labels
+with IDs minted once and carried over from the previously *published* clusters table, and
+returns one ``person_events`` row per ID touched by the run.
+
+The rule, applied to each level (threshold) on its own; each level has its own IDs
+----------------------------------------------------------------------------------
+Let *overlap(N, O)* be the number of records that new cluster N and previous ID O share (same
+``record_key`` in this run's clusters and in the previous published table).
+
+Two orderings decide every choice:
+
+* a new cluster prefers old IDs by: most shared records, then the **older** ID (mint stamp, see
+  below; IDs without a stamp, such as the legacy ``P<hash>`` ids, count as oldest), then the
+  smaller ID string;
+* an old ID prefers new clusters by: most shared records, then the new cluster whose smallest
+  ``record_key`` is smaller (an arbitrary but deterministic tie-break: it only decides *which*
+  part keeps the ID, never what an ID looks like).
+
+Matching is done in ``rounds`` rounds (default 2) of *mutual best*: in each round, among the new
+clusters and old IDs not yet matched, a pair (N, O) is matched when O is N's first choice and N
+is O's first choice (restricted to the unmatched ones). Matched pairs form a one-to-one
+assignment; N takes O's ID. The second round lets a cluster whose first choice went to a bigger
+part still keep another old ID it holds. Then:
+
+=================  =========================================================================
+event              when
+=================  =========================================================================
+``kept``           O matched to N: N carries O's ID (``records`` = N's size now,
+                   ``previous_records`` = O's size before).
+``split_from``     N unmatched but shares records with some old ID: N gets a new ID,
+                   ``other_person_id`` = N's first-choice old ID (the ID it split from).
+``created``        N unmatched and shares no records with any old ID: a new ID.
+``merged_into``    O unmatched but some of its records are still present: ``other_person_id`` =
+                   the (new or carried) ID of O's first-choice new cluster, the one holding most
+                   of O's records. ``records`` = 0 (O no longer holds records).
+``retired``        O unmatched and none of its records are present any more; ``records`` = 0.
+=================  =========================================================================
+
+So a split keeps the ID on the part holding most of the old cluster's records; a merge keeps the
+ID contributing most records; every previous ID gets exactly one event per level
+(kept / merged_into / retired) and every current ID exactly one (kept / created / split_from).
+``previous_records`` is null for IDs that did not exist in the previous table (created,
+split_from). The same clusters twice give the same IDs and only ``kept`` events.
+
+ID format
+---------
+``P`` + the run's UTC stamp ``YYYYMMDDhhmmss`` (from ``run_id``, as made by
+:func:`bold_spark.runs.new_run_id`) + ``-`` + 20 hex characters (80 bits) of
+``sha256("bold-person-id" | run_id | level | smallest record key of the new cluster)``.
+
+* Opaque and never reused: the hash is salted with the whole run id (stamp + random suffix), so
+  two runs never mint the same ID; within a run and level the smallest record keys differ, so
+  IDs collide only with probability about n^2 / 2^81 (4e-9 for 10^8 new IDs in one run).
+* Not tied to the HMAC key in any lasting way: an ID is minted once and then carried over by
+  the overlap rule, so re-keying changes no existing ID; the hash cannot be inverted and says
+  nothing a holder of the clusters table does not already know.
+* Deterministic inside a run even if Spark recomputes the plan: it is a pure function of the
+  row, with no ``uuid()``, ``rand()``, ``monotonically_increasing_id`` or partition-dependent
+  ordinal. A per-run counter (``P<stamp>-000001``...) would read nicer but needs a global
+  ordering: a single-partition window, or a range-partitioned sort whose boundaries come from
+  sampling and are only stable once materialised. The hash costs no extra job or shuffle.
+* Sortable by mint time: the fixed-width stamp makes "older" a string comparison, so the tie
+  rule ("older, then smaller") is ``(stamp, id)`` ascending.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from bold_spark.exceptions import BoldError
+
+logger = logging.getLogger(__name__)
+
+EVENTS_SCHEMA = (
+    "person_id string, event string, other_person_id string, threshold string, run_id string, "
+    "records bigint, previous_records bigint"
+)
+EVENT_TYPES = ("created", "kept", "merged_into", "split_from", "retired")
+#: Stamped IDs: ``P`` + 14 digits + ``-`` + 20 hex characters.
+ID_PATTERN = r"^P(\d{14})-[0-9a-f]{20}$"
+_RUN_STAMP = re.compile(r"^(\d{8})T(\d{6})Z")
+_SALT = "bold-person-id"
+
+
+class IdentifyError(BoldError):
+    """Person IDs cannot be assigned or resolved: bad input schema or run id."""
+
+
+def run_stamp(run_id: str) -> str:
+    """The 14-digit UTC stamp ``YYYYMMDDhhmmss`` at the start of a run id.
+
+    Raises :class:`IdentifyError` when the run id does not start with ``YYYYMMDDThhmmssZ``
+    (the format of :func:`bold_spark.runs.new_run_id`).
+    """
+    m = _RUN_STAMP.match(run_id)
+    if not m:
+        raise IdentifyError(
+            f"run id {run_id!r} does not start with a UTC stamp YYYYMMDDThhmmssZ "
+            "(as made by bold_spark.runs.new_run_id): new person ids need it to sort by mint time"
+        )
+    return m.group(1) + m.group(2)
+
+
+def mint_person_id(run_id: str, level: Column, smallest_key: Column) -> Column:
+    """A new person ID: ``P<stamp>-<20 hex>``, from the run, the level and the new cluster's
+    smallest record key (see the module docstring for why this is safe and deterministic)."""
+    digest = F.sha2(F.concat_ws("|", F.lit(_SALT), F.lit(run_id), level, smallest_key), 256)
+    return F.concat(F.lit(f"P{run_stamp(run_id)}-"), F.substring(digest, 1, 20))
+
+
+def _mint_age(person_id: Column) -> Column:
+    """The mint stamp of an ID, '' (oldest) for IDs without one."""
+    return F.regexp_extract(person_id, r"^P(\d{14})-", 1)
+
+
+def _check_columns(df: DataFrame, levels: Sequence[str], what: str) -> None:
+    missing = [c for c in ["record_key", *[f"person_id_{lv}" for lv in levels]] if c not in df.columns]
+    if missing:
+        raise IdentifyError(f"{what} lacks column(s) {', '.join(missing)}; has {', '.join(df.columns)}")
+
+
+def _stack(df: DataFrame, levels: Sequence[str], id_col: str) -> DataFrame:
+    """Wide ``person_id_<level>`` columns -> (record_key, level, <id_col>) rows."""
+    per_level = F.array(*[
+        F.struct(F.lit(lv).alias("level"), F.col(f"person_id_{lv}").alias(id_col)) for lv in levels
+    ])
+    return df.select("record_key", F.inline(per_level))
+
+
+def _ranked(overlap: DataFrame) -> DataFrame:
+    """``overlap`` with ``rank_new`` (rank of the old ID among the new cluster's choices) and
+    ``rank_old`` (rank of the new cluster among the old ID's choices); 1 = first choice."""
+    by_new = Window.partitionBy("level", "label").orderBy(
+        F.col("n").desc(), F.col("old_age"), F.col("old_id"))
+    by_old = Window.partitionBy("level", "old_id").orderBy(F.col("n").desc(), F.col("new_min"))
+    return overlap.withColumn("rank_new", F.row_number().over(by_new)) \
+        .withColumn("rank_old", F.row_number().over(by_old))
+
+
+def _mutual_best(ranked: DataFrame) -> DataFrame:
+    """(level, label, old_id) pairs where each is the other's first choice."""
+    return ranked.where((F.col("rank_new") == 1) & (F.col("rank_old") == 1)).select(
+        "level", "label", "old_id")
+
+
+def assign_person_ids(
+    clusters: DataFrame,
+    previous: DataFrame | None,
+    levels: Sequence[str],
+    run_id: str,
+    *,
+    rounds: int = 2,
+    persist: bool = True,
+) -> tuple[DataFrame, DataFrame]:
+    """Replace provisional cluster labels with stable person IDs carried over from ``previous``.
+
+    :param clusters: this run's clusters, one row per record (``record_key``,
+        ``person_id_<level>`` as provisional labels, and any other columns, e.g. ``source``,
+        ``person_id``, ``cluster_size_<level>``, ``run_id``).
+    :param previous: the previously *published* clusters table (stable IDs in
+        ``person_id_<level>``), or None for the first run ever. A level missing from it is
+        treated as a first run at that level.
+    :param levels: the thresholds, e.g. ``["high", "medium", "low"]``.
+    :param run_id: this run's id; must start with ``YYYYMMDDThhmmssZ`` (new IDs carry the stamp).
+    :param rounds: rounds of mutual-best matching (module docstring); at least 1.
+    :param persist: persist the (small) pair-overlap table so that writing both outputs reads
+        and joins the inputs once.
+    :returns: ``(stable_clusters, events)``: ``clusters`` with the same columns, each
+        ``person_id_<level>`` replaced by its stable ID and ``person_id`` by the medium-level
+        one (the first level if there is no ``medium``); and this run's ``person_events`` rows
+        (:data:`EVENTS_SCHEMA`), one per previous and one per current ID at each level.
+    :raises IdentifyError: on missing columns, no levels, rounds < 1, or a run id without a stamp.
+    """
+    levels = list(levels)
+    if not levels or len(set(levels)) != len(levels):
+        raise IdentifyError(f"levels must be non-empty and distinct, got {levels}")
+    if rounds < 1:
+        raise IdentifyError(f"rounds must be at least 1, got {rounds}")
+    run_stamp(run_id)  # fail early on a run id that cannot stamp new IDs
+    _check_columns(clusters, levels, "clusters")
+
+    cur = _stack(clusters, levels, "label")
+    prev_levels = []
+    if previous is not None:
+        prev_levels = [lv for lv in levels if f"person_id_{lv}" in previous.columns]
+        if "record_key" not in previous.columns:
+            raise IdentifyError(f"previous clusters lack column record_key; has {', '.join(previous.columns)}")
+        for lv in levels:
+            if lv not in prev_levels:
+                logger.warning("previous clusters have no person_id_%s: minting all ids at %s", lv, lv)
+    if prev_levels:
+        prev = _stack(previous, prev_levels, "old_id")
+    else:
+        prev = clusters.where(F.lit(False)).select(
+            "record_key", F.lit(None).cast("string").alias("level"),
+            F.lit(None).cast("string").alias("old_id"))
+
+    # (level, label, old_id) -> shared records; label null = records gone, old_id null = new records
+    pairs = cur.join(prev, ["level", "record_key"], "full_outer").groupBy(
+        "level", "label", "old_id").agg(
+        F.count(F.lit(1)).alias("n"), F.min("record_key").alias("min_key"))
+    if persist:
+        pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
+
+    new_sizes = pairs.where(F.col("label").isNotNull()).groupBy("level", "label").agg(
+        F.sum("n").cast("bigint").alias("n_cur"), F.min("min_key").alias("new_min"))
+    old_sizes = pairs.where(F.col("old_id").isNotNull()).groupBy("level", "old_id").agg(
+        F.sum("n").cast("bigint").alias("n_prev"))
+    overlap = pairs.where(F.col("label").isNotNull() & F.col("old_id").isNotNull()).join(
+        new_sizes.select("level", "label", "new_min"), ["level", "label"]).select(
+        "level", "label", "old_id", "n", "new_min", _mint_age(F.col("old_id")).alias("old_age"))
+
+    ranked = _ranked(overlap)
+    best_old = ranked.where(F.col("rank_new") == 1).select(
+        "level", "label", F.col("old_id").alias("best_old"))
+    best_new = ranked.where(F.col("rank_old") == 1).select(
+        "level", "old_id", F.col("label").alias("best_label"))
+    matches = _mutual_best(ranked)
+    remaining = overlap
+    for _ in range(rounds - 1):
+        remaining = remaining.join(matches.select("level", "label"), ["level", "label"], "left_anti") \
+            .join(matches.select("level", "old_id"), ["level", "old_id"], "left_anti")
+        matches = matches.unionByName(_mutual_best(_ranked(remaining)))
+
+    kept = F.col("old_id").isNotNull()
+    current = new_sizes.join(matches, ["level", "label"], "left") \
+        .join(best_old, ["level", "label"], "left") \
+        .join(old_sizes, ["level", "old_id"], "left") \
+        .select(
+            "level", "label",
+            F.coalesce(F.col("old_id"), mint_person_id(run_id, F.col("level"), F.col("new_min")))
+            .alias("person_id"),
+            F.when(kept, "kept").when(F.col("best_old").isNotNull(), "split_from")
+            .otherwise("created").alias("event"),
+            F.when(~kept, F.col("best_old")).alias("other_person_id"),
+            F.col("n_cur").alias("records"),
+            F.col("n_prev").alias("previous_records"),
+        )
+    gone = old_sizes.join(matches.select("level", "old_id"), ["level", "old_id"], "left_anti") \
+        .join(best_new, ["level", "old_id"], "left") \
+        .join(current.select("level", F.col("label").alias("best_label"),
+                             F.col("person_id").alias("target")), ["level", "best_label"], "left") \
+        .select(
+            "level", F.col("old_id").alias("person_id"),
+            F.when(F.col("target").isNotNull(), "merged_into").otherwise("retired").alias("event"),
+            F.col("target").alias("other_person_id"),
+            F.lit(0).cast("bigint").alias("records"),
+            F.col("n_prev").alias("previous_records"),
+        )
+    event_cols = [
+        "person_id", "event", "other_person_id", F.col("level").alias("threshold"),
+        F.lit(run_id).alias("run_id"), "records", "previous_records",
+    ]
+    events = current.select(*event_cols).unionByName(gone.select(*event_cols))
+
+    stable = clusters
+    for lv in levels:
+        ids = current.where(F.col("level") == lv).select(
+            F.col("label").alias(f"_label_{lv}"), F.col("person_id").alias(f"_id_{lv}"))
+        stable = stable.join(ids, stable[f"person_id_{lv}"] == ids[f"_label_{lv}"], "left")
+    main = "medium" if "medium" in levels else levels[0]
+    renamed = {f"person_id_{lv}": f"_id_{lv}" for lv in levels} | {"person_id": f"_id_{main}"}
+    stable = stable.select(*[F.col(renamed.get(c, c)).alias(c) for c in clusters.columns])
+    logger.info("person ids for run %s at %s: %s", run_id, ", ".join(levels),
+                "carried over from the previous published run" if prev_levels else "all minted")
+    return stable, events
+
+
+def id_churn(previous: DataFrame, current: DataFrame, levels: Sequence[str]) -> dict[str, float]:
+    """Share of records present in both runs whose person ID changed, at each level.
+
+    :param previous: the previously published clusters (``record_key``, ``person_id_<level>``).
+    :param current: this run's stable clusters, same columns.
+    :param levels: the levels to compare.
+    :returns: ``{level: changed / records in both}``; 0.0 at every level when no record is in
+        both. One Spark job.
+    """
+    levels = list(levels)
+    _check_columns(previous, levels, "previous clusters")
+    _check_columns(current, levels, "current clusters")
+    p = previous.select("record_key", *[F.col(f"person_id_{lv}").alias(f"_p_{lv}") for lv in levels])
+    c = current.select("record_key", *[F.col(f"person_id_{lv}").alias(f"_c_{lv}") for lv in levels])
+    row = p.join(c, "record_key").agg(
+        F.count(F.lit(1)).alias("_n"),
+        *[F.sum(F.when(F.col(f"_p_{lv}").eqNullSafe(F.col(f"_c_{lv}")), 0).otherwise(1)).alias(lv)
+          for lv in levels],
+    ).first()
+    n = row["_n"]
+    logger.info("id churn over %d records in both runs: %s", n,
+                ", ".join(f"{lv} {row[lv] or 0}" for lv in levels))
+    return {lv: (row[lv] / n if n else 0.0) for lv in levels}
+
+
+def resolve_person_ids(
+    events: DataFrame, ids: list[str], level: str, *, as_of_run: str | None = None,
+    max_hops: int = 1000,
+) -> DataFrame:
+    """Map historical person IDs to the current ID(s), following ``person_events`` over many runs.
+
+    From an ID, ``merged_into`` leads to the ID it merged into, and ``split_from`` leads to the
+    parts later split off it (the ID itself stays current when it was kept). An ID is current
+    when it has no ``merged_into`` or ``retired`` event. A split part is followed only when it
+    was split off after the queried ID was read (``as_of_run``), or after the merge that led to
+    its parent, so parts that were already separate people are not returned.
+
+    :param events: ``person_events`` rows of any number of runs (:data:`EVENTS_SCHEMA`).
+    :param ids: the IDs to resolve (a small list: each hop is one Spark job over ``events``).
+    :param level: the threshold the IDs belong to.
+    :param as_of_run: the run whose published IDs ``ids`` were taken from; splits in that run
+        or earlier are not followed. None follows every split.
+    :param max_hops: a guard against a malformed events table.
+    :returns: one row per (queried ID, current ID): ``person_id``, ``current_person_id`` and
+        ``via``: ``self`` (the ID is itself current), ``merged_into`` (reached through merges
+        only), ``split_from`` (through at least one split); when nothing is current, one row with
+        a null ``current_person_id`` and ``via`` ``retired``, or ``unknown`` for an ID never
+        seen at this level.
+    """
+    spark = events.sparkSession
+    ev = events.where(F.col("threshold") == level)
+    queried = list(dict.fromkeys(ids))
+    known: set[str] = set()
+    terminal: dict[str, tuple[str, str | None, str]] = {}  # id -> (event, target, run)
+    parts: dict[str, list[tuple[str, str]]] = {}  # parent -> [(split part, run)]
+    frontier, seen = set(queried), set(queried)
+    for _ in range(max_hops):
+        if not frontier:
+            break
+        wanted = sorted(frontier)
+        rows = ev.where(
+            F.col("person_id").isin(wanted)
+            | ((F.col("event") == "split_from") & F.col("other_person_id").isin(wanted))
+        ).groupBy("person_id", "event", "other_person_id").agg(F.min("run_id").alias("run_id")).collect()
+        nxt: set[str] = set()
+        for r in rows:
+            if r["person_id"] in frontier:
+                known.add(r["person_id"])
+                if r["event"] in ("merged_into", "retired"):
+                    terminal[r["person_id"]] = (r["event"], r["other_person_id"], r["run_id"])
+                    if r["other_person_id"]:
+                        nxt.add(r["other_person_id"])
+            if r["event"] == "split_from" and r["other_person_id"] in frontier:
+                parts.setdefault(r["other_person_id"], []).append((r["person_id"], r["run_id"]))
+                nxt.add(r["person_id"])
+        frontier = nxt - seen
+        seen |= nxt
+    else:
+        raise IdentifyError(f"resolving {len(queried)} ids at {level} did not finish in {max_hops} hops")
+
+    rank = {"self": 0, "merged_into": 1, "split_from": 2}
+    out = []
+    for q in queried:
+        found: dict[str, str] = {}
+        stack = [(q, as_of_run or "", "self")]
+        visited: set[tuple[str, str, str]] = set()
+        while stack:
+            node, since, via = stack.pop()
+            if (node, since, via) in visited:
+                continue
+            visited.add((node, since, via))
+            if node in known and node not in terminal:
+                if node not in found or rank[via] < rank[found[node]]:
+                    found[node] = via
+            for part, run in parts.get(node, []):
+                if run > since:
+                    stack.append((part, run, "split_from"))
+            if node in terminal and terminal[node][0] == "merged_into":
+                _, target, run = terminal[node]
+                stack.append((target, run, "merged_into" if via in ("self", "merged_into") else via))
+        if found:
+            out.extend((q, cid, via) for cid, via in sorted(found.items()))
+        else:
+            out.append((q, None, "retired" if q in known else "unknown"))
+    return spark.createDataFrame(out, "person_id string, current_person_id string, via string")

@@ -1,0 +1,25 @@
+"""Read the published set with delta-rs alone (no Spark, no bold-spark).
+
+    python read_published_deltalake.py OUTPUT_ROOT [RUN_ID]
+
+Prints each published table's row count as JSON. ``published`` lists, for every publish
+(``seq``), each table's Delta version: the current set is the rows of the largest ``seq``.
+"""
+
+import json
+import os
+import sys
+
+from deltalake import DeltaTable
+
+root, run_id = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
+published = DeltaTable(f"{root}/published").to_pyarrow_table().to_pylist()
+rows = [r for r in published if run_id in (None, r["run_id"])]
+seq = max(r["seq"] for r in rows)
+versions = {r["table_name"]: r["version"] for r in rows if r["seq"] == seq}
+tables = {t: DeltaTable(f"{root}/{t}", version=v).to_pyarrow_table() for t, v in versions.items()}
+print(json.dumps({t: tbl.num_rows for t, tbl in sorted(tables.items())}))
+sys.stdout.flush()
+# deltalake 1.6 can abort at interpreter exit ("terminate called without an active exception"):
+# leave without running the teardown once the work is done.
+os._exit(0)

@@ -1,0 +1,197 @@
+"""Write, audit, publish, tried as a user would: `bold run` processes killed with SIGKILL (the
+JVM included) at several points, a second run while one holds the lock, a failing audit, and
+the published set read back by Spark, delta-rs, DuckDB and Polars in plain subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
+
+from bold_spark.config.pipeline import load_pipeline_config
+from bold_spark.exceptions import StageError
+from bold_spark.io.delta import read_table
+from bold_spark.pipeline import run_pipeline
+from bold_spark.privacy.keys import load_key
+from bold_spark.publish import (
+    RunLockedError,
+    acquire_lock,
+    lock_holder,
+    published_set,
+    read_published,
+    release_lock,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "docs/recipes"
+PEOPLE = 150
+KEY = "publish-test-key-" + "1" * 32
+
+pytestmark = pytest.mark.e2e
+
+
+def write_configs(tmp: Path, **overrides) -> Path:
+    base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
+    spark_cfg = tmp / "spark.yaml"
+    spark_cfg.write_text(yaml.safe_dump({
+        "master": "local[1]", "app_name": "bold-publish-test",
+        "conf": {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+                 "spark.ui.enabled": "false", "spark.driver.memory": "1g"},
+    }))
+    base.update(
+        input_root=str(tmp / "input"), output_root=str(tmp / "output"),
+        datasets_dir=str(REPO / "conf/datasets"), ground_truth=None, spark=str(spark_cfg),
+    )
+    for g in base["link_groups"]:
+        g["model"] = str(REPO / "conf" / g["model"])
+    base.update(overrides)
+    path = tmp / f"pipeline-{len(overrides)}.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+@pytest.fixture(scope="module")
+def published(spark, tmp_path_factory):
+    from bold_spark.synthetic import SyntheticSpec, run_generate
+
+    os.environ["BOLD_HMAC_KEY"] = KEY
+    tmp = tmp_path_factory.mktemp("publish")
+    run_generate(spark, SyntheticSpec(people=PEOPLE, seed=5), str(tmp / "input"))
+    cfg_path = write_configs(tmp)
+    cfg = load_pipeline_config(cfg_path)
+    result = run_pipeline(spark, cfg, load_key())
+    return tmp, cfg_path, cfg, result
+
+
+def contents(spark, cfg) -> dict[str, int]:
+    """Rows of each table of the published set, read through the documented Spark call."""
+    return {t: df.count() for t, df in read_published(spark, cfg.output_root).items()}
+
+
+def start_run(cfg_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "BOLD_HMAC_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bold_spark.cli", "run", "-c", str(cfg_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        start_new_session=True,  # its own process group: the JVM dies with it
+    )
+
+
+def wait_for(proc: subprocess.Popen, marker: str, timeout: float = 240) -> list[str]:
+    seen, t0 = [], time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"run ended before '{marker}':\n" + "".join(seen[-30:]))
+        seen.append(line)
+        if marker in line:
+            return seen
+    raise AssertionError(f"no '{marker}' within {timeout}s")
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def run_recipe(name: str, root: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, str(RECIPES / name), root, *args],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def unreferenced_files(root: str) -> list[str]:
+    """Parquet files under each table that no Delta version references (checked with delta-rs,
+    independently of bold-spark's own clean-up)."""
+    orphans = []
+    for table in sorted(p for p in Path(root).iterdir() if (p / "_delta_log").is_dir()):
+        dt = DeltaTable(str(table))
+        referenced = set()
+        for v in range(dt.version() + 1):
+            referenced |= {os.path.normpath(u) for u in DeltaTable(str(table), version=v).file_uris()}
+        on_disk = {os.path.normpath(str(f)) for f in table.rglob("*.parquet")
+                   if not any(part.startswith(("_", ".")) for part in f.relative_to(table).parts)}
+        orphans += sorted(on_disk - referenced)
+    return orphans
+
+
+@pytest.mark.parametrize("marker", [
+    "[ingest] started",    # during ingest
+    "[predict] started",   # during predict (records already written)
+    "[cluster] started",   # during cluster (records and edges written)
+    "[audit] started",     # after the last write, before the publish commit
+])
+def test_killed_run_leaves_the_published_set_as_it_was(spark, published, marker):
+    _, cfg_path, cfg, _ = published
+    before_set = published_set(spark, cfg.output_root)
+    before = contents(spark, cfg)
+    proc = start_run(cfg_path)
+    try:
+        wait_for(proc, marker)
+        if marker == "[predict] started":
+            # a second run while this one holds the lock is refused, naming the holder
+            holder = lock_holder(spark, cfg.output_root)
+            with pytest.raises(RunLockedError, match=f"run {holder['run_id']}"):
+                run_pipeline(spark, cfg, load_key())
+        time.sleep(0.5 if marker != "[audit] started" else 0)
+    finally:
+        kill(proc)
+    assert published_set(spark, cfg.output_root) == before_set
+    assert contents(spark, cfg) == before
+
+
+def test_after_killed_runs_readers_see_the_old_set_and_the_next_run_recovers(spark, published):
+    _, _, cfg, first = published
+    current = published_set(spark, cfg.output_root)
+    expected = dict(sorted(current.rows.items()))
+    # plain readers, in their own processes, follow `published` to the same set
+    for recipe in ("read_published_deltalake.py", "read_published_duckdb.py", "read_published_polars.py"):
+        assert run_recipe(recipe, cfg.output_root) == expected, recipe
+    # the killed runs' lock is stale (their process is gone): the next run takes it over
+    assert lock_holder(spark, cfg.output_root) is not None
+    result = run_pipeline(spark, cfg, load_key())
+    assert result.run.status == "succeeded"
+    assert published_set(spark, cfg.output_root).seq == current.seq + 1
+    assert lock_holder(spark, cfg.output_root) is None
+    runs = read_table(spark, cfg.table_uri("runs"))
+    abandoned = runs.where("status = 'abandoned'").count()
+    assert abandoned == 4, runs.select("run_id", "status").collect()
+    unfinished = runs.groupBy("run_id").agg(F.max(F.col("status") != "running").alias("ended"))
+    assert unfinished.where("not ended").count() == 0
+    assert unreferenced_files(cfg.output_root) == []
+    # earlier sets stay readable by run id (time travel through `published`)
+    assert run_recipe("read_published_deltalake.py", cfg.output_root, first.run.run_id) == expected
+
+
+def test_failed_audit_publishes_nothing(spark, published):
+    tmp, _, _, _ = published
+    cfg = load_pipeline_config(write_configs(tmp, audit={"max_cluster_size": 1}))
+    before = published_set(spark, cfg.output_root)
+    with pytest.raises(StageError) as e:
+        run_pipeline(spark, cfg, load_key())
+    assert "audit.max_cluster_size" in str(e.value)
+    assert published_set(spark, cfg.output_root) == before
+    last = read_table(spark, cfg.table_uri("runs")).orderBy(F.col("finished_at").desc_nulls_last()).first()
+    assert last["status"] == "audit_failed" and last["failed_stage"] == "audit"
+    assert "max_cluster_size" in last["error"]
+
+
+def test_live_lock_is_refused_and_released(spark, tmp_path):
+    root = str(tmp_path / "out")
+    acquire_lock(spark, root, "run-a")
+    with pytest.raises(RunLockedError, match="run run-a"):
+        acquire_lock(spark, root, "run-b")  # this process is alive: not stale
+    release_lock(spark, root, "run-a")
+    acquire_lock(spark, root, "run-b")
+    assert lock_holder(spark, root)["run_id"] == "run-b"
+    release_lock(spark, root, "run-b")
