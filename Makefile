@@ -26,8 +26,12 @@ $(STAMP): pyproject.toml scripts/fetch_delta_jars.py
 demo: install
 	$(BIN)/bold demo
 
-# Everything: unit, end-to-end, notebooks, and the standalone-cluster test (what CI runs).
-test: install
+# ruff over the library, jobs, tests, scripts, bench and recipes; rules in pyproject [tool.ruff].
+lint: install
+	$(BIN)/ruff check bold_spark jobs tests scripts bench docs/recipes
+
+# Everything: lint, then unit, end-to-end, notebooks, and the standalone-cluster test (what CI runs).
+test: install lint
 	$(BIN)/python -m pytest tests
 
 test-fast: install
@@ -38,7 +42,7 @@ test-fast: install
 test-cluster: install
 	$(BIN)/python -m pytest -m cluster tests/cluster
 
-test-all: install
+test-all: install lint
 	$(BIN)/python -m pytest tests
 
 bench: install

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main(argv: list[str]) -> int:
     people, seed, work = int(argv[0]), int(argv[1]), Path(argv[2])
 
+    from engines import spark_session
     from pyspark.sql import functions as F
 
     from bold_spark.config.datasets import load_dataset_config
@@ -22,7 +23,6 @@ def main(argv: list[str]) -> int:
     from bold_spark.privacy.keys import SecretKey, generate_key_text
     from bold_spark.standardise.person import record_key
     from bold_spark.synthetic import SOURCES, SyntheticSpec, run_generate
-    from engines import spark_session
 
     repo = Path(__file__).resolve().parents[1]
     key = SecretKey(generate_key_text().encode())  # throwaway, never written

@@ -92,15 +92,18 @@ def markdown(rows: list[dict], info: dict) -> str:
     lines = [f"Machine: {info['cpus']} cores, {info['memory_gib']} GiB, {info['platform']}. "
              f"Run {info['date']}. Spark local[2]; times in seconds; memory = peak RSS of the "
              "engine's whole process tree.", "",
-             "| records | engine | setup | train | predict | cluster | total | process wall | e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision | recall | F1 | status |",
+             "| records | engine | setup | train | predict | cluster | total | process wall "
+             "| e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision | recall "
+             "| F1 | status |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         s = r.get("stages", {})
         cps = r["comparisons"] / s["predict"] if r.get("comparisons") and s.get("predict") else None
         f = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"  # noqa: E731
         lines.append(
-            f"| {r['records']:,} | {r['engine']} | {f(s.get('setup'))} | {f(s.get('train'))} | {f(s.get('predict'))} | "
-            f"{f(s.get('cluster'))} | {f(r.get('total_s'))} | {f(r.get('wall_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
+            f"| {r['records']:,} | {r['engine']} | {f(s.get('setup'))} | {f(s.get('train'))} | "
+            f"{f(s.get('predict'))} | {f(s.get('cluster'))} | {f(r.get('total_s'))} | "
+            f"{f(r.get('wall_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
             f"{f(r.get('comparisons'), 0)} | {f(cps, 0)} | {f(r.get('precision'), 4)} | "
             f"{f(r.get('recall'), 4)} | {f(r.get('f1'), 4)} | {r['status']} |")
     by_size: dict[int, dict] = {}

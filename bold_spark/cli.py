@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,11 +20,16 @@ console = Console()
 logger = logging.getLogger("bold_spark.cli")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Pipeline config YAML.")]
-SparkOpt = Annotated[Optional[Path], typer.Option("--spark-config", help="Spark config YAML (default: the pipeline's `spark` key).")]
+SparkOpt = Annotated[
+    Path | None,
+    typer.Option("--spark-config", help="Spark config YAML (default: the pipeline's `spark` key)."),
+]
 DEFAULT_CONFIG = Path("conf/pipeline.yaml")
 
 
 def configure_logging(verbose: bool = False) -> None:
+    """Log to stderr at INFO (DEBUG when ``verbose``), quieting py4j, Splink and matplotlib.
+    Entry points call this; the library only logs."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -107,7 +112,11 @@ def show_tables(spark, cfg, run_id: str | None = None) -> None:
 
 
 @app.command()
-def keygen(out: Annotated[Optional[Path], typer.Option(help="Create this file (mode 600 from the start; an existing file is kept) holding the key.")] = None):
+def keygen(
+    out: Annotated[Path | None, typer.Option(
+        help="Create this file (mode 600 from the start; an existing file is kept) holding the key.",
+    )] = None,
+):
     """Make a random pseudonymisation key (for tests and demos; keep real keys in a secret store)."""
     from bold_spark.privacy.keys import generate_key_text, write_key_file
 
@@ -120,27 +129,35 @@ def keygen(out: Annotated[Optional[Path], typer.Option(help="Create this file (m
 
 @app.command()
 def generate(
-    output: Annotated[str, typer.Option(help="Folder or URI for the extracts.")] = "data/synthetic/demo",
-    people: Annotated[int, typer.Option(help="Number of true persons.")] = 2000,
-    seed: Annotated[int, typer.Option()] = 42,
-    bad_rows: Annotated[bool, typer.Option(help="Include deliberately bad rows.")] = True,
-    spark_config: Annotated[Path, typer.Option("--spark-config")] = Path("conf/spark/local.yaml"),
+    output: Annotated[
+        str, typer.Option(help="Folder or any Hadoop URI for the extracts.")
+    ] = "data/synthetic/demo",
+    people: Annotated[int, typer.Option(help="Number of distinct true persons.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    bad_rows: Annotated[bool, typer.Option(
+        help="Include deliberately bad rows (--no-bad-rows: nothing to quarantine).")] = True,
+    spark_config: Annotated[
+        Path, typer.Option("--spark-config", help="Spark config YAML.")
+    ] = Path("conf/spark/local.yaml"),
 ):
     """Generate synthetic BOLD extracts (one per source) and a ground-truth table."""
     configure_logging()
-    from dataclasses import replace
 
-    from bold_spark.session import build_spark, load_spark_config
-    from bold_spark.synthetic import SyntheticSpec, run_generate
+    def go():
+        from dataclasses import replace
 
-    spec = SyntheticSpec(people=people, seed=seed)
-    if not bad_rows:
-        spec = replace(spec, errors=replace(spec.errors, bad_rows=0.0))
-    spark = build_spark(load_spark_config(spark_config))
-    counts = run_generate(spark, spec, output)
-    for name, n in counts.items():
-        console.print(f"{name:>14}: {n:,} rows")
-    console.print(f"extracts and ground truth written to {output}")
+        from bold_spark.session import build_spark, load_spark_config
+        from bold_spark.synthetic import SyntheticSpec, run_generate
+
+        spec = SyntheticSpec(people=people, seed=seed)
+        if not bad_rows:
+            spec = replace(spec, errors=replace(spec.errors, bad_rows=0.0))
+        spark = build_spark(load_spark_config(spark_config))
+        counts = run_generate(spark, spec, output)
+        for name, n in counts.items():
+            console.print(f"{name:>14}: {n:,} rows")
+        console.print(f"extracts and ground truth written to {output}")
+    _guarded(go)
 
 
 @app.command()
@@ -156,7 +173,8 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
         spark = _spark(cfg, spark_config)
         res = run_ingest(spark, cfg, key)
         for source, c in res.detail.items():
-            console.print(f"{source:>14}: {c['rows_in']:,} in, {c['accepted']:,} accepted, {c['quarantined']:,} quarantined")
+            console.print(f"{source:>14}: {c['rows_in']:,} in, {c['accepted']:,} accepted, "
+                          f"{c['quarantined']:,} quarantined")
         show_tables(spark, cfg)
     _guarded(go)
 
@@ -165,8 +183,8 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
 def train(
     config: ConfigOpt = DEFAULT_CONFIG,
     spark_config: SparkOpt = None,
-    group: Annotated[Optional[list[str]], typer.Option(help="Link group(s) to train (default all).")] = None,
-    output_dir: Annotated[Optional[str], typer.Option(help="Write models here instead of over conf/models.")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Link group(s) to train (default all).")] = None,
+    output_dir: Annotated[str | None, typer.Option(help="Write models here instead of over conf/models.")] = None,
 ):
     """Estimate each link group's model (prior, u sampling, EM) on the records table."""
     configure_logging()
@@ -220,7 +238,7 @@ def cluster(config: ConfigOpt = DEFAULT_CONFIG, spark_config: SparkOpt = None):
 def evaluate(
     config: ConfigOpt = DEFAULT_CONFIG,
     spark_config: SparkOpt = None,
-    ground_truth: Annotated[Optional[str], typer.Option(help="Parquet: source, source_record_id, person_id.")] = None,
+    ground_truth: Annotated[str | None, typer.Option(help="Parquet: source, source_record_id, person_id.")] = None,
 ):
     """Pairwise precision, recall and F1 of the clusters against a ground-truth table."""
     configure_logging()
@@ -235,11 +253,13 @@ def evaluate(
 
 
 def show_accuracy(acc) -> None:
+    """Print pairwise accuracy per threshold (``run_evaluate``'s result) as a table."""
     t = Table(title="Pairwise accuracy against ground truth")
     for col in ("threshold", "precision", "recall", "F1", "true pairs", "predicted pairs"):
         t.add_column(col)
     for lv, a in acc.items():
-        t.add_row(lv, f"{a.precision:.4f}", f"{a.recall:.4f}", f"{a.f1:.4f}", f"{a.true_pairs:,}", f"{a.predicted_pairs:,}")
+        t.add_row(lv, f"{a.precision:.4f}", f"{a.recall:.4f}", f"{a.f1:.4f}", f"{a.true_pairs:,}",
+                  f"{a.predicted_pairs:,}")
     console.print(t)
 
 
@@ -271,7 +291,7 @@ def run(
 def status(
     config: ConfigOpt = DEFAULT_CONFIG,
     spark_config: SparkOpt = None,
-    run_id: Annotated[Optional[str], typer.Option("--run", help="A set published earlier, by run id.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="A set published earlier, by run id.")] = None,
 ):
     """Print the published set: run id, when, each table's version and rows; and any lock or
     unfinished run."""

@@ -27,6 +27,7 @@ from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.progress import stage
 from bold_spark.publish import (
+    PublishedSet,
     acquire_lock,
     clean_orphans,
     publish,
@@ -55,12 +56,23 @@ def scope_of(group: LinkGroupConfig) -> PairScope:
     return PairScope(group.anchor_sources, group.link_only)
 
 
+#: The published set each running run started from (it cannot change while the run holds the
+#: output root's lock), so stages resolve it once.
+_BASES: dict[str, PublishedSet | None] = {}
+
+
+def _base(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> PublishedSet | None:
+    if run.run_id not in _BASES:
+        _BASES[run.run_id] = published_set(spark, cfg.output_root)
+    return _BASES[run.run_id]
+
+
 def _read(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, table: str) -> DataFrame:
     """The version of ``table`` this run wrote, else the published one: never just the latest."""
     uri = cfg.table_uri(table)
     version = run.table_versions.get(table)
     if version is None:
-        current = published_set(spark, cfg.output_root)
+        current = _base(spark, cfg, run)
         if current is None or table not in current.versions:
             raise InputError(f"table '{table}' has not been published under {cfg.output_root}: "
                              "run the stage that writes it first (or `bold run`)")
@@ -81,7 +93,7 @@ def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFram
     """Append this run's rows to a history table (person_events) on top of its *published*
     version: appends of runs that were never published are rolled back first (Delta RESTORE)."""
     uri = cfg.table_uri(table)
-    current = published_set(spark, cfg.output_root)
+    current = _base(spark, cfg, run)
     published_version = current.versions.get(table) if current else None
     latest = table_version(uri, spark)
     if latest is not None and published_version is None:
@@ -110,6 +122,10 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
         run.inputs = ingested.inputs
         _write(spark, cfg, run, "records", records)
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
+        raw = write_table(ingested.quarantine_restricted, cfg.restricted_uri("quarantine_raw"))
+        run.metrics["quarantine_raw_rows"] = float(raw.rows)
+        logger.info("raw values of quarantined rows -> %s (restricted zone, version %d)",
+                    raw.uri, raw.version)
         flags = (
             _read(spark, cfg, run, "records").groupBy("source").agg(
                 F.sum(F.col("dob_impossible").cast("int")).alias("dob_impossible"),
@@ -180,7 +196,7 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     thresholds = {"high": t.high, "medium": t.medium, "low": t.low}
     clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges)
     levels = list(thresholds)
-    current = published_set(spark, cfg.output_root)
+    current = _base(spark, cfg, run)
     previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])
                 if current and "clusters" in current.versions else None)
     with stage("identify", run.stage_seconds):
@@ -342,7 +358,12 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
             raise StageError(name, e) from e
         run.finish("succeeded")
         _append_run(spark, cfg, run)
+        # Delta skips the commit of a no-op overwrite (empty over empty) but leaves its file
+        removed = clean_orphans(spark, cfg.output_root, run.started_at)
+        if removed:
+            logger.info("removed %d data files no commit of this run references", removed)
     finally:
+        _BASES.pop(run.run_id, None)
         release_lock(spark, cfg.output_root, run.run_id)
     logger.info("run %s succeeded in %.1fs; run record appended to %s", run.run_id,
                 (run.finished_at - run.started_at).total_seconds(), cfg.table_uri("runs"))

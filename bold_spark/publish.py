@@ -229,17 +229,20 @@ def unfinished_runs(spark: SparkSession, output_root: str) -> list[tuple[str, dt
 
 
 def referenced_files(spark: SparkSession, table: str, since_ms: int) -> set[str]:
-    """Data file paths (relative to the table root) that commits made since ``since_ms`` add."""
+    """Data file paths (relative to the table root) that commits made since ``since_ms`` add.
+    Reads those few commit files (JSON lines) on the driver: no Spark job."""
     from urllib.parse import unquote
 
-    logs = [f.path for f in fs.list_files(spark, table + "/_delta_log", ".json", hidden=True)
-            if f.mtime_ms >= since_ms - 1000]
-    if not logs:
-        return set()
-    df = spark.read.json(logs)
-    if "add" not in df.columns:
-        return set()
-    return {unquote(r["p"]) for r in df.where("add is not null").select(F.col("add.path").alias("p")).collect()}
+    paths = set()
+    for f in fs.list_files(spark, table + "/_delta_log", ".json", hidden=True):
+        if f.mtime_ms < since_ms - 1000 or "/" in f.rel.removeprefix("_delta_log/"):
+            continue
+        for line in (fs.read_text(spark, f.path) or "").splitlines():
+            if '"add"' in line:
+                add = json.loads(line).get("add")
+                if add:
+                    paths.add(unquote(add["path"]))
+    return paths
 
 
 def clean_orphans(spark: SparkSession, output_root: str, since: dt.datetime,

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 
 def new_run_id() -> str:
+    """A new run id: the UTC start stamp and 8 random hex characters
+    (``20261201T233000Z-3f9c0a1b``); ids sort by start time."""
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
@@ -24,6 +26,9 @@ def _now() -> dt.datetime:
 
 @dataclass
 class RunRecord:
+    """One run's row in the ``runs`` table, filled in by the stages as they go (no PII, no
+    key: counts, versions, hashes, timings, and the error redacted)."""
+
     run_id: str
     run_name: str
     config_hash: str
@@ -48,12 +53,15 @@ class RunRecord:
     published_seq: int | None = None  # the publish this run made, if any
 
     def finish(self, status: str, failed_stage: str | None = None, error: str | None = None) -> None:
+        """Stamp the end: ``status`` (succeeded, failed, audit_failed...), the failed stage
+        and the (redacted) error, if any."""
         self.finished_at = _now()
         self.status = status
         self.failed_stage = failed_stage
         self.error = error
 
     def as_row(self) -> dict[str, Any]:
+        """The record as a ``runs`` row: the dict-valued fields as sorted JSON text."""
         d = asdict(self)
         for k in ("model_versions", "model_hashes", "inputs", "source_counts", "table_rows",
                   "table_versions", "metrics", "stage_seconds", "inputs_read"):
@@ -72,6 +80,7 @@ RUNS_SCHEMA = (
 
 
 def run_record_frame(spark: SparkSession, record: RunRecord) -> DataFrame:
+    """A one-row DataFrame of ``record`` with :data:`RUNS_SCHEMA`, to append to ``runs``."""
     row = record.as_row()
     cols = [c.strip().split(" ")[0] for c in RUNS_SCHEMA.split(",")]
     return spark.createDataFrame([tuple(row[c] for c in cols)], RUNS_SCHEMA)

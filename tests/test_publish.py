@@ -43,7 +43,7 @@ def write_configs(tmp: Path, **overrides) -> Path:
     base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
     spark_cfg = tmp / "spark.yaml"
     spark_cfg.write_text(yaml.safe_dump({
-        "master": "local[1]", "app_name": "bold-publish-test",
+        "master": "local[2]", "app_name": "bold-publish-test",
         "conf": {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
                  "spark.ui.enabled": "false", "spark.driver.memory": "1g"},
     }))
@@ -51,8 +51,10 @@ def write_configs(tmp: Path, **overrides) -> Path:
         input_root=str(tmp / "input"), output_root=str(tmp / "output"),
         datasets_dir=str(REPO / "conf/datasets"), ground_truth=None, spark=str(spark_cfg),
     )
-    for g in base["link_groups"]:
-        g["model"] = str(REPO / "conf" / g["model"])
+    # two sources and one link group: what is under test is the run lifecycle, not linkage
+    base["sources"] = ["prison", "probation"]
+    base["link_groups"] = [{"name": "rich", "model": str(REPO / "conf/models/rich.json"),
+                            "sources": ["prison", "probation"]}]
     base.update(overrides)
     path = tmp / f"pipeline-{len(overrides)}.yaml"
     path.write_text(yaml.safe_dump(base))
@@ -195,3 +197,22 @@ def test_live_lock_is_refused_and_released(spark, tmp_path):
     acquire_lock(spark, root, "run-b")
     assert lock_holder(spark, root)["run_id"] == "run-b"
     release_lock(spark, root, "run-b")
+
+
+def test_clean_orphans_removes_only_uncommitted_files(spark, writer, tmp_path):
+    import datetime as dt
+    import shutil
+
+    from bold_spark.io.delta import write_table
+    from bold_spark.publish import clean_orphans
+
+    root = str(tmp_path / "out")
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    write_table(spark.range(5).toDF("id"), f"{root}/records")
+    committed = sorted(p for p in (tmp_path / "out/records").rglob("*.parquet")
+                       if "_delta_log" not in p.parts)
+    stray = tmp_path / "out/records/part-99999-killed-write.snappy.parquet"
+    shutil.copy(committed[0], stray)  # what a write cut off before its commit leaves
+    assert clean_orphans(spark, root, started) == 1
+    assert not stray.exists() and all(p.exists() for p in committed)
+    assert read_table(spark, f"{root}/records").count() == 5

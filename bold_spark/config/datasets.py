@@ -112,7 +112,8 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
         raise ConfigError(f, "nfa_values", "required when columns.nfa is mapped")
     encoding = ENCODINGS.get(cfg.encoding.strip().lower())
     if encoding is None:
-        raise ConfigError(f, "encoding", f"must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+        raise ConfigError(f, "encoding",
+                          f"must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
     if cfg.format != "csv" and (encoding != "utf-8" or cfg.multiline):
         key = "encoding" if encoding != "utf-8" else "multiline"
         raise ConfigError(f, key, f"applies to csv sources only (format is {cfg.format})")

@@ -36,6 +36,8 @@ class LinkGroupConfig:
 
 @dataclass(frozen=True)
 class ThresholdsConfig:
+    """Match-probability thresholds of the three clusterings (``person_id_<level>``)."""
+
     high: float = 0.99
     medium: float = 0.95
     low: float = 0.80
@@ -49,6 +51,8 @@ DEFAULT_BLOOM_FIELDS = ("first_name", "surname")
 
 @dataclass(frozen=True)
 class PrivacyConfig:
+    """Where the key comes from, and PPRL mode's Bloom-filter settings (docs/privacy.md)."""
+
     mode: str = "plaintext"  # plaintext | pprl
     key_env: str = "BOLD_HMAC_KEY"
     key_file_env: str = "BOLD_HMAC_KEY_FILE"
@@ -60,6 +64,8 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
+    """The synthetic population ``bold demo`` generates for this config."""
+
     people: int = 2000
     seed: int = 42
 
@@ -74,6 +80,8 @@ class AuditConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """A pipeline config as loaded by :func:`load_pipeline_config` (paths made absolute)."""
+
     input_root: str
     output_root: str
     sources: list[str]
@@ -90,6 +98,9 @@ class PipelineConfig:
     ground_truth: str | None = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    # The restricted (linkage) zone: quarantined rows' raw values, never beside the analyst
+    # tables. Default: a sibling of output_root named <output_root>_restricted.
+    restricted_root: str | None = None
     file: str = ""
     # Path keys as written in the file (``input_root``, ``link_groups[0].model``...), before the
     # loader made them absolute: ``config_hash`` hashes these. Not a YAML key; set by the loader.
@@ -97,9 +108,20 @@ class PipelineConfig:
         default_factory=dict, init=False, repr=False, compare=False)
 
     def table_uri(self, table: str) -> str:
+        """The URI of output table ``table`` under ``output_root``."""
         return join_uri(self.output_root, table)
 
+    def restricted_uri(self, table: str) -> str:
+        """The URI of restricted-zone table ``table`` (raw values of quarantined rows)."""
+        root = self.restricted_root or self.output_root.rstrip("/") + "_restricted"
+        return join_uri(root, table)
+
     def dataset_configs(self) -> dict[str, DatasetConfig]:
+        """Source name -> its dataset config, loaded from ``datasets_dir``.
+
+        Raises:
+            ConfigError: a source has no dataset config, or its config is invalid.
+        """
         out = {}
         for name in self.sources:
             path = Path(self.datasets_dir) / f"{name}.yaml"
@@ -111,6 +133,7 @@ class PipelineConfig:
         return out
 
     def source_uri(self, dataset: DatasetConfig) -> str:
+        """Where a dataset's extract is: its ``path`` under ``input_root``."""
         return join_uri(self.input_root, dataset.path)
 
     def config_hash(self) -> str:
@@ -146,7 +169,7 @@ class PipelineConfig:
 
 
 #: Top-level keys holding a local path or URI (with each link group's ``model``).
-PATH_KEYS = ("input_root", "output_root", "datasets_dir", "spark", "ground_truth")
+PATH_KEYS = ("input_root", "output_root", "datasets_dir", "spark", "ground_truth", "restricted_root")
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
@@ -157,8 +180,15 @@ def is_uri(path: str) -> bool:
 
 
 def resolve_path(path: str, base: str | Path) -> str:
-    """``path`` made absolute against the folder ``base`` (``~`` expanded, ``..`` folded, links
-    not followed); absolute paths stay as they are and URIs as written."""
+    """A config path made absolute against the config file's folder.
+
+    Parameters:
+        path: a path as written in a config (relative, absolute, ``~``, or a URI).
+        base: the folder relative paths are taken from.
+
+    Returns the absolute path (``~`` expanded, ``..`` folded, links not followed); an absolute
+    path stays as it is and a URI as written.
+    """
     if is_uri(path):
         return path
     return os.path.normpath(os.path.join(os.path.abspath(base), os.path.expanduser(path)))
@@ -204,7 +234,8 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
     if not 0 <= cfg.audit.max_id_churn <= 1:
         raise ConfigError(f, "audit.max_id_churn", "must be a share between 0 and 1")
     if cfg.driver_clustering_max_edges < 0:
-        raise ConfigError(f, "driver_clustering_max_edges", "must be >= 0 (0 = always cluster in Spark)")
+        raise ConfigError(f, "driver_clustering_max_edges",
+                          "must be >= 0 (0 = always cluster in Spark)")
     t = cfg.thresholds
     if not (0 < t.low <= t.medium <= t.high < 1):
         raise ConfigError(f, "thresholds", "need 0 < low <= medium <= high < 1")

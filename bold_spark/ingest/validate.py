@@ -28,6 +28,7 @@ REASONS_COL = "_reasons"
 RAW_COL = "_raw"
 ID_COL = "_source_record_id"
 ROW_REF_COL = "_row_ref"
+STRUCTURAL_COL = "_structural"
 
 MISSING_ID = "missing_id"
 DUPLICATE_ID = "duplicate_id"
@@ -84,10 +85,12 @@ def with_validation(df: DataFrame, ds: DatasetConfig) -> DataFrame:
         F.monotonically_increasing_id().alias(ROW_REF_COL),
         F.to_json(F.struct(*[col_ref(c) for c in data_cols])).alias(RAW_COL),
         F.trim(raw_id).alias(ID_COL),
+        # A ragged or malformed row's fields are misaligned: it gets only its read reason and
+        # takes no part in the duplicate-id check (its "id" may be any field).
+        F.arrays_overlap(reason_codes(read), F.array(*[F.lit(c) for c in STRUCTURAL]))
+        .alias(STRUCTURAL_COL),
     )
-    # A ragged or malformed row's fields are misaligned: it gets only its read reason and takes
-    # no part in the duplicate-id check (its "id" may be any field).
-    structural = F.exists(READ_REASONS_COL, lambda r: F.substring_index(r, ":", 1).isin(*STRUCTURAL))
+    structural = F.col(STRUCTURAL_COL)
     id_blank = is_blank(F.col(ID_COL))
     counted = ~structural & ~id_blank
     w = Window.partitionBy(ID_COL)
@@ -116,7 +119,7 @@ def with_validation(df: DataFrame, ds: DatasetConfig) -> DataFrame:
             checks.append(F.when(_unparseable(ds, canon), F.lit(
                 f"unparseable_{canon}: unparseable {canon} ({ds.columns[canon]}; formats {fmts})")))
     row_checks = F.when(structural, F.array().cast("array<string>")).otherwise(
-        F.filter(F.array(*checks), lambda r: r.isNotNull()))
+        F.array_compact(F.array(*checks)))
     return out.withColumn(REASONS_COL, F.concat(F.col(READ_REASONS_COL), row_checks))
 
 

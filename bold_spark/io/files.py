@@ -9,6 +9,7 @@ import posixpath
 
 
 def is_uri(path: str) -> bool:
+    """``path`` is a URI (``scheme://...``), not a local path."""
     return "://" in str(path)
 
 
@@ -65,5 +66,6 @@ def sibling(path: str, name: str) -> str:
 
 
 def stem(path: str) -> str:
+    """The file name without its last extension ('conf/models/rich.json' -> 'rich')."""
     base = posixpath.basename(str(path))
     return base.rsplit(".", 1)[0] if "." in base else base

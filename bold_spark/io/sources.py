@@ -62,6 +62,7 @@ _LIKELY_DELIMITERS = (",", ";", "\t", "|")
 #: U+FFFD, so a row holding one is quarantined as undecodable.
 _C1 = "".join(chr(b) for b in range(0x80, 0xA0))
 _CP1252_C1 = bytes(range(0x80, 0xA0)).decode("cp1252", errors="replace")
+_CONTROL = "".join(chr(c) for c in range(0x20))
 
 _TEXT_TYPES = (T.StringType, T.VarcharType, T.CharType, T.ByteType, T.ShortType, T.IntegerType,
                T.LongType, T.DecimalType, T.BooleanType, T.DateType, T.TimestampType,
@@ -82,18 +83,32 @@ class SourceColumnsError(ConfigError, InputError):
 
 
 def error_condition(e: BaseException) -> str:
-    """Spark's error condition (e.g. ``FAILED_READ_FILE.NO_HINT``) or the exception type: safe to
-    show, unlike a message that may quote a row."""
+    """Spark's error condition (e.g. ``FAILED_READ_FILE.NO_HINT``) of ``e`` or of the first Java
+    exception in its cause chain that has one, else the exception type: safe to show, unlike a
+    message, which may quote a row."""
     for attr in ("getCondition", "getErrorClass"):
-        get = getattr(e, attr, None)
-        if get is not None:
-            try:
-                cond = get()
-            except Exception:  # noqa: BLE001 - a py4j failure must not hide the real error
-                cond = None
-            if cond:
-                return str(cond)
+        cond = _call(e, attr)
+        if cond:
+            return str(cond)
+    java = getattr(e, "java_exception", None)
+    for _ in range(20):
+        if java is None:
+            break
+        cond = _call(java, "getCondition")
+        if cond:
+            return str(cond)
+        java = _call(java, "getCause")
     return type(e).__name__
+
+
+def _call(obj, method: str):
+    fn = getattr(obj, method, None)
+    if fn is None:
+        return None
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - a py4j lookup failure must not hide the real error
+        return None
 
 
 def _fs_path(spark: SparkSession, uri: str):
@@ -204,23 +219,40 @@ def _ddl(names: list[str]) -> str:
     return ", ".join("`" + n.replace("`", "``") + "` STRING" for n in names)
 
 
-def _line_problems(line: Column, corrupt: Column, width: int, sep: str, quote: str,
-                   escape: str) -> list[Column]:
-    """Explicit structural checks on a line's text: an unclosed quoted field, and the field count
-    (quoted fields removed, then delimiters counted) against the header's."""
+_STRIPPED = "__bold_stripped"
+_UNCLOSED = "__bold_unclosed"
+_N_FIELDS = "__bold_n_fields"
+
+
+def with_line_checks(rows: DataFrame, line: str, sep: str, quote: str, escape: str) -> DataFrame:
+    """Add the explicit structural facts of each CSV line: whether a quoted field is left open,
+    and the number of fields (quoted fields removed, then delimiters counted). Each step is its
+    own column so Spark evaluates the regular expressions once per line."""
     s = _jre(sep)
+    text = F.col(line)
     if quote:
         q = _jre(quote)
         if escape and escape != quote:
             e = _jre(escape)
-            body = f"(?:[^{q}{e}]|{e}.|{q}{q})*"
+            body = f"(?:[^{q}{e}]++|{e}.|{q}{q})*+"
         else:
-            body = f"(?:[^{q}]|{q}{q})*"
-        stripped = F.regexp_replace(line, f"(?<=^|{s}){q}{body}{q}(?={s}|$)", "")
-        unclosed = stripped.rlike(f"(^|{s}){q}")
+            body = f"(?:[^{q}]++|{q}{q})*+"
+        # Most lines hold no quote at all; only those that do pay for the regular expression.
+        stripped = F.when(F.instr(text, quote) == 0, text).otherwise(
+            F.regexp_replace(text, f"(^|{s}){q}{body}{q}(?={s}|$)", "$1"))
+        unclosed = F.when(F.instr(F.col(_STRIPPED), quote) == 0, F.lit(False)).otherwise(
+            F.col(_STRIPPED).rlike(f"(^|{s}){q}"))
     else:
-        stripped, unclosed = line, F.lit(False)
-    n_fields = F.size(F.split(stripped, s, -1))
+        stripped, unclosed = text, F.lit(False)
+    return (
+        rows.withColumn(_STRIPPED, stripped)
+        .withColumn(_UNCLOSED, unclosed)
+        .withColumn(_N_FIELDS, F.size(F.split(F.col(_STRIPPED), s, -1)))
+    )
+
+
+def _line_problems(corrupt: Column, width: int) -> list[Column]:
+    unclosed, n_fields = F.col(_UNCLOSED), F.col(_N_FIELDS)
     malformed = F.when(unclosed, F.lit(
         f"{MALFORMED}: a quoted field is not closed on its line (a line break inside a quoted "
         "field needs `multiline: true` in the dataset config)"))
@@ -239,10 +271,13 @@ def _read_csv_lines(spark: SparkSession, ds: DatasetConfig, uri: str, where: str
     sep, quote, escape = _csv_chars(ds)
     opts = dict(ds.read_options)
     text_opts = {"lineSep": opts.pop("lineSep")} if "lineSep" in opts else {}
+    decoded = decode_line(F.col("value"), ds.encoding)
+    no_bom = F.when(decoded.startswith("\ufeff"), F.substring(decoded, 2, 1 << 30)).otherwise(decoded)
     lines = (
         spark.read.options(**text_opts).text(uri)
-        .select(F.regexp_replace(decode_line(F.col("value"), ds.encoding), "^\ufeff", "").alias(_LINE))
-        .where(F.col(_LINE).rlike(r"[^\x00-\x20]"))  # Spark's CSV reader skips blank lines too
+        .select(no_bom.alias(_LINE))
+        # Spark's CSV reader skips blank lines (nothing but characters up to a space) too.
+        .where(F.length(F.trim(F.translate(F.col(_LINE), _CONTROL, " " * len(_CONTROL)))) > 0)
     )
     first = lines.head(1)
     if not first:
@@ -254,9 +289,10 @@ def _read_csv_lines(spark: SparkSession, ds: DatasetConfig, uri: str, where: str
         F.col(_LINE), _ddl([*names, _CORRUPT]),
         {**opts, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT},
     )
-    rows = lines.where(F.col(_LINE) != F.lit(header_line)).select(F.col(_LINE), parsed.alias(_PARSED))
-    corrupt = F.col(_PARSED).getField(_CORRUPT)
-    problems = _line_problems(F.col(_LINE), corrupt, len(names), sep, quote, escape)
+    rows = (lines.where(F.col(_LINE) != F.lit(header_line))
+            .select(F.col(_LINE), parsed.alias(_PARSED)))
+    rows = with_line_checks(rows, _LINE, sep, quote, escape)
+    problems = _line_problems(F.col(_PARSED).getField(_CORRUPT), len(names))
     df = rows.select(
         *[F.col(_PARSED).getField(n).alias(n) for n in names],
         F.array(*problems).alias(READ_REASONS_COL),
@@ -279,11 +315,17 @@ def _check_header_text(header: str, ds: DatasetConfig, where: str) -> None:
 
 def _read_csv_multiline(spark: SparkSession, ds: DatasetConfig, uri: str, where: str):
     sep, _, _ = _csv_chars(ds)
-    opts = {**ds.read_options, "header": "true", "multiLine": "true", "encoding": ds.encoding}
+    # Spark 4's CSV reader accepts only a few charsets; windows-1252 is read as ISO-8859-1 (the
+    # same byte for every character the CSV syntax uses) and its 0x80-0x9F range mapped after.
+    cp1252 = ds.encoding == "windows-1252"
+    reader_encoding = "iso-8859-1" if cp1252 else ds.encoding
+    fix_text = (lambda c: F.translate(c, _C1, _CP1252_C1)) if cp1252 else (lambda c: c)
+    fix_name = str.maketrans(_C1, _CP1252_C1) if cp1252 else {}
+    opts = {**ds.read_options, "header": "true", "multiLine": "true", "encoding": reader_encoding}
     raw_names = spark.read.options(**opts).csv(uri).columns
     if not raw_names:
         raise InputError(f"{where} holds only blank lines: no header, no rows")
-    names = [raw_names[0].lstrip("\ufeff"), *raw_names[1:]]
+    names = [n.translate(fix_name) for n in [raw_names[0].lstrip("\ufeff"), *raw_names[1:]]]
     _check_header_text("".join(names), ds, where)
     schema = T.StructType([T.StructField(n, T.StringType()) for n in [*raw_names, _CORRUPT]])
     df = (
@@ -307,9 +349,9 @@ def _read_csv_multiline(spark: SparkSession, ds: DatasetConfig, uri: str, where:
             f"{RAGGED}: Spark's CSV parser found a field count other than the header's {width}")),
     ]
     out = df.select(
-        *[col_ref(r).alias(n) for r, n in zip(raw_names, names)],
+        *[fix_text(col_ref(r)).alias(n) for r, n in zip(raw_names, names, strict=False)],
         F.array(*problems).alias(READ_REASONS_COL),
-        F.col(_CORRUPT).alias(RAW_TEXT_COL),
+        fix_text(F.col(_CORRUPT)).alias(RAW_TEXT_COL),
     )
     return out, names, sep
 
@@ -404,14 +446,13 @@ def _select_needed(df: DataFrame, ds: DatasetConfig) -> DataFrame:
     cols = ds.source_columns_needed()
     text = {c: _as_text(df, ds, c) for c in cols}
     bad = [F.when(t.contains("\ufffd") | ~F.is_valid_utf8(t), F.lit(c)) for c, t in text.items()]
-    bad_names = F.filter(F.array(*bad), lambda x: x.isNotNull())
+    bad_names = F.array_compact(F.array(*bad))
     undecodable = F.when(
         F.size(bad_names) > 0,
         F.concat(F.lit(f"{UNDECODABLE}: "), F.array_join(bad_names, ", "),
                  F.lit(f" hold(s) bytes that are not valid {ds.encoding} text")),
     )
-    reasons = F.filter(F.concat(F.col(READ_REASONS_COL), F.array(undecodable)),
-                       lambda r: r.isNotNull())
+    reasons = F.array_compact(F.concat(F.col(READ_REASONS_COL), F.array(undecodable)))
     return df.select(
         *[t.alias(c) for c, t in text.items()],
         reasons.alias(READ_REASONS_COL),

@@ -1,8 +1,8 @@
 """Pre-flight comparison counts per blocking rule, and the cap that refuses a blow-up.
 
 Counts come from group-by on each rule's equi-join keys (no join is run), with the pair
-count of the link group's scope per block (see ``PairScope.pair_count``). They are upper bounds: filters and pairs already found by earlier
-rules are not subtracted.
+count of the link group's scope per block (see ``PairScope.pair_count``). They are upper
+bounds: filters and pairs already found by earlier rules are not subtracted.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RuleCount:
+    """A blocking rule's comparisons (an upper bound) and its largest block's record count."""
+
     rule: BlockingRule
     comparisons: int
     largest_block: int
@@ -43,13 +45,25 @@ def _rule_blocks(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> DataF
     return scope.block_counts(recs, key_exprs).select(F.lit(rule.index).alias("rule"), "n", "pairs")
 
 
-def count_comparisons(recs: DataFrame, rules: list[BlockingRule], scope: PairScope) -> list[RuleCount]:
-    """Comparisons per rule, all rules in one Spark job."""
+def count_comparisons(
+    recs: DataFrame, rules: list[BlockingRule], scope: PairScope
+) -> list[RuleCount]:
+    """Comparisons each blocking rule generates, from block sizes (no join), in one Spark job.
+
+    Parameters:
+        recs: the link group's records.
+        rules: the blocking rules.
+        scope: which pairs the link group scores.
+
+    Returns one :class:`RuleCount` per rule, in order: upper bounds (pairs an earlier rule
+    finds, and filters beyond the equi-join, are not subtracted).
+    """
     parts = [_rule_blocks(recs, r, scope) for r in rules]
     union = parts[0]
     for p in parts[1:]:
         union = union.unionByName(p)
-    rows = union.groupBy("rule").agg(F.sum("pairs").alias("pairs"), F.max("n").alias("largest")).collect()
+    rows = (union.groupBy("rule")
+            .agg(F.sum("pairs").alias("pairs"), F.max("n").alias("largest")).collect())
     by_rule = {r["rule"]: r for r in rows}
     return [
         RuleCount(r, int((by_rule.get(r.index) or {"pairs": 0})["pairs"] or 0),
@@ -59,6 +73,7 @@ def count_comparisons(recs: DataFrame, rules: list[BlockingRule], scope: PairSco
 
 
 def count_rule_comparisons(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> RuleCount:
+    """:func:`count_comparisons` for one rule."""
     return count_comparisons(recs, [rule], scope)[0]
 
 
@@ -69,7 +84,21 @@ def check_blocking(
     max_comparisons: int,
     link_group: str,
 ) -> list[RuleCount]:
-    """Count comparisons per rule, log them, and refuse when the total passes the cap."""
+    """The blocking pre-flight: count comparisons per rule, log them, refuse a blow-up.
+
+    Parameters:
+        recs: the link group's records.
+        rules: the model's blocking rules.
+        scope: which pairs the link group scores.
+        max_comparisons: the cap on the total (the pipeline config's ``max_comparisons``).
+        link_group: the group's name, for the log and the error.
+
+    Returns the counts per rule (:func:`count_comparisons`).
+
+    Raises:
+        BlockingCapExceeded: the total passes the cap; the message names the rule with the
+            most comparisons and its largest block.
+    """
     counts = count_comparisons(recs, rules, scope)
     total = sum(c.comparisons for c in counts)
     for c in counts:

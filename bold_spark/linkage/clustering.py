@@ -39,7 +39,14 @@ def _max_result_bytes(df: DataFrame) -> float:
 
 
 def threshold_edges(edges: DataFrame, thresholds: dict[str, float]) -> DataFrame:
-    """(level, src, dst) for each edge at or above each level's match-probability threshold."""
+    """The edges that hold at each threshold, as one frame.
+
+    Parameters:
+        edges: scored edges (``record_key_l``, ``record_key_r``, ``match_probability``).
+        thresholds: level name -> match-probability threshold (``{"high": 0.99, ...}``).
+
+    Returns ``(level, src, dst)`` for each edge at or above each level's threshold.
+    """
     parts = [
         edges.where(F.col("match_probability") >= p).select(
             F.lit(level).alias("level"), F.col("record_key_l").alias("src"),
@@ -142,16 +149,31 @@ def cluster_records(
     run_id: str,
     driver_max_edges: int = DRIVER_MAX_EDGES,
 ) -> DataFrame:
-    """One row per record: person id at each threshold (singletons included) and cluster sizes.
+    """Clusters at every threshold: connected components over the edges that hold at each.
 
-    ``record_keys`` has columns record_key and source; ``person_id`` is the medium-level id."""
-    labels = component_labels(edges, thresholds, driver_max_edges).withColumnRenamed("node", "record_key")
+    Parameters:
+        record_keys: every record to cluster (``record_key``, ``source``); records with no
+            edge are clusters of one.
+        edges: scored edges of all link groups.
+        thresholds: level name -> match-probability threshold.
+        run_id: the run writing the clusters.
+        driver_max_edges: solve on the driver when at most this many edges reach the lowest
+            threshold, else by label propagation in Spark (0: always in Spark).
+
+    Returns one row per record: ``record_key``, ``source``, ``person_id`` (the medium level's),
+    ``person_id_<level>`` and ``cluster_size_<level>`` for each level, and ``run_id``. These
+    IDs are per run; :mod:`bold_spark.linkage.identify` carries IDs over between runs.
+    """
+    labels = (component_labels(edges, thresholds, driver_max_edges)
+              .withColumnRenamed("node", "record_key"))
     out = record_keys.select("record_key", "source").join(labels, "record_key", "left")
     main = "medium" if "medium" in thresholds else list(thresholds)[0]
-    ids = {lv: person_id(F.coalesce(F.col(f"label_{lv}"), F.col("record_key"))) for lv in thresholds}
+    ids = {lv: person_id(F.coalesce(F.col(f"label_{lv}"), F.col("record_key")))
+           for lv in thresholds}
     return out.select(
         "record_key", "source", ids[main].alias("person_id"),
         *[ids[lv].alias(f"person_id_{lv}") for lv in thresholds],
-        *[F.coalesce(F.col(f"size_{lv}"), F.lit(1)).alias(f"cluster_size_{lv}") for lv in thresholds],
+        *[F.coalesce(F.col(f"size_{lv}"), F.lit(1)).alias(f"cluster_size_{lv}")
+          for lv in thresholds],
         F.lit(run_id).alias("run_id"),
     )

@@ -19,7 +19,7 @@ Two orderings decide every choice:
   ``record_key`` is smaller (an arbitrary but deterministic tie-break: it only decides *which*
   part keeps the ID, never what an ID looks like).
 
-Matching is done in ``rounds`` rounds (default 2) of *mutual best*: in each round, among the new
+Matching is done in ``rounds`` rounds (default 2) of *mutual first choice*: in each round, among the new
 clusters and old IDs not yet matched, a pair (N, O) is matched when O is N's first choice and N
 is O's first choice (restricted to the unmatched ones). Matched pairs form a one-to-one
 assignment; N takes O's ID. The second round lets a cluster whose first choice went to a bigger
@@ -136,20 +136,33 @@ def _stack(df: DataFrame, levels: Sequence[str], id_col: str) -> DataFrame:
     return df.select("record_key", F.inline(per_level))
 
 
-def _ranked(overlap: DataFrame) -> DataFrame:
-    """``overlap`` with ``rank_new`` (rank of the old ID among the new cluster's choices) and
-    ``rank_old`` (rank of the new cluster among the old ID's choices); 1 = first choice."""
-    by_new = Window.partitionBy("level", "label").orderBy(
-        F.col("n").desc(), F.col("old_age"), F.col("old_id"))
-    by_old = Window.partitionBy("level", "old_id").orderBy(F.col("n").desc(), F.col("new_min"))
-    return overlap.withColumn("rank_new", F.row_number().over(by_new)) \
-        .withColumn("rank_old", F.row_number().over(by_old))
+_BY_NEW = ("level", "label")
+_BY_OLD = ("level", "old_id")
 
 
-def _mutual_best(ranked: DataFrame) -> DataFrame:
-    """(level, label, old_id) pairs where each is the other's first choice."""
-    return ranked.where((F.col("rank_new") == 1) & (F.col("rank_old") == 1)).select(
-        "level", "label", "old_id")
+def _match(overlap: DataFrame, rounds: int) -> DataFrame:
+    """``overlap`` (level, label, old_id, n, new_min, old_age) plus ``first_new`` (old_id is the
+    label's first choice), ``first_old`` (label is the old_id's first choice) and ``matched``.
+
+    Each round matches the mutual first choices among pairs whose label and old_id are both still
+    unmatched; done with windows only (no self-joins), so the plan stays linear in ``rounds``.
+    """
+    new_w, old_w = Window.partitionBy(*_BY_NEW), Window.partitionBy(*_BY_OLD)
+    new_order = [F.col("n").desc(), F.col("old_age"), F.col("old_id")]
+    old_order = [F.col("n").desc(), F.col("new_min")]
+    out = overlap.withColumn("first_new", F.row_number().over(new_w.orderBy(*new_order)) == 1) \
+        .withColumn("first_old", F.row_number().over(old_w.orderBy(*old_order)) == 1) \
+        .withColumn("matched", F.col("first_new") & F.col("first_old"))
+    for _ in range(rounds - 1):
+        free = F.col("_free").desc()
+        out = out.withColumn("_label_taken", F.max("matched").over(new_w)) \
+            .withColumn("_free", ~F.col("_label_taken") & ~F.max("matched").over(old_w)) \
+            .withColumn("_rank_old", F.row_number().over(old_w.orderBy(free, *old_order))) \
+            .withColumn("_rank_new", F.row_number().over(new_w.orderBy(free, *new_order))) \
+            .withColumn("matched", F.col("matched") | (
+                F.col("_free") & (F.col("_rank_old") == 1) & (F.col("_rank_new") == 1))) \
+            .drop("_label_taken", "_free", "_rank_old", "_rank_new")
+    return out
 
 
 def assign_person_ids(
@@ -159,9 +172,12 @@ def assign_person_ids(
     run_id: str,
     *,
     rounds: int = 2,
-    persist: bool = True,
 ) -> tuple[DataFrame, DataFrame]:
     """Replace provisional cluster labels with stable person IDs carried over from ``previous``.
+
+    The decisions (one row per new cluster and per previous ID, at each level: small next to the
+    records) are computed in one Spark job and local-checkpointed, so both outputs read them
+    without recomputing the overlap and their plans stay small.
 
     :param clusters: this run's clusters, one row per record (``record_key``,
         ``person_id_<level>`` as provisional labels, and any other columns, e.g. ``source``,
@@ -171,13 +187,12 @@ def assign_person_ids(
         treated as a first run at that level.
     :param levels: the thresholds, e.g. ``["high", "medium", "low"]``.
     :param run_id: this run's id; must start with ``YYYYMMDDThhmmssZ`` (new IDs carry the stamp).
-    :param rounds: rounds of mutual-best matching (module docstring); at least 1.
-    :param persist: persist the (small) pair-overlap table so that writing both outputs reads
-        and joins the inputs once.
+    :param rounds: rounds of mutual-first-choice matching (module docstring); at least 1.
     :returns: ``(stable_clusters, events)``: ``clusters`` with the same columns, each
-        ``person_id_<level>`` replaced by its stable ID and ``person_id`` by the medium-level
-        one (the first level if there is no ``medium``); and this run's ``person_events`` rows
-        (:data:`EVENTS_SCHEMA`), one per previous and one per current ID at each level.
+        ``person_id_<level>`` replaced by its stable ID and ``person_id`` (if present) by the
+        medium-level one (the first level if there is no ``medium``); and this run's
+        ``person_events`` rows (:data:`EVENTS_SCHEMA`), one per previous and one per current ID
+        at each level.
     :raises IdentifyError: on missing columns, no levels, rounds < 1, or a run id without a stamp.
     """
     levels = list(levels)
@@ -188,15 +203,15 @@ def assign_person_ids(
     run_stamp(run_id)  # fail early on a run id that cannot stamp new IDs
     _check_columns(clusters, levels, "clusters")
 
-    cur = _stack(clusters, levels, "label")
-    prev_levels = []
+    prev_levels: list[str] = []
     if previous is not None:
-        prev_levels = [lv for lv in levels if f"person_id_{lv}" in previous.columns]
         if "record_key" not in previous.columns:
-            raise IdentifyError(f"previous clusters lack column record_key; has {', '.join(previous.columns)}")
+            raise IdentifyError(
+                f"previous clusters lack column record_key; has {', '.join(previous.columns)}")
+        prev_levels = [lv for lv in levels if f"person_id_{lv}" in previous.columns]
         for lv in levels:
             if lv not in prev_levels:
-                logger.warning("previous clusters have no person_id_%s: minting all ids at %s", lv, lv)
+                logger.warning("previous clusters have no person_id_%s: minting every id at %s", lv, lv)
     if prev_levels:
         prev = _stack(previous, prev_levels, "old_id")
     else:
@@ -205,57 +220,54 @@ def assign_person_ids(
             F.lit(None).cast("string").alias("old_id"))
 
     # (level, label, old_id) -> shared records; label null = records gone, old_id null = new records
-    pairs = cur.join(prev, ["level", "record_key"], "full_outer").groupBy(
-        "level", "label", "old_id").agg(
-        F.count(F.lit(1)).alias("n"), F.min("record_key").alias("min_key"))
-    if persist:
-        pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
-
-    new_sizes = pairs.where(F.col("label").isNotNull()).groupBy("level", "label").agg(
+    pairs = _stack(clusters, levels, "label").join(prev, ["level", "record_key"], "full_outer") \
+        .groupBy("level", "label", "old_id").agg(
+            F.count(F.lit(1)).alias("n"), F.min("record_key").alias("min_key")) \
+        .persist(StorageLevel.MEMORY_AND_DISK)  # read by three branches below; freed after the job
+    new_sizes = pairs.where(F.col("label").isNotNull()).groupBy(*_BY_NEW).agg(
         F.sum("n").cast("bigint").alias("n_cur"), F.min("min_key").alias("new_min"))
-    old_sizes = pairs.where(F.col("old_id").isNotNull()).groupBy("level", "old_id").agg(
+    old_sizes = pairs.where(F.col("old_id").isNotNull()).groupBy(*_BY_OLD).agg(
         F.sum("n").cast("bigint").alias("n_prev"))
     overlap = pairs.where(F.col("label").isNotNull() & F.col("old_id").isNotNull()).join(
-        new_sizes.select("level", "label", "new_min"), ["level", "label"]).select(
-        "level", "label", "old_id", "n", "new_min", _mint_age(F.col("old_id")).alias("old_age"))
+        new_sizes.select(*_BY_NEW, "new_min"), list(_BY_NEW)).select(
+        *_BY_NEW, "old_id", "n", "new_min", _mint_age(F.col("old_id")).alias("old_age"))
+    matched = _match(overlap, rounds)
+    by_new = matched.groupBy(*_BY_NEW).agg(
+        F.max(F.when(F.col("matched"), F.col("old_id"))).alias("kept_id"),
+        F.max(F.when(F.col("first_new"), F.col("old_id"))).alias("best_old"))
+    by_old = matched.groupBy(*_BY_OLD).agg(
+        F.max("matched").alias("matched"),
+        F.max(F.when(F.col("first_old"), F.col("label"))).alias("best_label"))
 
-    ranked = _ranked(overlap)
-    best_old = ranked.where(F.col("rank_new") == 1).select(
-        "level", "label", F.col("old_id").alias("best_old"))
-    best_new = ranked.where(F.col("rank_old") == 1).select(
-        "level", "old_id", F.col("label").alias("best_label"))
-    matches = _mutual_best(ranked)
-    remaining = overlap
-    for _ in range(rounds - 1):
-        remaining = remaining.join(matches.select("level", "label"), ["level", "label"], "left_anti") \
-            .join(matches.select("level", "old_id"), ["level", "old_id"], "left_anti")
-        matches = matches.unionByName(_mutual_best(_ranked(remaining)))
-
-    kept = F.col("old_id").isNotNull()
-    current = new_sizes.join(matches, ["level", "label"], "left") \
-        .join(best_old, ["level", "label"], "left") \
-        .join(old_sizes, ["level", "old_id"], "left") \
+    kept = F.col("kept_id").isNotNull()
+    new_rows = new_sizes.join(by_new, list(_BY_NEW), "left") \
+        .join(old_sizes.withColumnRenamed("old_id", "kept_id"), ["level", "kept_id"], "left") \
         .select(
-            "level", "label",
-            F.coalesce(F.col("old_id"), mint_person_id(run_id, F.col("level"), F.col("new_min")))
+            *_BY_NEW,
+            F.coalesce(F.col("kept_id"), mint_person_id(run_id, F.col("level"), F.col("new_min")))
             .alias("person_id"),
             F.when(kept, "kept").when(F.col("best_old").isNotNull(), "split_from")
             .otherwise("created").alias("event"),
             F.when(~kept, F.col("best_old")).alias("other_person_id"),
+            F.lit(None).cast("string").alias("best_label"),
             F.col("n_cur").alias("records"),
             F.col("n_prev").alias("previous_records"),
         )
-    gone = old_sizes.join(matches.select("level", "old_id"), ["level", "old_id"], "left_anti") \
-        .join(best_new, ["level", "old_id"], "left") \
-        .join(current.select("level", F.col("label").alias("best_label"),
-                             F.col("person_id").alias("target")), ["level", "best_label"], "left") \
+    old_rows = old_sizes.join(by_old, list(_BY_OLD), "left") \
+        .where(F.col("matched").isNull() | ~F.col("matched")) \
         .select(
-            "level", F.col("old_id").alias("person_id"),
-            F.when(F.col("target").isNotNull(), "merged_into").otherwise("retired").alias("event"),
-            F.col("target").alias("other_person_id"),
-            F.lit(0).cast("bigint").alias("records"),
-            F.col("n_prev").alias("previous_records"),
+            "level", F.lit(None).cast("string").alias("label"), F.col("old_id").alias("person_id"),
+            F.when(F.col("best_label").isNotNull(), "merged_into").otherwise("retired").alias("event"),
+            F.lit(None).cast("string").alias("other_person_id"), "best_label",
+            F.lit(0).cast("bigint").alias("records"), F.col("n_prev").alias("previous_records"),
         )
+    decisions = new_rows.unionByName(old_rows).localCheckpoint(eager=True)
+    pairs.unpersist()
+
+    current = decisions.where(F.col("label").isNotNull())
+    targets = current.select("level", F.col("label").alias("best_label"), F.col("person_id").alias("_target"))
+    gone = decisions.where(F.col("label").isNull()).join(targets, ["level", "best_label"], "left") \
+        .withColumn("other_person_id", F.col("_target"))
     event_cols = [
         "person_id", "event", "other_person_id", F.col("level").alias("threshold"),
         F.lit(run_id).alias("run_id"), "records", "previous_records",

@@ -36,6 +36,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class ModelMeta:
+    """The ``.meta.json`` sidecar: what Splink's model JSON has no place for."""
+
     sources: list[str]
     training: TrainingConfig
     description: str = ""
@@ -44,6 +46,8 @@ class ModelMeta:
 
 @dataclass(frozen=True)
 class LinkModel:
+    """A link model: the Splink settings dict (as in the JSON file), its metadata, its path."""
+
     path: str
     settings: dict[str, Any]  # Splink settings dict
     meta: ModelMeta
@@ -56,6 +60,7 @@ class LinkModel:
 
     @property
     def content_hash(self) -> str:
+        """sha256 of the Splink model (the run record's ``model_hashes``)."""
         blob = json.dumps(self.settings, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -67,6 +72,7 @@ class LinkModel:
 
     @property
     def is_trained(self) -> bool:
+        """The model was trained (its metadata holds a training record)."""
         return bool(self.meta.trained)
 
 
@@ -76,7 +82,18 @@ def meta_path(model_path: str | Path) -> str:
 
 
 def load_model(path: str | Path) -> LinkModel:
-    """Read a model (Splink JSON + its ``.meta.json``) from a local path or a URI."""
+    """Read a model (Splink JSON + its ``.meta.json``) from a local path or a URI.
+
+    Parameters:
+        path: the model JSON; its metadata is ``<stem>.meta.json`` beside it.
+
+    Returns the model, checked: Splink accepts its settings, and its unique id column is
+    ``record_key``.
+
+    Raises:
+        ConfigError: naming the file: either file missing or not JSON, metadata with unknown
+            or missing keys, settings Splink rejects, another unique id column.
+    """
     path = str(path)
     if not files.exists(path):
         raise ConfigError(path, "<file>", "model file not found")
@@ -103,11 +120,18 @@ def load_model(path: str | Path) -> LinkModel:
 
 
 def save_model(model: LinkModel, path: str | Path) -> str:
-    """Write the Splink JSON and its sidecar metadata (a local path or a URI)."""
+    """Write the Splink JSON and its sidecar metadata (a local path or a URI).
+
+    Parameters:
+        model: the model to write.
+        path: where the JSON goes; ``<stem>.meta.json`` is written beside it.
+
+    Returns ``path`` as a string.
+    """
     from dataclasses import asdict
 
     path = str(path)
     files.write_text(path, json.dumps(model.settings, indent=2) + "\n")
     files.write_text(meta_path(path), json.dumps(asdict(model.meta), indent=2, default=str) + "\n")
-    logger.info("model written to %s (version %s)", path, LinkModel(str(path), model.settings, model.meta).version)
+    logger.info("model written to %s (version %s)", path, model.version)
     return path

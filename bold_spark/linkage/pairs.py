@@ -34,12 +34,23 @@ def with_term_frequencies(records: DataFrame, columns: list[str]) -> DataFrame:
 def group_records(
     records: DataFrame, sources: list[str], columns: list[str], settings
 ) -> DataFrame:
-    """The records of a link group with just the columns the model reads, plus tf columns."""
+    """The records of a link group, narrowed to what the model reads.
+
+    Parameters:
+        records: the ``records`` table (or any frame with its columns).
+        sources: the link group's sources.
+        columns: the columns to keep (``sql.needed_columns``).
+        settings: the model as Splink's Settings object (for its term-frequency columns).
+
+    Returns the group's records with ``columns`` and a ``tf_<col>`` column per
+    term-frequency-adjusted column.
+    """
     recs = records.where(F.col(SOURCE).isin(*sources)).select(*columns)
     return with_term_frequencies(recs, tf_columns(settings))
 
 
 def pair_columns(recs: DataFrame) -> list[str]:
+    """The record columns each side of a pair carries (as ``<col>_l`` and ``<col>_r``)."""
     return list(recs.columns)
 
 
@@ -49,7 +60,18 @@ def blocked_pairs(
     scope: PairScope,
     exclude_earlier_rules: bool = True,
 ) -> DataFrame:
-    """Every pair the rules find, once, with ``<col>_l``/``<col>_r`` columns and ``match_key``."""
+    """The pairs blocking rules find, as a Spark join per rule (no pair materialised apart).
+
+    Parameters:
+        recs: the link group's records (:func:`group_records`).
+        rules: the blocking rules, in order.
+        scope: which pairs the link group scores (anchor sources, link only).
+        exclude_earlier_rules: skip pairs an earlier rule finds, so each pair appears once
+            (False for training, which blocks on one rule at a time).
+
+    Returns one row per pair (``record_key_l < record_key_r``) with every column of ``recs``
+    as ``<col>_l`` and ``<col>_r``, and ``match_key``: the index of the rule that found it.
+    """
     cols = pair_columns(recs)
     left, right = recs.alias("l"), recs.alias("r")
     select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
@@ -70,6 +92,15 @@ def blocked_pairs(
 
 
 def comparison_vectors(pairs: DataFrame, settings, keep: list[str]) -> DataFrame:
-    """Gamma (comparison level) per comparison, keeping ``keep`` columns and tf columns."""
+    """The comparison vector of each pair: its level in every comparison.
+
+    Parameters:
+        pairs: pairs from :func:`blocked_pairs`.
+        settings: the model as Splink's Settings object.
+        keep: pair columns to carry through (keys, sources, ``match_key``...).
+
+    Returns ``keep``, a ``gamma_<comparison>`` column per comparison (Splink's own CASE
+    expressions) and the pair's term-frequency columns.
+    """
     tf_cols = [f"tf_{c}_{side}" for c in tf_columns(settings) for side in ("l", "r")]
     return pairs.selectExpr(*keep, *gamma_expressions(settings), *[f"`{c}`" for c in tf_cols])

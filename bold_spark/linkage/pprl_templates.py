@@ -54,6 +54,7 @@ def hashed_dob_comparison() -> dict[str, Any]:
 
 
 def hashed_postcode_comparison() -> dict[str, Any]:
+    """Postcode on keyed hashes: same unit, same sector, same district (kept clear), else."""
     return {
         "output_column_name": "postcode",
         "comparison_description": "Postcode unit and sector (keyed hashes), district",
@@ -68,6 +69,8 @@ def hashed_postcode_comparison() -> dict[str, Any]:
 
 
 def hashed_sector_comparison() -> dict[str, Any]:
+    """Postcode sector on a keyed hash (sources with no full postcode): same sector, same
+    district, else."""
     return {
         "output_column_name": "postcode_sector",
         "comparison_description": "Postcode sector (keyed hash), district",

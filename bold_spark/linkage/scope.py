@@ -13,6 +13,9 @@ SOURCE = "source"
 
 @dataclass(frozen=True)
 class PairScope:
+    """Which pairs a link group scores: with ``anchor_sources``, only pairs including a record
+    of one of them; with ``link_only``, only pairs across sources; else every pair."""
+
     anchor_sources: list[str] = field(default_factory=list)
     link_only: bool = False
 
@@ -43,7 +46,8 @@ class PairScope:
         is_anchor = F.col(SOURCE).isin(*self.anchor_sources) if self.anchor_sources else F.lit(True)
         key_names = [f"_k{i}" for i in range(len(keys))]
         per_source = (
-            recs.select(*[k.alias(n) for k, n in zip(keys, key_names, strict=True)], F.col(SOURCE), is_anchor.alias("_a"))
+            recs.select(*[k.alias(n) for k, n in zip(keys, key_names, strict=True)], F.col(SOURCE),
+                        is_anchor.alias("_a"))
             .where(" and ".join(f"{k} is not null" for k in key_names) or "true")
             .groupBy(*key_names, SOURCE, "_a")
             .agg(F.count(F.lit(1)).cast("double").alias("ns"))
@@ -59,5 +63,6 @@ class PairScope:
         )
 
     def total_pairs(self, recs: DataFrame) -> float:
+        """Pairs in scope among all of ``recs`` (one Spark aggregation)."""
         row = self.block_counts(recs, [F.lit(1)]).agg(F.sum("pairs")).collect()[0]
         return float(row[0] or 0.0)

@@ -8,8 +8,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
-from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors, group_records
+from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import (
     blocking_rules,
     final_score_expressions,
@@ -29,7 +29,8 @@ def score_vectors(vectors: DataFrame, settings) -> DataFrame:
     """Add Splink's per-comparison weights, then match_weight and match_probability."""
     mw_expr, mp_expr = final_score_expressions(settings)
     with_parts = vectors.selectExpr("*", *match_weight_part_expressions(settings))
-    return with_parts.selectExpr("*", f"{mw_expr} as match_weight", f"{mp_expr} as match_probability")
+    return with_parts.selectExpr("*", f"{mw_expr} as match_weight",
+                                 f"{mp_expr} as match_probability")
 
 
 def predict_edges(
@@ -40,7 +41,20 @@ def predict_edges(
     scope: PairScope,
     run_id: str,
 ) -> DataFrame:
-    """Edges of one link group: every blocked pair scored once with the group's model."""
+    """The edges of one link group: every blocked pair scored once with the group's model.
+
+    Parameters:
+        records: the ``records`` table.
+        model: the group's trained model.
+        link_group: the group's name (written in each edge).
+        sources: the group's sources.
+        scope: which pairs the group scores.
+        run_id: the run writing the edges.
+
+    Returns a lazy frame, one row per pair: :data:`EDGE_KEY_COLUMNS`, the ``gamma_*`` levels,
+    ``match_key`` and ``blocking_rule`` (which rule found it), ``link_group``,
+    ``model_version`` and ``run_id``.
+    """
     settings = model.splink_settings()
     rules = blocking_rules(settings)
     recs = group_records(records, sources, needed_columns(settings), settings)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import sqlglot
-
-from splink.internals.predict import _combine_prior_and_mws
 from splink.internals.dialects import SplinkDialect
+from splink.internals.predict import _combine_prior_and_mws
 
 RECORD_KEY = "record_key"
 _SELECT = "SELECT "
@@ -29,16 +28,27 @@ def spark_sql(expr: str) -> str:
     out = sqlglot.transpile(_SELECT + expr, read="spark", write="customspark")[0]
     return out[len(_SELECT):]
 
+
 SOURCE = "source"
 
 
 @dataclass(frozen=True)
 class BlockingRule:
+    """A blocking rule and its position in the model (a pair is found by the first rule that
+    blocks it; later rules skip it)."""
+
     index: int
     sql: str  # Spark SQL over aliases l and r
 
 
 def blocking_rules(settings) -> list[BlockingRule]:
+    """The model's blocking rules for prediction, in order.
+
+    Parameters:
+        settings: the model as Splink's Settings object (``LinkModel.splink_settings()``).
+
+    Returns one :class:`BlockingRule` per rule, indexed from 0.
+    """
     return [
         BlockingRule(i, br.blocking_rule_sql)
         for i, br in enumerate(settings._blocking_rules_to_generate_predictions)
@@ -59,10 +69,12 @@ _L_R_COL = re.compile(r"\b(?:l|r)\s*\.\s*`?([A-Za-z_][A-Za-z0-9_]*)`?")
 
 
 def columns_in_rule(rule_sql: str) -> list[str]:
+    """Columns a rule reads through the ``l.`` and ``r.`` aliases, in order, once each."""
     return list(dict.fromkeys(_L_R_COL.findall(rule_sql)))
 
 
 def comparison_input_columns(settings) -> list[str]:
+    """Input columns the model's comparison levels read, in order, once each."""
     cols: list[str] = []
     for comparison in settings.comparisons:
         for level in comparison.comparison_levels:
@@ -71,7 +83,14 @@ def comparison_input_columns(settings) -> list[str]:
 
 
 def needed_columns(settings, extra_rules: list[str] = ()) -> list[str]:
-    """Record columns any comparison or blocking rule of the model reads."""
+    """Record columns scoring or training a model reads: what to select from ``records``.
+
+    Parameters:
+        settings: the model as Splink's Settings object.
+        extra_rules: more rules to read columns from (training's deterministic and EM rules).
+
+    Returns ``record_key``, ``source``, then every column a comparison or rule reads, once.
+    """
     cols = [RECORD_KEY, SOURCE, *comparison_input_columns(settings)]
     for rule in [*(r.sql for r in blocking_rules(settings)), *extra_rules]:
         cols.extend(columns_in_rule(rule))
@@ -84,6 +103,7 @@ def gamma_expressions(settings) -> list[str]:
 
 
 def gamma_columns(settings) -> list[str]:
+    """``gamma_<comparison>`` column names, one per comparison, in the model's order."""
     return [c._gamma_column_name for c in settings.comparisons]
 
 
@@ -97,6 +117,7 @@ def match_weight_part_expressions(settings) -> list[str]:
 
 
 def match_weight_terms(settings) -> list[str]:
+    """Names of the per-comparison weight columns the match weight sums (Splink's)."""
     terms: list[str] = []
     for c in settings.comparisons:
         terms.extend(c._match_weight_columns_to_sum)
@@ -106,5 +127,6 @@ def match_weight_terms(settings) -> list[str]:
 def final_score_expressions(settings) -> tuple[str, str]:
     """(match_weight expression, match_probability expression) over the weight parts."""
     prior = settings.core_model_settings.probability_two_random_records_match
-    mw, mp = _combine_prior_and_mws(prior, match_weight_terms(settings), SplinkDialect.from_string("spark"))
+    mw, mp = _combine_prior_and_mws(prior, match_weight_terms(settings),
+                                    SplinkDialect.from_string("spark"))
     return spark_sql(mw), spark_sql(mp)

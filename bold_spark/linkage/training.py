@@ -47,6 +47,9 @@ LEVEL_NOT_OBSERVED = 1e-6  # Splink's value for a level never seen in training
 
 @dataclass
 class EMSession:
+    """What one EM session did: its blocking rule, the pairs and distinct comparison vectors it
+    counted, the iterations run, whether it converged, and the comparisons it left out."""
+
     rule: str
     pairs: int
     patterns: int
@@ -129,7 +132,7 @@ def expectation_maximisation(
     lam = prior
     converged = False
     it = 0
-    for it in range(1, max_iterations + 1):
+    for it in range(1, max_iterations + 1):  # noqa: B007 (returned: the iterations run)
         log_bf = np.zeros(len(counts))
         for k, gk in enumerate(G):
             for v, mv in m[k].items():

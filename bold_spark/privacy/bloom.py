@@ -104,6 +104,7 @@ class BloomSpec:
 
     @classmethod
     def from_config(cls, cfg: PrivacyConfig) -> BloomSpec:
+        """The spec a pipeline config's ``privacy`` section sets (bits and hash functions)."""
         return cls(bits=cfg.bloom_filter_bits, hashes=cfg.bloom_filter_hashes)
 
 
@@ -117,6 +118,8 @@ def bigrams(value: str) -> list[str]:
 
 
 def field_key(key_bytes: bytes, field: str) -> bytes:
+    """The per-field key (HMAC of the field name under the secret key), so the same name
+    encodes differently in different fields."""
     return hmac.new(key_bytes, _FIELD_KEY_PREFIX + field.encode("utf-8"), sha256).digest()
 
 
@@ -168,19 +171,42 @@ def _encoder(key_bytes: bytes, field: str, spec: BloomSpec):
 
 
 def encode_value(key: SecretKey, field: str, value: str, spec: BloomSpec = BloomSpec()) -> list[int]:
-    """Set bit positions of ``value``'s encoding in ``field`` (the reference for the Spark UDF;
-    ``value`` must already be cleaned the way the pipeline cleans that field)."""
+    """Bloom-filter encoding of one value, in Python (the reference :func:`bloom_column` equals).
+
+    Parameters:
+        key: the pseudonymisation key.
+        field: the field the value belongs to (``first_name``, ``surname``...): each field
+            has its own derived key.
+        value: the value, already cleaned the way the pipeline cleans that field.
+        spec: filter length, hash functions, scheme and folding.
+
+    Returns the sorted set bit positions (each below ``spec.length``).
+    """
     return _encoder(key.value, field, spec)(value)
 
 
 def dice(a: list[int], b: list[int]) -> float:
-    """Dice similarity of two encodings given as set positions."""
+    """Dice similarity of two encodings given as set positions.
+
+    Parameters:
+        a: one encoding's set positions.
+        b: the other's.
+
+    Returns ``2 |a & b| / (|a| + |b|)``, between 0 and 1; 0 when both are empty.
+    """
     sa, sb = set(a), set(b)
     return 2 * len(sa & sb) / (len(sa) + len(sb)) if sa or sb else 0.0
 
 
 def positions_to_base64(positions: list[int], length: int) -> str:
-    """Serialise set positions as the base64 bit string pre-encoded sources deliver."""
+    """Serialise set positions as the base64 bit string pre-encoded sources deliver.
+
+    Parameters:
+        positions: set bit positions, each below ``length``.
+        length: the filter's length in bits (a multiple of 8).
+
+    Returns the filter as base64 of ``length // 8`` bytes, most significant bit first.
+    """
     buf = bytearray(length // 8)
     for p in positions:
         buf[p // 8] |= 0x80 >> (p % 8)
@@ -191,9 +217,17 @@ def positions_to_base64(positions: list[int], length: int) -> str:
 
 
 def bloom_column(key: SecretKey, col: Column, field: str, spec: BloomSpec) -> Column:
-    """``array<int>`` encoding of ``col`` (cleaned strings) for ``field``; null/empty -> null.
+    """Bloom-filter encoding of a column, in a vectorised UDF (each batch encodes each distinct
+    value once).
 
-    One vectorised pandas UDF; each batch encodes each distinct value once."""
+    Parameters:
+        key: the pseudonymisation key.
+        col: cleaned strings.
+        field: the field being encoded (each field has its own derived key).
+        spec: filter length, hash functions, scheme and folding.
+
+    Returns an ``array<int>`` column of sorted set positions; null or empty -> null.
+    """
     from pyspark.sql.functions import pandas_udf
 
     key_bytes = key.value
@@ -223,6 +257,14 @@ def dice_sql(left: str, right: str) -> str:
 
 
 def dice_column(left: Column, right: Column) -> Column:
+    """Dice similarity of two set-position array columns.
+
+    Parameters:
+        left: one encoding column (``array<int>``).
+        right: the other.
+
+    Returns a double column between 0 and 1; null when either side is null or both are empty.
+    """
     from pyspark.sql import functions as F
 
     both = F.size(left) + F.size(right)

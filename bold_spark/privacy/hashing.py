@@ -20,14 +20,27 @@ if TYPE_CHECKING:
 
 
 def hmac_hex(key: SecretKey, value: str) -> str:
-    """HMAC-SHA256 of ``value`` as lowercase hex (the reference the Spark column must equal)."""
+    """HMAC-SHA256 of one string, in Python (the reference :func:`hmac_column` must equal).
+
+    Parameters:
+        key: the pseudonymisation key.
+        value: the text to hash (UTF-8), domain prefix included if one is wanted.
+
+    Returns the digest as 64 lowercase hex characters.
+    """
     return hmac.new(key.value, value.encode("utf-8"), sha256).hexdigest()
 
 
 def hmac_column(key: SecretKey, col: Column, domain: str) -> Column:
-    """HMAC-SHA256 hex digest of ``domain + ':' + col``; null stays null.
+    """Keyed hash of a column: HMAC-SHA256 of ``domain + ':' + col`` in a vectorised UDF.
 
-    The domain separates identifier types, so equal strings in different fields never collide.
+    Parameters:
+        key: the pseudonymisation key (kept out of the query plan: see the module docstring).
+        col: the values to hash (cast to string).
+        domain: the identifier type (``pnc``, ``record``...). It separates identifier types,
+            so equal strings in different fields never hash alike.
+
+    Returns a string column of 64-character hex digests; null stays null.
     """
     from pyspark.sql.functions import pandas_udf
 

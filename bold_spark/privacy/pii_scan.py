@@ -29,9 +29,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from bold_spark.standardise.dates import DEFAULT_DATE_FORMATS, parse_date
+from bold_spark.schema import DEFAULT_DATE_FORMATS
+from bold_spark.standardise.dates import parse_date
 from bold_spark.standardise.identifiers import NORMALISERS
-from bold_spark.standardise.names import _ACCENTED, _PLAIN, clean_name
+from bold_spark.standardise.names import ACCENT_FOLD, clean_name, fold_accents
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -56,6 +57,8 @@ _NON_ALNUM = "[^A-Z0-9]+"
 
 @dataclass(frozen=True)
 class Finding:
+    """Rows of an output column holding values from one source column (never the value)."""
+
     table: str
     column: str
     label: str  # where the value came from, e.g. "prison.FIRST_NAME"; never the value
@@ -70,17 +73,14 @@ class Finding:
 
 def normalise_text(col: Column) -> Column:
     """Upper case, accents folded, apostrophes dropped, non-alphanumerics -> single spaces."""
-    s = F.translate(F.upper(col.cast("string")), _ACCENTED, _PLAIN)
+    s = fold_accents(F.upper(col.cast("string")))
     s = F.regexp_replace(F.regexp_replace(s, _APOSTROPHES, ""), _NON_ALNUM, " ")
     return F.trim(s)
 
 
-_PY_FOLD = str.maketrans(_ACCENTED, _PLAIN)
-
-
 def normalise_py(text: str) -> str:
     """:func:`normalise_text` in Python (for log lines)."""
-    s = re.sub(_APOSTROPHES, "", text.upper().translate(_PY_FOLD))
+    s = re.sub(_APOSTROPHES, "", text.upper().translate(ACCENT_FOLD))
     return re.sub(_NON_ALNUM, " ", s).strip()
 
 
@@ -127,7 +127,8 @@ def table_cells(df: DataFrame, table: str = "", exclude_columns: Iterable[str] =
     cells = df.select(
         F.xxhash64(*texts).alias("_row"),
         F.explode(F.array(*[
-            F.struct(F.lit(f.name).alias("column"), t.alias("text")) for f, t in zip(fields, texts)
+            F.struct(F.lit(f.name).alias("column"), t.alias("text"))
+            for f, t in zip(fields, texts, strict=True)
         ])).alias("cell"),
     )
     return cells.select(F.lit(table).alias("table"), F.col("cell.column").alias("column"), "_row",

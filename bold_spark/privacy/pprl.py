@@ -77,9 +77,9 @@ HASH_COLUMNS = (
 
 
 def bloom_fields(cfg: PrivacyConfig) -> tuple[str, ...]:
-    """Fields encoded as Bloom filters: ``privacy.bloom_fields`` when the config has it,
-    else first name and surname."""
-    fields = tuple(getattr(cfg, "bloom_fields", None) or DEFAULT_BLOOM_FIELDS)
+    """Fields encoded as Bloom filters: ``privacy.bloom_fields`` (validated by the config loader;
+    first name and surname by default)."""
+    fields = tuple(cfg.bloom_fields or DEFAULT_BLOOM_FIELDS)
     unknown = [f for f in fields if f not in BLOOM_SOURCES]
     if unknown:
         raise ConfigError("<pipeline config>", "privacy.bloom_fields",

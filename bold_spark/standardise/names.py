@@ -5,15 +5,35 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-_ACCENTED = "ÀÁÂÃÄÅĀĂĄÇĆĈĊČÐĎÈÉÊËĒĔĖĘĚĜĞĠĢĤÌÍÎÏĨĪĬĮİĴĶĹĻĽŁÑŃŅŇÒÓÔÕÖØŌŎŐŔŖŘŚŜŞŠŢŤÙÚÛÜŨŪŬŮŰŲŴÝŸŶŹŻŽ"
-_PLAIN = "AAAAAAAAACCCCCDDEEEEEEEEEGGGGHIIIIIIIIIJKLLLLNNNNOOOOOOOOORRRSSSSTTUUUUUUUUUUWYYYZZZ"
-assert len(_ACCENTED) == len(_PLAIN)
+#: Upper-case accented letters and, position by position, the plain letter each folds to.
+ACCENTED = "ÀÁÂÃÄÅĀĂĄÇĆĈĊČÐĎÈÉÊËĒĔĖĘĚĜĞĠĢĤÌÍÎÏĨĪĬĮİĴĶĹĻĽŁÑŃŅŇÒÓÔÕÖØŌŎŐŔŖŘŚŜŞŠŢŤÙÚÛÜŨŪŬŮŰŲŴÝŸŶŹŻŽ"
+PLAIN = "AAAAAAAAACCCCCDDEEEEEEEEEGGGGHIIIIIIIIIJKLLLLNNNNOOOOOOOOORRRSSSSTTUUUUUUUUUUWYYYZZZ"
+assert len(ACCENTED) == len(PLAIN)
+#: The same folding for Python strings (``text.upper().translate(ACCENT_FOLD)``).
+ACCENT_FOLD = str.maketrans(ACCENTED, PLAIN)
+
+
+def fold_accents(col: Column) -> Column:
+    """Fold accented upper-case letters to plain ones (``'ZOË'`` -> ``'ZOE'``).
+
+    Parameters:
+        col: a string column, already upper case (lower-case accented letters are kept).
+
+    Returns the column with every letter of :data:`ACCENTED` replaced by its :data:`PLAIN` one.
+    """
+    return F.translate(col, ACCENTED, PLAIN)
 
 
 def clean_name(col: Column) -> Column:
-    """'  Zoë  o'Brien-Smith ' -> 'ZOE OBRIEN SMITH'; empty -> null."""
+    """A name upper cased, accents folded, apostrophes dropped, other punctuation made spaces.
+
+    Parameters:
+        col: the raw name, e.g. ``"  Zoë  o'Brien-Smith "``.
+
+    Returns the cleaned name (``'ZOE OBRIEN SMITH'``); null where nothing is left.
+    """
     upper = F.upper(F.trim(col))
-    folded = F.translate(upper, _ACCENTED, _PLAIN)
+    folded = fold_accents(upper)
     folded = F.regexp_replace(folded, "[ÆæŒœß]", "")  # rare ligatures: drop, do not guess
     no_apostrophes = F.regexp_replace(folded, "['’`]", "")
     spaced = F.regexp_replace(no_apostrophes, "[^A-Z]+", " ")
@@ -22,7 +42,15 @@ def clean_name(col: Column) -> Column:
 
 
 def split_forenames(first: Column, middle: Column | None = None) -> tuple[Column, Column]:
-    """First token is the first name; every other forename token goes to middle names."""
+    """Split forenames into a first name and middle names.
+
+    Parameters:
+        first: the first-name (or all-forenames) column.
+        middle: a middle-names column, if the source has one.
+
+    Returns ``(first_name, middle_names)`` columns, cleaned with :func:`clean_name`: the first
+    token is the first name, every other token (of both columns) a middle name; null if none.
+    """
     tokens = F.split(F.coalesce(clean_name(first), F.lit("")), " ")
     if middle is not None:
         extra = F.split(F.coalesce(clean_name(middle), F.lit("")), " ")
@@ -35,12 +63,27 @@ def split_forenames(first: Column, middle: Column | None = None) -> tuple[Column
 
 
 def initial(col: Column) -> Column:
+    """A name's initial.
+
+    Parameters:
+        col: a raw name or initial.
+
+    Returns the first letter of the name as :func:`clean_name` cleans it; null if none.
+    """
     cleaned = clean_name(col)
     return F.when(cleaned.isNull(), None).otherwise(F.substring(cleaned, 1, 1))
 
 
 def with_name_features(df: DataFrame) -> DataFrame:
-    """Initials (where not given), Soundex codes and surname tokens from the cleaned names."""
+    """Initials (where not given), Soundex codes and surname tokens from the cleaned names.
+
+    Parameters:
+        df: rows with cleaned ``first_name``, ``surname``, ``first_initial`` and
+            ``surname_initial`` columns.
+
+    Returns ``df`` with the initials filled in from the names where null, and
+    ``first_name_soundex``, ``surname_soundex`` and ``surname_tokens`` added.
+    """
     out = df.withColumn(
         "first_initial", F.coalesce(F.col("first_initial"), F.substring("first_name", 1, 1))
     ).withColumn(

@@ -6,9 +6,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import IDENTIFIER_FIELDS, DatasetConfig
-from bold_spark.ingest.validate import ID_COL, date_formats
 from bold_spark.privacy.hashing import hmac_column
 from bold_spark.privacy.keys import SecretKey
+from bold_spark.schema import ID_COL, date_formats
 from bold_spark.standardise.dates import parse_date, with_dob_parts
 from bold_spark.standardise.identifiers import NORMALISERS
 from bold_spark.standardise.names import clean_name, initial, split_forenames, with_name_features
@@ -35,11 +35,28 @@ def _src(df: DataFrame, ds: DatasetConfig, canon: str) -> Column:
 
 
 def record_key(key: SecretKey, source: str, source_record_id: Column) -> Column:
+    """The pseudonymous key of a record: the HMAC of ``source:source_record_id``.
+
+    Parameters:
+        key: the pseudonymisation key.
+        source: the dataset's name.
+        source_record_id: the record's id in the source (trimmed).
+
+    Returns the first :data:`RECORD_KEY_HEX_CHARS` hex characters of the HMAC (128 bits).
+    """
     digest = hmac_column(key, F.concat(F.lit(source + ":"), source_record_id), "record")
     return F.substring(digest, 1, RECORD_KEY_HEX_CHARS)
 
 
 def sex_code(col: Column, codes: dict[str, str]) -> Column:
+    """Sex as 'M', 'F' or null.
+
+    Parameters:
+        col: the source's sex column.
+        codes: source value -> 'M'/'F' (case-insensitive); empty: the first letter is taken.
+
+    Returns 'M', 'F', or null for anything else (unknown, not stated, other codes).
+    """
     raw = F.upper(F.trim(col))
     if codes:
         mapping = F.create_map(*[F.lit(x) for kv in codes.items() for x in (kv[0].upper(), kv[1])])
@@ -58,7 +75,19 @@ def _identifier_hash(df: DataFrame, ds: DatasetConfig, key: SecretKey, field: st
 def to_canonical(
     df: DataFrame, ds: DatasetConfig, key: SecretKey, snapshot_date: str, run_id: str
 ) -> DataFrame:
-    """Accepted rows of one source -> canonical person rows (see RECORD_COLUMNS)."""
+    """Accepted rows of one source as canonical person rows: the ``records`` table's rows.
+
+    Parameters:
+        df: the source's validated, accepted rows (they carry ``ID_COL``).
+        ds: the dataset config mapping source columns to canonical fields.
+        key: the key for record keys and identifier hashes.
+        snapshot_date: the extract's date (ISO); later dates of birth are impossible.
+        run_id: the run writing the rows.
+
+    Returns one row per input row with :data:`RECORD_COLUMNS`, then the dataset's extra
+    columns and extra identifier hashes: names cleaned, dates parsed, postcodes split, direct
+    identifiers normalised and keyed-hashed (never kept in clear).
+    """
     first_src = _src(df, ds, "forenames") if "forenames" in ds.columns else _src(df, ds, "first_name")
     middle_src = _src(df, ds, "middle_names") if "middle_names" in ds.columns else None
     first_name, middle_names = split_forenames(first_src, middle_src)
@@ -99,6 +128,12 @@ def to_canonical(
 
 
 def clean_text(col: Column) -> Column:
-    """Free text for extra columns: upper case, trimmed, single spaces; empty -> null."""
+    """Free text for extra columns: upper case, trimmed, single spaces.
+
+    Parameters:
+        col: the raw text.
+
+    Returns the cleaned text; null where empty.
+    """
     s = F.trim(F.regexp_replace(F.upper(col.cast("string")), r"\s+", " "))
     return F.when(s != "", s)

@@ -14,17 +14,39 @@ NFA_POSTCODES = ("ZZ993VZ", "ZZ993WZ", "ZZ993CZ", "NF11NF")
 
 
 def compact_postcode(col: Column) -> Column:
+    """A postcode with no spaces or punctuation, for matching and pattern checks.
+
+    Parameters:
+        col: the raw postcode.
+
+    Returns ``col`` upper cased with everything but letters and digits removed
+    ('sw1a 1aa' -> 'SW1A1AA').
+    """
     return F.regexp_replace(F.upper(col.cast("string")), "[^A-Z0-9]", "")
 
 
 def is_nfa_postcode(col: Column) -> Column:
+    """Whether a postcode is a no-fixed-abode pseudo-postcode.
+
+    Parameters:
+        col: the raw postcode (any spacing and case).
+
+    Returns a boolean column: true for :data:`NFA_POSTCODES` ('ZZ99 3VZ'...).
+    """
     return compact_postcode(col).isin(*NFA_POSTCODES)
 
 
 def with_postcode_parts(df: DataFrame) -> DataFrame:
-    """From ``postcode`` (full, any spacing/case) and/or ``postcode_sector`` (partial) derive
-    postcode (unit 'SW1A 1AA'), postcode_sector, postcode_district, postcode_area and a
-    postcode_invalid flag (value present but not a postcode; nulled)."""
+    """Normalise postcodes and derive their sector, district and area.
+
+    Parameters:
+        df: rows with ``postcode`` (a full postcode, any spacing and case) and
+            ``postcode_sector`` (a partial one, for sources that hold only that) columns.
+
+    Returns ``df`` with ``postcode`` as a unit ('SW1A 1AA'), ``postcode_sector`` ('SW1A 1'),
+    ``postcode_district`` ('SW1A'), ``postcode_area`` ('SW') and ``postcode_invalid`` (a value
+    was present but is not a postcode; it is nulled).
+    """
     compact = compact_postcode(F.col("postcode"))
     valid_unit = compact.rlike(UNIT_PATTERN)
     outward = F.expr("substring(regexp_replace(upper(postcode), '[^A-Z0-9]', ''), 1, "

@@ -118,6 +118,8 @@ def dob_typo_sql(dob: str, d: Draws) -> str:
 
 
 def dob_variant_sql(dob: str, d: Draws, rates: ErrorRates) -> str:
+    """SQL of the DOB a record carries: the true ``dob`` or, at the spec's rates, 1 January of
+    its year (a placeholder), day and month swapped, or a typo."""
     return case_by_bins(
         d.u("dob"),
         [

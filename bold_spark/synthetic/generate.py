@@ -31,10 +31,12 @@ def source_rows(people: DataFrame, spec: SyntheticSpec) -> dict[str, DataFrame]:
 
 
 def extract_of(rows: DataFrame, layout: SourceLayout) -> DataFrame:
+    """A source's rows as its extract: the layout's columns, in its order, as strings."""
     return rows.selectExpr(*[f"CAST(`{c}` AS STRING) AS `{c}`" for c in layout.columns])
 
 
 def ground_truth_of(rows: DataFrame, layout: SourceLayout) -> DataFrame:
+    """A source's rows as ground truth: (source, source_record_id, person_id)."""
     return rows.selectExpr(
         f"'{layout.name}' AS source",
         f"CAST(`{layout.record_id}` AS STRING) AS source_record_id",
@@ -52,13 +54,27 @@ def assemble_population(people: DataFrame, spec: SyntheticSpec) -> dict[str, Dat
 
 
 def generate_population(spark: SparkSession, spec: SyntheticSpec) -> dict[str, DataFrame]:
-    """Source name -> extract DataFrame in the source's layout (all string columns), plus
-    ``ground_truth`` (source, source_record_id, person_id). Lazy: nothing is computed here."""
+    """The synthetic extracts and their ground truth, as lazy DataFrames (nothing runs here).
+
+    Parameters:
+        spark: the session.
+        spec: population size, seed and error rates.
+
+    Returns source name -> extract in the source's layout (all string columns), plus
+    ``ground_truth`` (source, source_record_id, person_id).
+    """
     return assemble_population(build_people(spark, spec), spec)
 
 
 def true_people(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
-    """The true attributes of every person (before the error model), for evaluation and tests."""
+    """The true attributes of every person, before the error model (for evaluation and tests).
+
+    Parameters:
+        spark: the session.
+        spec: population size and seed (the error rates do not matter here).
+
+    Returns one row per person with ``PERSON_COLUMNS``.
+    """
     return build_people(spark, spec).select(*PERSON_COLUMNS)
 
 
@@ -105,8 +121,16 @@ def withdraw_records(frames: dict[str, DataFrame], share: float, seed: int) -> d
 
 def run_generate(spark: SparkSession, spec: SyntheticSpec, output_root: str,
                  withdraw: float = 0.0, withdraw_seed: int = 1) -> dict[str, int]:
-    """Write every extract and ``ground_truth.parquet`` under ``output_root`` (any Hadoop URI),
-    overwriting; return row counts per source and for the ground truth.
+    """Write every extract and ``ground_truth.parquet`` under ``output_root``, overwriting.
+
+    Parameters:
+        spark: the session.
+        spec: population size, seed and error rates.
+        output_root: a folder or any Hadoop URI.
+        withdraw: share of records to leave out (0: none), as a later weekly extract.
+        withdraw_seed: seed of which records are withdrawn.
+
+    Returns rows written per source and for the ground truth (``ground_truth``).
 
     People are drawn from (seed, person number), so a larger ``people`` with the same seed is a
     later snapshot of the same population with new people added; ``withdraw`` then drops that

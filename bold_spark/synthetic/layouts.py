@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SourceLayout:
+    """How one synthetic source's extract is written: file, format, record id and columns."""
+
     name: str
     path: str  # relative to the output folder
     format: str  # csv (Spark folder, header) | parquet (folder)

@@ -35,6 +35,8 @@ STREETS = "street"
 
 @dataclass(frozen=True)
 class Lookups:
+    """The name, street and postcode lists as one small table of weighted slots, for joins."""
+
     table: DataFrame  # lookup string, slot int, value string, nickname string (forenames only)
     slots: dict[str, int]  # lookup -> number of slots
 

@@ -32,6 +32,8 @@ from bold_spark.synthetic.spec import SyntheticSpec
 
 @dataclass(frozen=True)
 class MembershipModel:
+    """Who appears in which source: shares of the population and conditional probabilities."""
+
     justice_share: float = 0.30
     prison_given_justice: float = 0.50
     probation_given_prison: float = (
@@ -91,6 +93,7 @@ PERSON_COLUMNS = (
 
 
 def partitions_for(people: int) -> int:
+    """Spark partitions for a population (one per :data:`PEOPLE_PER_PARTITION` people)."""
     return max(1, math.ceil(people / PEOPLE_PER_PARTITION))
 
 

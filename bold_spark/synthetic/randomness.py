@@ -59,6 +59,7 @@ class Draws:
     keys: tuple[str, ...]
 
     def u(self, salt: str) -> str:
+        """SQL of the uniform draw salted ``salt`` (in [0, 1), a hash of the keys)."""
         return uniform_sql(f"{self.namespace}:{salt}", *self.keys)
 
 
@@ -76,10 +77,12 @@ class MaterialisedDraws(Draws):
         object.__setattr__(self, "_salts", {})
 
     def u(self, salt: str) -> str:
+        """A reference to the draw's column ``_u_<salt>``, recorded for :meth:`materialise`."""
         self._salts.setdefault(salt, None)
         return f"`_u_{salt}`"
 
     def materialise(self, df: DataFrame) -> DataFrame:
+        """``df`` with a column for every draw referenced so far that it lacks."""
         present = set(df.columns)
         new = [
             f"{uniform_sql(f'{self.namespace}:{salt}', *self.keys)} AS `_u_{salt}`"

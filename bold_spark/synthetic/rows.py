@@ -32,10 +32,12 @@ _DUPLICATE_SHARE = dict(BAD_ROW_KINDS)[BAD_DUPLICATE_ID]
 
 
 def row_draws(source: str) -> MaterialisedDraws:
+    """Draws keyed on a source row (person, row number, copy), salted with the source name."""
     return MaterialisedDraws(source, ROW_KEYS)
 
 
 def date_sql(d: dt.date) -> str:
+    """A date literal in Spark SQL (``DATE'2026-12-01'``)."""
     return f"DATE'{d.isoformat()}'"
 
 
@@ -70,6 +72,7 @@ def source_rows_of(
 
 
 def date_text(date: str, fmt: str) -> str:
+    """SQL writing the date expression ``date`` as text in the Spark pattern ``fmt``."""
     return f"date_format({date}, '{fmt}')"
 
 

@@ -64,7 +64,7 @@ def frequency_chart(frequencies: pd.DataFrame, fields: Sequence[str] | None = No
     nrows = max(1, -(-len(fields) // ncols))
     fig = _figure(4.2 * ncols, 2.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, field in zip(axes, fields):
+    for ax, field in zip(axes, fields, strict=False):  # spare axes hidden below
         sub = frequencies[frequencies["field"] == field]
         if "source" in sub.columns:
             sub = sub.groupby("value", as_index=False)["count"].sum()
@@ -83,7 +83,8 @@ def comparisons_chart(rule_counts: pd.DataFrame, title: str | None = None) -> Fi
     """Comparisons per blocking rule (from ``profile.rule_comparisons``), log scale: the upper
     bound ``bold predict`` checks, and the new pairs each rule finds when counted exactly."""
     df = rule_counts.iloc[::-1]
-    labels = [f"{i}: {r if len(r) <= 60 else r[:57] + '...'}" for i, r in zip(df["rule_index"], df["rule"])]
+    labels = [f"{i}: {r if len(r) <= 60 else r[:57] + '...'}"
+              for i, r in zip(df["rule_index"], df["rule"], strict=True)]
     fig = _figure(9, 0.9 + 0.45 * len(df))
     ax = fig.add_subplot()
     y = np.arange(len(df))
@@ -96,10 +97,10 @@ def comparisons_chart(rule_counts: pd.DataFrame, title: str | None = None) -> Fi
                 label="pairs not found by an earlier rule (exact)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xscale("log")
-    for yy, v in zip(y, df["comparisons"]):
+    for yy, v in zip(y, df["comparisons"], strict=True):
         ax.text(max(v, 1), yy + (h / 2 if exact else 0), f" {int(v):,}", va="center", fontsize=7)
     if exact:
-        for yy, v in zip(y, df["new_pairs"]):
+        for yy, v in zip(y, df["new_pairs"], strict=True):
             ax.text(max(v, 1), yy - h / 2, f" {int(v):,}", va="center", fontsize=7)
     ax.set_xlabel("pairs")
     ax.margins(x=0.15)
@@ -111,7 +112,8 @@ def comparisons_chart(rule_counts: pd.DataFrame, title: str | None = None) -> Fi
 def largest_blocks_chart(blocks: pd.DataFrame, title: str = "Largest blocks per rule") -> Figure:
     """Pairs in the largest blocks of each rule (from ``profile.largest_blocks``)."""
     df = blocks.iloc[::-1]
-    labels = [f"rule {i}: {b if len(b) <= 40 else b[:37] + '...'}" for i, b in zip(df["rule_index"], df["block"])]
+    labels = [f"rule {i}: {b if len(b) <= 40 else b[:37] + '...'}"
+              for i, b in zip(df["rule_index"], df["block"], strict=True)]
     fig = _figure(8, 0.9 + 0.28 * len(df))
     ax = fig.add_subplot()
     colours = [f"C{i % 10}" for i in df["rule_index"]]
@@ -141,7 +143,7 @@ def match_weights_figure(model: LinkModel, title: str | None = None) -> Figure:
     ax = fig.add_subplot()
     y = np.arange(len(labels))[::-1]
     colours = [NEUTRAL if g == "prior" else (MATCH_COLOUR if w >= 0 else NON_MATCH_COLOUR)
-               for g, w in zip(groups, weights)]
+               for g, w in zip(groups, weights, strict=True)]
     ax.barh(y, weights, color=colours)
     ax.set_yticks(y, labels, fontsize=7)
     for k in range(1, len(groups)):  # separators between comparisons
@@ -181,7 +183,8 @@ def precision_recall_chart(table: pd.DataFrame, thresholds: Mapping[str, float] 
     ax.plot(df["truth_threshold"], df["f1"], color=NEUTRAL, lw=1, label="F1")
     ax.set_xlabel("threshold (match weight)")
     ax.set_ylim(max(0.0, min(df["precision"].min(), df["recall"].min()) - 0.05), 1.01)
-    bins = df.assign(_bin=np.floor(df["truth_threshold"] / hist_bin) * hist_bin).groupby("_bin")[["bin_tp", "bin_fp"]].sum()
+    binned = df.assign(_bin=np.floor(df["truth_threshold"] / hist_bin) * hist_bin)
+    bins = binned.groupby("_bin")[["bin_tp", "bin_fp"]].sum()
     centres = bins.index.to_numpy() + hist_bin / 2
     hist.bar(centres, bins["bin_tp"], width=hist_bin * 0.9, color=MATCH_COLOUR, label="true matches")
     hist.bar(centres, bins["bin_fp"], width=hist_bin * 0.9, color=NON_MATCH_COLOUR, bottom=bins["bin_tp"],

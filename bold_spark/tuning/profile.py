@@ -178,7 +178,9 @@ def largest_blocks(
         union = union.unionByName(p)
     w = Window.partitionBy("rule_index").orderBy(F.col("pairs").desc(), F.col("records").desc(), "block")
     out = union.withColumn("_rank", F.row_number().over(w)).where(F.col("_rank") <= top).drop("_rank")
-    return out.toPandas().sort_values(["rule_index", "pairs", "block"], ascending=[True, False, True]).reset_index(drop=True)
+    return (out.toPandas()
+            .sort_values(["rule_index", "pairs", "block"], ascending=[True, False, True])
+            .reset_index(drop=True))
 
 
 def blocking_profile(

@@ -38,18 +38,22 @@ class StepwiseTrainer:
 
     @property
     def training(self) -> TrainingConfig:
+        """The training settings in use (the engine's)."""
         return self.engine.training
 
     @property
     def prior(self) -> float | None:
+        """The prior, once :meth:`estimate_prior` has run."""
         return self.engine.prior
 
     @property
     def deterministic_matches(self) -> int | None:
+        """Pairs the deterministic rules matched, once :meth:`estimate_prior` has run."""
         return self.engine.deterministic_matches
 
     @property
     def sessions(self) -> list[EMSession]:
+        """The EM sessions run so far, in order."""
         return self.engine.sessions
 
     def estimate_prior(self, rules: list[str] | None = None, recall: float | None = None) -> float:

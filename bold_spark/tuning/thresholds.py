@@ -24,10 +24,12 @@ TRUTH_COLUMNS = ("record_key", "true_person")
 
 
 def probability_to_weight(p: float) -> float:
+    """Match weight (log2 odds) of a match probability strictly between 0 and 1."""
     return math.log2(p / (1 - p))
 
 
 def weight_to_probability(w: float) -> float:
+    """Match probability of a match weight (no overflow for large weights of either sign)."""
     return 1 / (1 + 2.0 ** -w) if w >= 0 else 2.0**w / (1 + 2.0**w)
 
 

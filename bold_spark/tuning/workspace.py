@@ -58,6 +58,8 @@ def _absolute(path: str | Path, base: Path) -> Path:
 
 @dataclass(frozen=True)
 class Workspace:
+    """A notebook's working folder (layout in the module docstring); make one with :meth:`at`."""
+
     root: Path
     repo: Path
     people: int = 2000
@@ -77,18 +79,22 @@ class Workspace:
 
     @property
     def input_root(self) -> Path:
+        """Where the synthetic extracts and their ground truth are."""
         return self.root / "input"
 
     @property
     def output_root(self) -> Path:
+        """Where the pipeline's Delta tables go."""
         return self.root / "output"
 
     @property
     def charts(self) -> Path:
+        """Where saved charts go."""
         return self.charts_dir or self.root / "charts"
 
     @property
     def ground_truth(self) -> Path:
+        """The synthetic population's ground truth (parquet)."""
         from bold_spark.synthetic import GROUND_TRUTH_PATH
 
         return self.input_root / GROUND_TRUTH_PATH
@@ -214,6 +220,7 @@ class Workspace:
 
 
 def link_group(cfg: PipelineConfig, name: str) -> LinkGroupConfig:
+    """The link group called ``name`` in ``cfg``; KeyError naming the groups there if none."""
     for g in cfg.link_groups:
         if g.name == name:
             return g

@@ -127,7 +127,7 @@ def pipeline_config(path: Path, inputs: Path, output: Path, **overrides) -> Path
     cfg.update(input_root=inputs.as_uri(), output_root=output.as_uri(),
                datasets_dir=str(REPO / "conf/datasets"), ground_truth=None)
     for g in cfg["link_groups"]:
-        g["model"] = str(REPO / g["model"])
+        g["model"] = str(REPO / "conf" / g["model"])
     cfg.update(overrides)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -32,7 +32,6 @@ import yaml
 from deltalake import DeltaTable
 
 from bold_spark.session import cached_delta_jars
-
 from tests.cluster.conftest import (
     REPO,
     Dist,

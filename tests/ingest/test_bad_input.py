@@ -116,11 +116,11 @@ def test_wrong_column_names(spark, tmp_path, secret_key):
         ingest_sources(spark, {"src": ds}, {"src": uri}, secret_key, "r", "2026-01-01")
     msg = str(e.value)
     assert isinstance(e.value, ConfigError) and isinstance(e.value, InputError)
-    assert msg.startswith(f"{ds.file}: key 'columns.surname': input {uri} lacks 2 of the 4")
-    assert "'SURNAME' (columns.surname), 'DOB' (columns.dob)" in msg
+    assert msg.startswith(f"{ds.file}: key 'columns.dob': input {uri} lacks 2 of the 4")
+    assert "'DOB' (columns.dob), 'SURNAME' (columns.surname)" in msg
     assert "its header has 4 column(s)" in msg
     assert "'DOB' is in the header as 'dob'" in msg  # a case-only difference is pointed out
-    assert e.value.missing == [("columns.surname", "SURNAME"), ("columns.dob", "DOB")]
+    assert e.value.missing == [("columns.dob", "DOB"), ("columns.surname", "SURNAME")]
 
 
 def test_headerless_file_error_quotes_no_values(spark, tmp_path, secret_key):
@@ -136,7 +136,8 @@ def test_headerless_file_error_quotes_no_values(spark, tmp_path, secret_key):
 
 
 def test_repeated_header_column(spark, tmp_path, secret_key):
-    ds, uri = source(tmp_path, csv_text("1,A,B,01/01/1990,C", header="ID,FIRST,SURNAME,DOB,surname"))
+    body = csv_text("1,A,B,01/01/1990,C", header="ID,FIRST,SURNAME,DOB,surname")
+    ds, uri = source(tmp_path, body)
     with pytest.raises(SourceColumnsError, match=r"names a mapped column more than once"):
         ingest_sources(spark, {"src": ds}, {"src": uri}, secret_key, "r", "2026-01-01")
 
@@ -232,7 +233,8 @@ def test_embedded_newline_with_multiline(spark, tmp_path, secret_key):
     header = HEADER + ",ADDRESS"
     body = csv_text('1,Alice,Ashworth,01/02/1980,"Flat 1,\n2 High St"',
                     '2,"Bernard\nJohn",Blakemore,15/06/1975,x', header=header)
-    ds, uri = source(tmp_path, body, multiline=True, columns={**BASE_CFG["columns"], "address": "ADDRESS"})
+    ds, uri = source(tmp_path, body, multiline=True,
+                     columns={**BASE_CFG["columns"], "address": "ADDRESS"})
     out = ingest(spark, secret_key, (ds, uri), expect_rows_in={"src": 2})
     recs = names(out)
     assert set(recs) == {"ALICE", "BERNARD"} and recs["BERNARD"]["middle_names"] == "JOHN"
@@ -426,8 +428,8 @@ def test_duplicate_and_missing_ids(spark, tmp_path, secret_key):
                  values=["Cholmondeley", "Dunwoody", "Entwistle"])
     found = reasons_by_id(out)
     assert found == {"3": ["duplicate_id"] * 3, "": ["missing_id"] * 2}
-    assert {r["reason"] for r in out.quarantine.where(F.array_contains("reason_codes", "duplicate_id")).collect()} \
-        == {"duplicate_id: duplicate record id (ID) on 3 rows"}
+    dups = out.quarantine.where(F.array_contains("reason_codes", "duplicate_id")).collect()
+    assert {r["reason"] for r in dups} == {"duplicate_id: duplicate record id (ID) on 3 rows"}
     keys = {r["record_key"] for r in out.quarantine.collect()}
     assert None in keys and len(keys) == 2  # one keyed reference for id 3; none for blank ids
     assert set(names(out)) == {"ALICE", "BERNARD"}

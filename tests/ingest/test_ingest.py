@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import load_dataset_config
 from bold_spark.exceptions import ConfigError, InputError

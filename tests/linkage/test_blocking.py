@@ -34,7 +34,7 @@ def test_each_pair_generated_once_across_rules(spark, recs):
     pairs = blocked_pairs(recs, rules, ALL)
     keys = [(r["record_key_l"], r["record_key_r"]) for r in pairs.collect()]
     assert len(keys) == len(set(keys))
-    assert all(l < r for l, r in keys)
+    assert all(left < right for left, right in keys)
     # dob blocks of 6 and 6 -> 30 pairs; 28 surname pairs; overlap = SMITH pairs with equal dob (4C2+4C2=12)
     assert len(keys) == 28 + 30 - 12
 

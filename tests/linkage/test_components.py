@@ -38,7 +38,7 @@ def test_min_labels_match_breadth_first_search(seed):
     rng = np.random.default_rng(seed)
     n = 500
     src, dst = rng.integers(0, n, 350), rng.integers(0, n, 350)
-    assert min_labels(n, src, dst).tolist() == reference_labels(n, list(zip(src, dst)))
+    assert min_labels(n, src, dst).tolist() == reference_labels(n, list(zip(src, dst, strict=True)))
 
 
 def test_long_chain_in_reverse_order():

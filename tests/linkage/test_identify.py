@@ -47,7 +47,7 @@ EVENT_COLS = ["person_id", "event", "other_person_id", "threshold", "records", "
 
 def make_clusters(spark, groups_by_level, tag, run_id="provisional"):
     """The output shape of cluster_records, with provisional labels '<tag>:<smallest key>'."""
-    levels = list(groups_by_level)
+    levels = [lv for lv in LEVELS if lv in groups_by_level]
     label, size = {}, {}
     for lv, groups in groups_by_level.items():
         for g in groups:
@@ -77,9 +77,7 @@ def runs(spark):
     """Runs 1, 2 and 3 chained, each on the previous run's stable output."""
     out = {}
     s1, *r1 = run(make_clusters(spark, RUN1_GROUPS, "r1", RUN1), None, RUN1)
-    s1 = s1.persist()
     s2, *r2 = run(make_clusters(spark, RUN2_GROUPS, "r2", RUN2), s1, RUN2)
-    s2 = s2.persist()
     s3, *r3 = run(make_clusters(spark, RUN3_GROUPS, "r3", RUN3), s2, RUN3)
     out[1], out[2], out[3] = (s1, *r1), (s2, *r2), (s3, *r3)
     return out

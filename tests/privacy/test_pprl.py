@@ -3,7 +3,6 @@ models read only what PPRL records hold."""
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from pyspark.sql import functions as F
@@ -27,7 +26,8 @@ PRISON_COLUMNS = ["OFFENDER_ALIAS_ID", "FIRST_NAME", "MIDDLE_NAME", "LAST_NAME",
                   "LAST_KNOWN_POSTCODE", "PNC_NUMBER", "NOMS_NUMBER", "RECEPTION_DATE"]
 ROWS = [
     ("1001", "Jonathan", "Paul", "Whitfield", "1980-03-07", "M", "CR4 5BQ", "2002/7945926F", "B5588BU", "2010-01-01"),
-    ("1002", "Jonathon", None, "Whitfield", "1980-07-03", "M", "CR4 5BQ", None, None, "2012-01-01"),   # typo, swapped DOB
+    # typo, swapped DOB
+    ("1002", "Jonathon", None, "Whitfield", "1980-07-03", "M", "CR4 5BQ", None, None, "2012-01-01"),
     ("1003", "Jonathan", None, "Whitfeld", "1981-03-07", "M", "CR4 5BZ", None, None, "2013-01-01"),   # year typo
     ("1004", "Margaret", "Ann", "Oduya", "1962-11-30", "F", "LE1 9LQ", None, "A1234BC", "2014-01-01"),
 ]
@@ -86,8 +86,7 @@ def test_optional_fields_and_pre_encoded_columns(spark, secret_key):
     given = encode_value(secret_key, "surname", "SMITH")
     b64 = positions_to_base64(given, BloomSpec().length)
     pre = canonical.withColumn("surname_bf_encoded", F.when(F.col("first_name") == "MARGARET", F.lit(b64)))
-    cfg = SimpleNamespace(mode="pprl", bloom_filter_bits=1024, bloom_filter_hashes=20,
-                          bloom_fields=["first_name", "surname", "dob", "postcode"])
+    cfg = PrivacyConfig(mode="pprl", bloom_fields=["first_name", "surname", "dob", "postcode"])
     out = encode_records(pre, secret_key, cfg)
     assert {"dob_bf", "postcode_bf", "surname_bf"} <= set(out.columns)
     assert "surname_bf_encoded" not in out.columns

@@ -58,7 +58,7 @@ def tiny_rows() -> list[tuple]:
     """12 people, 2 or 3 records each over sources a and b, some with a typo or a missing value;
     the true person of record ``p07-1`` is ``p07``."""
     rows = []
-    for i, (first, last) in enumerate(zip(FIRST, LAST)):
+    for i, (first, last) in enumerate(zip(FIRST, LAST, strict=True)):
         dob = dt.date(1960 + i, 1 + i % 12, 1 + (3 * i) % 28)
         rows.append((f"p{i:02d}-0", "a", first, last, dob))
         rows.append((f"p{i:02d}-1", "b", first if i % 4 else first[:2] + "x", last, dob))

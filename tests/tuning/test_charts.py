@@ -14,8 +14,10 @@ def _pr_table() -> pd.DataFrame:
     return pd.DataFrame({
         "truth_threshold": w, "match_probability": [weight_to_probability(x) for x in w],
         "bin_tp": [5, 3, 1, 1], "bin_fp": [0, 0, 1, 2], "tp": tp, "fp": fp,
-        "fn": [10 - t for t in tp], "tn": [90 - f for f in fp], "predicted": [a + b for a, b in zip(tp, fp)],
-        "precision": [t / (t + f) for t, f in zip(tp, fp)], "recall": [t / 10 for t in tp],
+        "fn": [10 - t for t in tp], "tn": [90 - f for f in fp],
+        "predicted": [a + b for a, b in zip(tp, fp, strict=True)],
+        "precision": [t / (t + f) for t, f in zip(tp, fp, strict=True)],
+        "recall": [t / 10 for t in tp],
         "f1": [0.6, 0.8, 0.9, 0.8], "tp_rate": [t / 10 for t in tp], "fp_rate": [f / 90 for f in fp],
     })
 

@@ -64,7 +64,8 @@ def test_rule_comparisons_respect_the_scope(recs):
 
 
 def test_largest_blocks_names_the_key_values(recs):
-    out = profile.largest_blocks(recs, ["l.surname = r.surname and l.dob = r.dob", "l.first_name = r.first_name"], top=1)
+    rules = ["l.surname = r.surname and l.dob = r.dob", "l.first_name = r.first_name"]
+    out = profile.largest_blocks(recs, rules, top=1)
     assert out[["rule_index", "block", "records", "pairs"]].values.tolist() == [
         [0, "smith | 1980-01-02", 3, 3], [1, "ann", 3, 3]]
 

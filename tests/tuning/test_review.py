@@ -69,7 +69,8 @@ def test_scored_pair_records_match_the_pipeline_and_feed_splink_waterfall(spark,
 def clusters(spark):
     rows = [("k1", "a", "P1", 3), ("k2", "b", "P1", 3), ("k3", "b", "P1", 3), ("k4", "a", "P2", 1),
             ("k5", "a", "P3", 2), ("k6", "b", "P3", 2)]
-    df = spark.createDataFrame(rows, "record_key string, source string, person_id_medium string, cluster_size_medium int")
+    df = spark.createDataFrame(
+        rows, "record_key string, source string, person_id_medium string, cluster_size_medium int")
     return df.select("*", F.col("person_id_medium").alias("person_id_high"),
                      F.col("cluster_size_medium").alias("cluster_size_high"))
 

@@ -12,8 +12,8 @@ from bold_spark.tuning import stepwise
 def _recs(records, model):
     settings = model.splink_settings()
     tr = model.meta.training
-    return group_records(records, ["a", "b"], needed_columns(settings, [*tr.deterministic_rules, *tr.em_blocking_rules]),
-                         settings)
+    columns = needed_columns(settings, [*tr.deterministic_rules, *tr.em_blocking_rules])
+    return group_records(records, ["a", "b"], columns, settings)
 
 
 def _without_timestamp(meta_trained: dict) -> dict:

@@ -12,7 +12,8 @@ from bold_spark.tuning import thresholds as th
 def case(spark):
     """Person A has a1, a2, a3; B has b1, b2; C has c1: 4 true pairs among 15 pairs."""
     records = spark.createDataFrame(
-        [(k, "s" if k != "b2" else "t") for k in ("a1", "a2", "a3", "b1", "b2", "c1")], "record_key string, source string")
+        [(k, "s" if k != "b2" else "t") for k in ("a1", "a2", "a3", "b1", "b2", "c1")],
+        "record_key string, source string")
     truth = spark.createDataFrame([(k, k[0]) for k in ("a1", "a2", "a3", "b1", "b2", "c1")],
                                   "record_key string, true_person string")
     edges = spark.createDataFrame(
