@@ -95,7 +95,9 @@ def local_job(cluster_tmp, febrl_inputs):
     from bold_spark.session import splink_jar
 
     job = SparkSubmit([
-        "--master", "local[2]", "--driver-memory", "1g", "--jars", splink_jar(),
+        "--master", "local[2]", "--driver-memory", "1g",
+        # under spark-submit the driver JVM is already up: Delta's jars must come with --jars
+        "--jars", ",".join([splink_jar(), *cached_delta_jars()]),
         "--conf", f"spark.pyspark.python={DRIVER_PYTHON}",
         "--conf", f"spark.pyspark.driver.python={DRIVER_PYTHON}",
         str(REPO / "jobs/run_pipeline.py"), "--config", str(cfg), "--spark-config", str(spark_cfg),
@@ -299,8 +301,8 @@ def test_failed_job_names_stage_records_failure_publishes_nothing(
     ], tmp / "spark-submit.log")
 
     # the run record says what failed
-    runs = delta(out / "runs").to_pandas().sort_values("started_at")
-    last = runs.iloc[-1]
+    runs = delta(out / "runs").to_pandas()
+    last = runs[runs["status"] != "running"].sort_values("started_at").iloc[-1]  # the end row
     assert last["status"] == "failed" and last["failed_stage"] == "predict", last.to_dict()
     # the error names the stage and exception type but not the message, which quotes a value
     assert "predict" in last["error"] and "withheld" in last["error"], last["error"]
