@@ -349,7 +349,7 @@ def _read_csv_multiline(spark: SparkSession, ds: DatasetConfig, uri: str, where:
             f"{RAGGED}: Spark's CSV parser found a field count other than the header's {width}")),
     ]
     out = df.select(
-        *[fix_text(col_ref(r)).alias(n) for r, n in zip(raw_names, names, strict=False)],
+        *[fix_text(col_ref(r)).alias(n) for r, n in zip(raw_names, names, strict=True)],
         F.array(*problems).alias(READ_REASONS_COL),
         fix_text(F.col(_CORRUPT)).alias(RAW_TEXT_COL),
     )

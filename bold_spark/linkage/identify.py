@@ -19,11 +19,13 @@ Two orderings decide every choice:
   ``record_key`` is smaller (an arbitrary but deterministic tie-break: it only decides *which*
   part keeps the ID, never what an ID looks like).
 
-Matching is done in ``rounds`` rounds (default 2) of *mutual first choice*: in each round, among the new
-clusters and old IDs not yet matched, a pair (N, O) is matched when O is N's first choice and N
-is O's first choice (restricted to the unmatched ones). Matched pairs form a one-to-one
-assignment; N takes O's ID. The second round lets a cluster whose first choice went to a bigger
-part still keep another old ID it holds. Then:
+Matching is done in ``rounds`` rounds (default 2) of *mutual first choice*: in each round,
+among the new clusters and old IDs not yet matched, a pair (N, O) is matched when O is N's first
+choice and N is O's first choice (both restricted to the unmatched ones). Matched pairs form a
+one-to-one assignment; N takes O's ID. The second round lets a cluster whose first choice went
+to a bigger part still keep another old ID it holds; a cluster left unmatched after the last
+round gets a new ID even if a further round would have matched it (rare: it takes a chain of
+competing preferences across several clusters and IDs at once). Then:
 
 =================  =========================================================================
 event              when
@@ -38,6 +40,9 @@ event              when
                    of O's records. ``records`` = 0 (O no longer holds records).
 ``retired``        O unmatched and none of its records are present any more; ``records`` = 0.
 =================  =========================================================================
+
+A new cluster and an old ID that share records only with each other are matched without
+entering the windows (they are each other's only choice): most clusters, on a normal run.
 
 So a split keeps the ID on the part holding most of the old cluster's records; a merge keeps the
 ID contributing most records; every previous ID gets exactly one event per level
@@ -128,14 +133,6 @@ def _check_columns(df: DataFrame, levels: Sequence[str], what: str) -> None:
         raise IdentifyError(f"{what} lacks column(s) {', '.join(missing)}; has {', '.join(df.columns)}")
 
 
-def _stack(df: DataFrame, levels: Sequence[str], id_col: str) -> DataFrame:
-    """Wide ``person_id_<level>`` columns -> (record_key, level, <id_col>) rows."""
-    per_level = F.array(*[
-        F.struct(F.lit(lv).alias("level"), F.col(f"person_id_{lv}").alias(id_col)) for lv in levels
-    ])
-    return df.select("record_key", F.inline(per_level))
-
-
 _BY_NEW = ("level", "label")
 _BY_OLD = ("level", "old_id")
 
@@ -212,55 +209,71 @@ def assign_person_ids(
         for lv in levels:
             if lv not in prev_levels:
                 logger.warning("previous clusters have no person_id_%s: minting every id at %s", lv, lv)
+    # one row per (record, level): label (null = record gone) and old_id (null = new record);
+    # the inputs are joined once on record_key, wide, then stacked
+    new_cols = [F.col(f"person_id_{lv}").alias(f"_new_{lv}") for lv in levels]
     if prev_levels:
-        prev = _stack(previous, prev_levels, "old_id")
+        old_cols = [F.col(f"person_id_{lv}").alias(f"_old_{lv}") for lv in prev_levels]
+        both = clusters.select("record_key", *new_cols).join(
+            previous.select("record_key", *old_cols), "record_key", "full_outer")
     else:
-        prev = clusters.where(F.lit(False)).select(
-            "record_key", F.lit(None).cast("string").alias("level"),
-            F.lit(None).cast("string").alias("old_id"))
-
-    # (level, label, old_id) -> shared records; label null = records gone, old_id null = new records
-    pairs = _stack(clusters, levels, "label").join(prev, ["level", "record_key"], "full_outer") \
+        both = clusters.select("record_key", *new_cols)
+    per_level = F.array(*[F.struct(
+        F.lit(lv).alias("level"), F.col(f"_new_{lv}").alias("label"),
+        (F.col(f"_old_{lv}") if lv in prev_levels else F.lit(None).cast("string")).alias("old_id"),
+    ) for lv in levels])
+    # (level, label, old_id) -> shared records and the smallest of their keys
+    pairs = both.select("record_key", F.inline(per_level)) \
+        .where(F.col("label").isNotNull() | F.col("old_id").isNotNull()) \
         .groupBy("level", "label", "old_id").agg(
             F.count(F.lit(1)).alias("n"), F.min("record_key").alias("min_key")) \
         .persist(StorageLevel.MEMORY_AND_DISK)  # read by three branches below; freed after the job
     new_sizes = pairs.where(F.col("label").isNotNull()).groupBy(*_BY_NEW).agg(
-        F.sum("n").cast("bigint").alias("n_cur"), F.min("min_key").alias("new_min"))
+        F.sum("n").cast("bigint").alias("n_cur"), F.min("min_key").alias("new_min"),
+        F.count("old_id").alias("k_new"))  # old ids it shares records with
     old_sizes = pairs.where(F.col("old_id").isNotNull()).groupBy(*_BY_OLD).agg(
-        F.sum("n").cast("bigint").alias("n_prev"))
-    overlap = pairs.where(F.col("label").isNotNull() & F.col("old_id").isNotNull()).join(
-        new_sizes.select(*_BY_NEW, "new_min"), list(_BY_NEW)).select(
-        *_BY_NEW, "old_id", "n", "new_min", _mint_age(F.col("old_id")).alias("old_age"))
-    matched = _match(overlap, rounds)
-    by_new = matched.groupBy(*_BY_NEW).agg(
+        F.sum("n").cast("bigint").alias("n_prev"), F.count("label").alias("k_old"))
+    overlap = pairs.where(F.col("label").isNotNull() & F.col("old_id").isNotNull()) \
+        .select(*_BY_NEW, "old_id", "n") \
+        .join(new_sizes.select(*_BY_NEW, "new_min", "k_new"), list(_BY_NEW)) \
+        .join(old_sizes.select(*_BY_OLD, "n_prev", "k_old"), list(_BY_OLD))
+    # Most clusters are unchanged: a new cluster and an old id that share records only with each
+    # other are each other's only choice, so matched. The windows of the matching run only on
+    # the rest, every pair of whose clusters and ids is in it.
+    only = (F.col("k_new") == 1) & (F.col("k_old") == 1)
+    contest = _match(overlap.where(~only).withColumn("old_age", _mint_age(F.col("old_id"))), rounds)
+    by_new = overlap.where(only).select(
+        *_BY_NEW, F.col("old_id").alias("kept_id"), F.col("old_id").alias("best_old"),
+        F.col("n_prev").alias("kept_prev"),
+    ).unionByName(contest.groupBy(*_BY_NEW).agg(
         F.max(F.when(F.col("matched"), F.col("old_id"))).alias("kept_id"),
-        F.max(F.when(F.col("first_new"), F.col("old_id"))).alias("best_old"))
-    by_old = matched.groupBy(*_BY_OLD).agg(
-        F.max("matched").alias("matched"),
-        F.max(F.when(F.col("first_old"), F.col("label"))).alias("best_label"))
+        F.max(F.when(F.col("first_new"), F.col("old_id"))).alias("best_old"),
+        F.max(F.when(F.col("matched"), F.col("n_prev"))).alias("kept_prev")))
+    unmatched_old = contest.groupBy(*_BY_OLD).agg(
+        F.max("matched").alias("matched"), F.first("n_prev").alias("n_prev"),
+        F.max(F.when(F.col("first_old"), F.col("label"))).alias("best_label"),
+    ).where(~F.col("matched"))
 
     kept = F.col("kept_id").isNotNull()
-    new_rows = new_sizes.join(by_new, list(_BY_NEW), "left") \
-        .join(old_sizes.withColumnRenamed("old_id", "kept_id"), ["level", "kept_id"], "left") \
-        .select(
-            *_BY_NEW,
-            F.coalesce(F.col("kept_id"), mint_person_id(run_id, F.col("level"), F.col("new_min")))
-            .alias("person_id"),
-            F.when(kept, "kept").when(F.col("best_old").isNotNull(), "split_from")
-            .otherwise("created").alias("event"),
-            F.when(~kept, F.col("best_old")).alias("other_person_id"),
-            F.lit(None).cast("string").alias("best_label"),
-            F.col("n_cur").alias("records"),
-            F.col("n_prev").alias("previous_records"),
-        )
-    old_rows = old_sizes.join(by_old, list(_BY_OLD), "left") \
-        .where(F.col("matched").isNull() | ~F.col("matched")) \
-        .select(
-            "level", F.lit(None).cast("string").alias("label"), F.col("old_id").alias("person_id"),
-            F.when(F.col("best_label").isNotNull(), "merged_into").otherwise("retired").alias("event"),
-            F.lit(None).cast("string").alias("other_person_id"), "best_label",
-            F.lit(0).cast("bigint").alias("records"), F.col("n_prev").alias("previous_records"),
-        )
+    new_rows = new_sizes.join(by_new, list(_BY_NEW), "left").select(
+        *_BY_NEW,
+        F.coalesce(F.col("kept_id"), mint_person_id(run_id, F.col("level"), F.col("new_min")))
+        .alias("person_id"),
+        F.when(kept, "kept").when(F.col("best_old").isNotNull(), "split_from")
+        .otherwise("created").alias("event"),
+        F.when(~kept, F.col("best_old")).alias("other_person_id"),
+        F.lit(None).cast("string").alias("best_label"),
+        F.col("n_cur").alias("records"),
+        F.col("kept_prev").alias("previous_records"),
+    )
+    old_cols = [
+        "level", F.lit(None).cast("string").alias("label"), F.col("old_id").alias("person_id"),
+        F.lit(None).cast("string").alias("other_person_id"), "best_label",
+        F.lit(0).cast("bigint").alias("records"), F.col("n_prev").alias("previous_records"),
+    ]
+    retired = old_sizes.where(F.col("k_old") == 0).withColumn("best_label", F.lit(None).cast("string"))
+    old_rows = retired.select(*old_cols, F.lit("retired").alias("event")).unionByName(
+        unmatched_old.select(*old_cols, F.lit("merged_into").alias("event")))
     decisions = new_rows.unionByName(old_rows).localCheckpoint(eager=True)
     pairs.unpersist()
 
@@ -364,7 +377,7 @@ def resolve_person_ids(
                 nxt.add(r["person_id"])
         frontier = nxt - seen
         seen |= nxt
-    else:
+    if frontier:
         raise IdentifyError(f"resolving {len(queried)} ids at {level} did not finish in {max_hops} hops")
 
     rank = {"self": 0, "merged_into": 1, "split_from": 2}
