@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml scripts/fetch_delta_jars.py
 	$(BIN)/python scripts/fetch_delta_jars.py > $(VENV)/fetch-delta-jars.log 2>&1 \
 	  && grep -E '^(cached|Delta Lake jars)' $(VENV)/fetch-delta-jars.log \
 	  || echo "WARNING: Delta Lake jars not fetched (see $(VENV)/fetch-delta-jars.log): the embedded delta-rs writer will be used"
+# Headless Chromium for the report's browser test (tests/report): Debian's package, where apt exists.
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: chromium not installed (no apt-get?): tests/report/test_browser.py will fail"; }
 	touch $(STAMP)
 
 demo: install
@@ -32,7 +36,7 @@ lint: install
 
 # Everything: lint, then unit, end-to-end, notebooks, and the standalone-cluster test (what CI runs).
 test: install lint
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --durations=25 tests
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not cluster and not notebooks and not e2e" tests

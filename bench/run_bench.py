@@ -33,6 +33,8 @@ LARGE = [63_000, 630_000, 6_300_000]
 # records it takes about 10 minutes here, and its pairwise EM grows with the comparisons.
 ENGINE_MAX_PEOPLE = {"splink-spark": 1_000_000}
 ENGINES = ["bold-spark", "splink-spark", "splink-duckdb"]
+#: Also runnable with --engines: bold-spark with the embedded delta-rs writer (the offline fallback).
+EXTRA_ENGINES = ["bold-spark-embedded"]
 
 
 def run_measured(cmd: list[str], timeout: float, log: Path | None = None) -> tuple[dict | None, float, float, str]:
@@ -88,14 +90,20 @@ def machine() -> dict:
             "platform": platform.platform(), "python": platform.python_version()}
 
 
+def ident(stages: dict) -> str:
+    if "identify_first" not in stages:
+        return "-"
+    return f"{stages['identify_first']:,.1f} / {stages.get('identify_carry', 0):,.1f}"
+
+
 def markdown(rows: list[dict], info: dict) -> str:
     lines = [f"Machine: {info['cpus']} cores, {info['memory_gib']} GiB, {info['platform']}. "
              f"Run {info['date']}. Spark local[2]; times in seconds; memory = peak RSS of the "
              "engine's whole process tree.", "",
-             "| records | engine | setup | train | predict | cluster | total | process wall "
-             "| e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision | recall "
-             "| F1 | status |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| records | engine | setup | train | predict | cluster | total | identify (first / carry-over) "
+             "| process wall | e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision "
+             "| recall | F1 | status |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         s = r.get("stages", {})
         cps = r["comparisons"] / s["predict"] if r.get("comparisons") and s.get("predict") else None
@@ -103,7 +111,7 @@ def markdown(rows: list[dict], info: dict) -> str:
         lines.append(
             f"| {r['records']:,} | {r['engine']} | {f(s.get('setup'))} | {f(s.get('train'))} | "
             f"{f(s.get('predict'))} | {f(s.get('cluster'))} | {f(r.get('total_s'))} | "
-            f"{f(r.get('wall_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
+            f"{ident(s)} | {f(r.get('wall_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
             f"{f(r.get('comparisons'), 0)} | {f(cps, 0)} | {f(r.get('precision'), 4)} | "
             f"{f(r.get('recall'), 4)} | {f(r.get('f1'), 4)} | {r['status']} |")
     by_size: dict[int, dict] = {}
@@ -141,7 +149,7 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for engine in ENGINES:
+    for engine in [*ENGINES, *EXTRA_ENGINES]:
         pts = sorted((r["records"], r.get("total_s"), r.get("peak_gib")) for r in rows
                      if r["engine"] == engine and r["status"] == "ok")
         if not pts:
@@ -217,10 +225,11 @@ def main(argv: list[str] | None = None) -> int:
                    "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"],
                    "prepare_peak_gib": prep.get("prepare_peak_gib"),
                    "extract_rows": prep.get("extract_rows"), **(res or {})}
-            if engine == "bold-spark" and res:
+            if engine.startswith("bold-spark") and res:
                 row["e2e_s"] = round(prep["ingest_s"] + res["total_s"], 2)
             rows = [r for r in rows if (r["people"], r["engine"]) != (people, engine)] + [row]
-            rows.sort(key=lambda r: (r["records"], ENGINES.index(r["engine"])))
+            order = [*ENGINES, *EXTRA_ENGINES]
+            rows.sort(key=lambda r: (r["records"], order.index(r["engine"])))
             print(f"  {engine:14s} {status:10s} total {row.get('total_s', '-')}s peak {peak:.2f} GiB "
                   f"F1 {row.get('f1', float('nan')):.4f}", file=sys.stderr)
             result_json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["create_published_views", "published_set", "read_published"]
+__all__ = ["create_published_views", "published_set", "read_published", "resolve_person_ids"]
 
 
 def __getattr__(name: str):

@@ -19,12 +19,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console()
 logger = logging.getLogger("bold_spark.cli")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Pipeline config YAML.")]
+# str, not Path: a Path folds the '//' of s3a://bucket/... (configs may live on object stores)
+ConfigOpt = Annotated[str, typer.Option("--config", "-c", help="Pipeline config YAML (path or URI).")]
 SparkOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--spark-config", help="Spark config YAML (default: the pipeline's `spark` key)."),
 ]
-DEFAULT_CONFIG = Path("conf/pipeline.yaml")
+DEFAULT_CONFIG = "conf/pipeline.yaml"
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -45,13 +46,13 @@ def configure_logging(verbose: bool = False) -> None:
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _load(config: Path, overrides: dict | None = None):
+def _load(config: str, overrides: dict | None = None):
     from bold_spark.config.pipeline import load_pipeline_config
 
     return load_pipeline_config(config, overrides)
 
 
-def _spark(cfg, spark_config: Path | None):
+def _spark(cfg, spark_config: str | None):
     from bold_spark.session import build_spark, load_spark_config
 
     return build_spark(load_spark_config(spark_config or cfg.spark))
@@ -268,6 +269,9 @@ def run(
     config: ConfigOpt = DEFAULT_CONFIG,
     spark_config: SparkOpt = None,
     train_first: Annotated[bool, typer.Option("--train", help="Train the models before predicting.")] = False,
+    incremental: Annotated[bool, typer.Option(
+        "--incremental", help="Link only what changed since the published run (new, changed and "
+        "withdrawn records; pairs they touch).")] = False,
 ):
     """The whole pipeline: ingest, (train), predict, cluster, audit; one run record."""
     configure_logging()
@@ -278,11 +282,51 @@ def run(
         from bold_spark.pipeline import run_pipeline
 
         spark = _spark(cfg, spark_config)
-        res = run_pipeline(spark, cfg, key, train=train_first)
+        res = run_pipeline(spark, cfg, key, train=train_first, incremental=incremental)
         console.print(f"run {res.run.run_id} {res.run.status} in "
                       f"{(res.run.finished_at - res.run.started_at).total_seconds():.0f}s")
         show_tables(spark, cfg)
+        make_report(spark, cfg, key)
         return res
+    _guarded(go)
+
+
+def make_report(spark, cfg, key=None, run_id: str | None = None) -> str:
+    """Write the quality and bias report of the published run (or ``run_id``'s) and print
+    where it is; a failure is reported as such (the run itself stays published)."""
+    from bold_spark.report import run_report
+
+    try:
+        path = run_report(spark, cfg, run_id, key=key)
+    except Exception as e:
+        from bold_spark.exceptions import BoldError, redact_error
+
+        shown = str(e) if isinstance(e, BoldError) or os.environ.get("BOLD_DEBUG") == "1" else redact_error(e)
+        console.print(f"[bold red]report failed:[/] {shown}")
+        raise typer.Exit(code=1) from e
+    console.print(f"quality and bias report: {path}")
+    return path
+
+
+@app.command()
+def report(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    spark_config: SparkOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="A set published earlier, by run id.")] = None,
+):
+    """Write the linkage quality and bias report (HTML + PNG figures) of the published run
+    under <output_root>/reports/<run_id>/."""
+    configure_logging()
+
+    def go():
+        cfg = _load(config)
+        key = None
+        if cfg.ground_truth:  # the key only serves to measure accuracy against the ground truth
+            try:
+                key = _key(cfg)
+            except Exception:  # noqa: BLE001 - without a key the report says accuracy was not measured
+                logger.warning("no key: the report will not measure accuracy against the ground truth")
+        make_report(_spark(cfg, spark_config), cfg, key, run_id)
     _guarded(go)
 
 
@@ -365,7 +409,7 @@ def model_init(
 @app.command()
 def demo(
     people: Annotated[int, typer.Option(help="Synthetic population size.")] = 2000,
-    config: ConfigOpt = Path("conf/pipeline.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     spark_config: SparkOpt = None,
     snapshots: Annotated[int, typer.Option(help="Weekly snapshots to link one after the other (1 or 2).")] = 2,
 ):
@@ -389,13 +433,21 @@ def demo(
             console.rule(f"snapshot {week}: {n:,} people" + ("" if week == 1 else ", 1% of records withdrawn"))
             run_generate(spark, SyntheticSpec(people=n, seed=cfg.synthetic.seed), cfg.input_root,
                          withdraw=0.0 if week == 1 else 0.01)
-            res = run_pipeline(spark, cfg, _key(cfg))
+            # week 2 on: linked incrementally (only the changed records and the pairs they touch)
+            res = run_pipeline(spark, cfg, _key(cfg), incremental=week > 1)
+            if week > 1:
+                m = res.run.metrics
+                console.print(
+                    f"incremental run: {m.get('records_new', 0):,.0f} new, {m.get('records_changed', 0):,.0f} "
+                    f"changed, {m.get('records_withdrawn', 0):,.0f} withdrawn records; "
+                    f"{m.get('scored_pairs', 0):,.0f} pairs scored, {m.get('kept_edges', 0):,.0f} edges kept")
             console.print(f"Delta tables written with the {writer_for(spark)} writer")
             show_tables(spark, cfg)
             show_id_events(res.run)
             if cfg.ground_truth:
                 show_accuracy(run_evaluate(spark, cfg, _key(cfg)))
             console.print(f"run id {res.run.run_id}: {res.run.status}; tables under {cfg.output_root}")
+        make_report(spark, cfg, _key(cfg))
     _guarded(go)
 
 

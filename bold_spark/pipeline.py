@@ -14,15 +14,23 @@ from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig
 from bold_spark.evaluate.accuracy import PairwiseAccuracy, pairwise_accuracy
 from bold_spark.exceptions import AuditError, BoldError, InputError, StageError, redact_error
 from bold_spark.ingest.ingest import ingest_sources
-from bold_spark.io.delta import read_table, restore_table, table_version, write_table
-from bold_spark.linkage.blocking import check_blocking
+from bold_spark.io.delta import merge_table, read_table, restore_table, table_version, write_table
+from bold_spark.linkage.analysis import analysis_schema, analysis_table
+from bold_spark.linkage.blocking import check_blocking, check_model_sql
 from bold_spark.linkage.clustering import cluster_records
 from bold_spark.linkage.identify import assign_person_ids, id_churn
+from bold_spark.linkage.incremental import (
+    carry_first_seen,
+    diff_records,
+    merge_source,
+    surviving_edges,
+    tf_moved,
+)
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.scoring import predict_edges
-from bold_spark.linkage.sql import blocking_rules, needed_columns
+from bold_spark.linkage.sql import RECORD_KEY, blocking_rules, needed_columns, tf_columns
 from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.progress import stage
@@ -43,7 +51,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("records", "quarantine", "edges", "clusters", "runs", "published")
+TABLES = ("records", "quarantine", "edges", "clusters", "analysis", "runs", "published")
 
 
 @dataclass
@@ -89,26 +97,64 @@ def _write(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame
     return result
 
 
-def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame):
-    """Append this run's rows to a history table (person_events) on top of its *published*
-    version: appends of runs that were never published are rolled back first (Delta RESTORE)."""
+def _published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, table: str) -> DataFrame | None:
+    """The published version of ``table`` (as this run found it), or None."""
+    current = _base(spark, cfg, run)
+    if current is None or table not in current.versions:
+        return None
+    return read_table(spark, cfg.table_uri(table), current.versions[table])
+
+
+def _reset_to_published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, table: str) -> bool:
+    """Before changing a table in place (append, MERGE): roll back versions of runs that were
+    never published (Delta RESTORE). Returns whether a published version exists."""
     uri = cfg.table_uri(table)
     current = _base(spark, cfg, run)
     published_version = current.versions.get(table) if current else None
     latest = table_version(uri, spark)
-    if latest is not None and published_version is None:
-        return _write(spark, cfg, run, table, df, mode="overwrite")
-    if latest is not None and latest != published_version:
+    if latest is None or published_version is None:
+        return False
+    if latest != published_version:
         logger.warning("%s is at version %d but version %d is published: rolling back the "
-                       "unpublished appends first", table, latest, published_version)
+                       "unpublished versions first", table, latest, published_version)
         restore_table(uri, published_version, spark)
+    return True
+
+
+def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame):
+    """Append this run's rows to a history table (person_events) on top of its *published*
+    version: appends of runs that were never published are rolled back first (Delta RESTORE)."""
+    if not _reset_to_published(spark, cfg, run, table):
+        return _write(spark, cfg, run, table, df, mode="overwrite")
     return _write(spark, cfg, run, table, df, mode="append")
+
+
+def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFrame,
+                   previous: DataFrame) -> None:
+    """Incremental ingest: MERGE the new, changed and withdrawn records into the published
+    records (one commit; unchanged rows are not rewritten)."""
+    diff = diff_records(records, previous)
+    counts = {r["status"]: int(r["count"]) for r in diff.groupBy("status").count().collect()}
+    for status in ("new", "changed", "unchanged", "withdrawn"):
+        run.metrics[f"records_{status}"] = float(counts.get(status, 0))
+    logger.info("incremental: %d new, %d changed, %d withdrawn, %d unchanged records",
+                *(counts.get(s, 0) for s in ("new", "changed", "withdrawn", "unchanged")))
+    _reset_to_published(spark, cfg, run, "records")
+    result = merge_table(merge_source(records, diff), cfg.table_uri("records"), [RECORD_KEY],
+                         preserve=("first_seen_run_id",))
+    run.table_versions["records"] = result.version
+    run.table_rows["records"] = read_table(spark, cfg.table_uri("records"), result.version).count()
+    logger.info("table records    %10d rows -> %s (version %d, merged)", run.table_rows["records"],
+                result.uri, result.version)
 
 
 # ---------------------------------------------------------------- stages
 
 
-def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: RunRecord) -> dict:
+def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: RunRecord,
+                 incremental: bool = False) -> dict:
+    """Read, validate and standardise every source into ``records`` (and the quarantine). Full:
+    records overwritten. Incremental: the difference to the published records is MERGEd."""
     datasets = cfg.dataset_configs()
     uris = {name: cfg.source_uri(ds) for name, ds in datasets.items()}
     ingested = ingest_sources(spark, datasets, uris, key, run.run_id)
@@ -120,7 +166,16 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     try:
         run.source_counts = ingested.counts
         run.inputs = ingested.inputs
-        _write(spark, cfg, run, "records", records)
+        previous = _published(spark, cfg, run, "records")
+        records = carry_first_seen(records, previous, run.run_id)
+        same_schema = previous is not None and sorted(previous.columns) == sorted(records.columns)
+        if incremental and same_schema:
+            _merge_records(spark, cfg, run, records, previous)
+        else:
+            if incremental:
+                logger.warning("incremental run: %s, so every record is written (a full run)",
+                               "nothing published yet" if previous is None else "the records schema changed")
+            _write(spark, cfg, run, "records", records)
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
         raw = write_table(ingested.quarantine_restricted, cfg.restricted_uri("quarantine_raw"))
         run.metrics["quarantine_raw_rows"] = float(raw.rows)
@@ -154,13 +209,19 @@ def train_stage(
         if groups and g.name not in groups:
             continue
         model = load_model(g.model)
+        check_model_sql(records, model, training=True)  # a typo'd rule or level: ConfigError
         settings = model.splink_settings()
         extra = [*model.meta.training.deterministic_rules, *model.meta.training.em_blocking_rules]
         recs = group_records(records, g.sources, needed_columns(settings, extra), settings)
         trained_on = {"records_table": cfg.table_uri("records"), "records_version": records_version,
                       "sources": g.sources, "run_id": run.run_id}
         with stage(f"train:{g.name}", run.stage_seconds):
-            trained, info = train_model(recs, model, scope_of(g), trained_on)
+            trained, info = train_model(recs, model, scope_of(g), trained_on,
+                                        cfg.max_comparisons, cfg.max_block_size, g.name)
+        for s in info.get("skipped_blocks", []):  # blocks over max_block_size, counts only
+            run.metrics["train_blocks_skipped"] = run.metrics.get("train_blocks_skipped", 0.0) + s["blocks"]
+            run.metrics["train_comparisons_skipped"] = (
+                run.metrics.get("train_comparisons_skipped", 0.0) + s["comparisons"])
         target = (output_dir.rstrip("/") + "/" + g.model.rsplit("/", 1)[-1]) if output_dir else g.model
         written[g.name] = save_model(trained, target)
         run.model_versions[g.name] = trained.version
@@ -168,17 +229,48 @@ def train_stage(
     return written
 
 
-def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
+def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
+                  incremental: bool = False) -> dict[str, int]:
+    """Score every link group's blocked pairs into ``edges``. Incremental (with published records
+    and edges): keep the published edges that touch no changed, withdrawn or term-frequency-moved
+    record and score only pairs involving a new, changed or moved record; a link group whose
+    model version changed is rescored in full."""
     records = _read(spark, cfg, run, "records")
+    prev_records = _published(spark, cfg, run, "records") if incremental else None
+    prev_edges = _published(spark, cfg, run, "edges") if incremental else None
+    delta = prev_records is not None and prev_edges is not None
+    if delta:
+        upserted = records.where(F.col("run_id") == run.run_id).select(RECORD_KEY)
+        withdrawn = prev_records.select(RECORD_KEY).join(records.select(RECORD_KEY), RECORD_KEY, "left_anti")
+        published_models = {r["link_group"]: sorted(r["v"]) for r in prev_edges.groupBy("link_group").agg(
+            F.collect_set("model_version").alias("v")).collect()}
+    elif incremental:
+        logger.warning("incremental run: no published records and edges, so every pair is scored")
     parts, counts = [], {}
     for g in cfg.link_groups:
         model = load_model(g.model)
+        check_model_sql(records, model)  # a typo'd rule or level: ConfigError naming the file
         if not model.is_trained:
             logger.warning("model %s has no training record: scoring with its current parameters", g.model)
         settings = model.splink_settings()
         run.model_versions[g.name] = model.version
         run.model_hashes[g.name] = model.content_hash
         recs = group_records(records, g.sources, needed_columns(settings), settings)
+        if delta and published_models.get(g.name) == [model.version]:
+            in_group = F.col("source").isin(*g.sources)
+            moved = tf_moved(records.where(in_group), prev_records.where(in_group), tf_columns(settings),
+                             cfg.incremental.tf_tolerance)
+            focus = upserted.unionByName(moved)
+            kept = surviving_edges(prev_edges.where(F.col("link_group") == g.name), focus.unionByName(withdrawn))
+            fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus)
+            parts.append(kept.select(*fresh.columns).unionByName(fresh))
+            counts[g.name] = 0
+            continue
+        if delta:
+            logger.warning("link group %s: model version %s differs from the published edges' %s: "
+                           "rescoring every pair of the group", g.name, model.version,
+                           published_models.get(g.name) or "(none)")
+            run.metrics[f"full_rescore_{g.name}"] = 1.0
         rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
                                      cfg.max_comparisons, g.name)
         counts[g.name] = sum(c.comparisons for c in rule_counts)
@@ -186,6 +278,14 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     _write(spark, cfg, run, "edges", edges)
     run.metrics["blocked_comparisons_upper_bound"] = float(sum(counts.values()))
+    scored = _read(spark, cfg, run, "edges").where(F.col("run_id") == run.run_id) \
+        .groupBy("link_group").count().collect()
+    for r in scored:
+        run.metrics[f"scored_pairs_{r['link_group']}"] = float(r["count"])
+    run.metrics["scored_pairs"] = float(sum(r["count"] for r in scored))
+    run.metrics["kept_edges"] = float(run.table_rows["edges"] - run.metrics["scored_pairs"])
+    logger.info("edges: %d scored by this run, %d kept from the published edges",
+                run.metrics["scored_pairs"], run.metrics["kept_edges"])
     return counts
 
 
@@ -203,6 +303,10 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         stable, events = assign_person_ids(clusters, previous, levels, run.run_id)
         _write(spark, cfg, run, "clusters", stable)
         _append(spark, cfg, run, "person_events", events)
+        # analyst zone: person IDs and the declared analysis columns, no identifiers (docs/analysis.md)
+        _write(spark, cfg, run, "analysis", analysis_table(
+            _read(spark, cfg, run, "records"), _read(spark, cfg, run, "clusters"),
+            analysis_schema(cfg.dataset_configs()), levels, run.run_id))
         counts = read_table(spark, cfg.table_uri("person_events"), run.table_versions["person_events"]) \
             .where(F.col("run_id") == run.run_id).groupBy("threshold", "event").count().collect()
         for r in counts:
@@ -402,17 +506,22 @@ def run_evaluate(spark, cfg: PipelineConfig, key: SecretKey, ground_truth: str |
         return evaluate_stage(spark, cfg, key, ground_truth)
 
 
-def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False) -> StageResult:
-    """ingest -> (train) -> predict -> cluster -> audit -> publish, under one run record."""
+def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False,
+                 incremental: bool = False) -> StageResult:
+    """ingest -> (train) -> predict -> cluster -> audit -> publish, under one run record.
+    ``incremental``: MERGE only the changed records and score only the pairs they touch
+    (:mod:`bold_spark.linkage.incremental`); the published set must equal a full run's."""
     def body(run):
+        if incremental:
+            run.metrics["incremental"] = 1.0
         with stage("ingest", run.stage_seconds):
-            ingest_stage(spark, cfg, key, run)
+            ingest_stage(spark, cfg, key, run, incremental=incremental)
         if train:
             with stage("train", run.stage_seconds):
                 train_stage(spark, cfg, run)
         with stage("predict", run.stage_seconds):
-            comparisons = predict_stage(spark, cfg, run)
+            comparisons = predict_stage(spark, cfg, run, incremental=incremental and not train)
         with stage("cluster", run.stage_seconds):
             clusters = cluster_stage(spark, cfg, run)
         return {"comparisons": comparisons, **clusters}
-    return recorded_run(spark, cfg, "run", key, body)
+    return recorded_run(spark, cfg, "incremental" if incremental else "run", key, body)

@@ -126,6 +126,23 @@ def create_published_views(spark: SparkSession, output_root: str, run_id: str | 
     return names
 
 
+def resolve_person_ids(spark: SparkSession, output_root: str, ids: list[str], level: str = "medium",
+                       as_of_run: str | None = None) -> DataFrame:
+    """Map person IDs from any earlier run to today's: follows the published ``person_events``
+    (merges, splits, retirements) at ``level`` (high, medium or low). One row per (queried ID,
+    current ID): ``person_id``, ``current_person_id`` and ``via`` (self, merged_into,
+    split_from, retired or unknown); see :func:`bold_spark.linkage.identify.resolve_person_ids`.
+
+    ``as_of_run``: the run whose published IDs ``ids`` came from (splits up to it are not
+    followed). Raises NotPublishedError when nothing has been published."""
+    from bold_spark.linkage.identify import resolve_person_ids as resolve
+
+    tables = read_published(spark, output_root)
+    if "person_events" not in tables:
+        raise NotPublishedError(f"no person_events table has been published under {output_root}")
+    return resolve(tables["person_events"], ids, level, as_of_run=as_of_run)
+
+
 def publish(spark: SparkSession, output_root: str, run_id: str, run_name: str,
             versions: dict[str, int], rows: dict[str, int], stages: list[str]) -> PublishedSet:
     """Make a set current: one append to ``published`` naming each table's version. Tables the

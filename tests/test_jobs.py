@@ -21,6 +21,7 @@ JOBS = {
     "generate": "generate",
     "ingest": "ingest",
     "predict": "predict",
+    "report": "report",
     "run_pipeline": "run",
     "train": "train",
 }

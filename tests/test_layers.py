@@ -22,6 +22,9 @@ ROOTS = ("bold_spark", "jobs")
 #: Bottom to top: (layer, groups). A group is a module or a package (and all below it).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("errors", ("bold_spark.exceptions",)),
+    # Small text files (configs, model JSON) at a path or URI: pyarrow only, no Spark; the
+    # config loader reads through it so configs can live on object stores.
+    ("text files", ("bold_spark.io.files",)),
     ("config", ("bold_spark.config",)),
     # Names that reading, validation and standardisation share (record-id column, date formats).
     ("shared definitions", ("bold_spark.schema",)),
@@ -39,6 +42,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("zone tools, tuning, synthetic data", ("bold_spark.privacy.pprl", "bold_spark.privacy.pii_scan",
                                             "bold_spark.tuning", "bold_spark.synthetic")),
     ("orchestration", ("bold_spark.publish", "bold_spark.pipeline")),
+    # The quality and bias report reads the published set (publish) and runs after a run.
+    ("report", ("bold_spark.report",)),
     # ``bold_spark`` is the package's own __init__ (its lazy readers' API imports publish); the
     # notebooks' workspace builds sessions and runs stages, as the CLI does.
     ("entry points", ("bold_spark", "bold_spark.cli", "bold_spark.tuning.workspace", "jobs")),

@@ -45,7 +45,11 @@ def demo_run(spark, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("e2e")
     run_generate(spark, SyntheticSpec(people=PEOPLE, seed=11), str(tmp / "input"))
-    cfg = load_pipeline_config(pipeline_config(tmp))
+    # config file and output root addressed by file:// URIs, as a cluster addresses s3a:// ones
+    # (read through pyarrow's filesystems and Hadoop's, nothing assumed on the driver's disk)
+    path = pipeline_config(tmp, output_root=f"file://{tmp}/output")
+    cfg = load_pipeline_config(f"file://{path}")
+    assert cfg.output_root.startswith("file://") and cfg.datasets_dir.startswith("/")
     key = SecretKey(b"e2e-test-key-0123456789abcdef")
     result = run_pipeline(spark, cfg, key)
     return tmp, cfg, key, result
@@ -188,6 +192,20 @@ def test_next_snapshot_carries_person_ids_over(spark, demo_run):
             == {r[0] for r in publishers.select("run_id").distinct().collect()})
     assert events.where(F.col("run_id") == result.run.run_id).count() == sum(
         v for k, v in m.items() if k.startswith("id_") and not k.startswith("id_churn"))
+    # an analyst holding last week's ids maps them to today's through the published events
+    import bold_spark
+
+    old = _members(before, "medium")
+    kept = sorted(set(old) & set(_members(after, "medium")))[:3]
+    gone = sorted(set(old) - set(_members(after, "medium")))[:3]
+    resolved = bold_spark.resolve_person_ids(spark, cfg.output_root, [*kept, *gone, "P-never"], "medium")
+    rows = {(r["person_id"], r["current_person_id"], r["via"]) for r in resolved.collect()}
+    assert {(pid, pid, "self") for pid in kept} <= rows
+    assert ("P-never", None, "unknown") in rows
+    current = set(_members(after, "medium"))
+    for pid in gone:  # merged into a current id, or retired (its records withdrawn)
+        targets = [(c, via) for p, c, via in rows if p == pid]
+        assert targets and all((c in current and via != "self") or via == "retired" for c, via in targets)
 
 
 def _members(rows, level):

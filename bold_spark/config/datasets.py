@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bold_spark.config.strict import build, read_yaml
 from bold_spark.exceptions import ConfigError
+from bold_spark.io import files
 
 #: Canonical person fields a source column may be mapped to.
 CANONICAL_FIELDS: dict[str, str] = {
@@ -41,6 +42,24 @@ ENCODINGS: dict[str, str] = {
     "windows-1252": "windows-1252", "cp1252": "windows-1252",
 }
 
+#: Columns of ``records`` (besides the canonical fields) and of the ``analysis`` table that an
+#: analysis column's output name may not take (tests check this against ``RECORD_COLUMNS``).
+RECORD_COLUMN_NAMES = (
+    "record_key", "source", "snapshot_date", "run_id", "first_name_soundex", "surname_soundex",
+    "surname_tokens", "dob_year", "dob_month", "dob_day", "dob_string", "dob_is_placeholder",
+    "postcode_district", "postcode_area", "pnc_hash", "ni_number_hash", "crn_hash",
+    "prison_number_hash", "dob_impossible", "postcode_invalid",
+)
+
+#: Types an analysis column may declare (``type:``) -> the Spark type it is written as.
+ANALYSIS_TYPES: dict[str, str] = {"string": "string", "date": "date", "integer": "bigint"}
+
+#: Canonical fields whose source columns may not also be analysis columns: names, initials, date
+#: of birth, address, postcodes and direct identifiers never reach the analyst zone.
+NON_ANALYSIS_FIELDS = ("first_name", "middle_names", "forenames", "surname", "first_initial",
+                       "surname_initial", "dob", "address", "postcode", "postcode_sector",
+                       *IDENTIFIER_FIELDS)
+
 #: CSV reader options that ingest sets itself; a dataset config uses the typed key instead.
 RESERVED_READ_OPTIONS: dict[str, str] = {
     "header": "the first line is always the header",
@@ -51,6 +70,26 @@ RESERVED_READ_OPTIONS: dict[str, str] = {
     "encoding": "use the top-level key `encoding:`",
     "charset": "use the top-level key `encoding:`",
 }
+
+
+@dataclass(frozen=True)
+class AnalysisColumn:
+    """A non-identifying attribute carried from the source into ``records`` and the analyst-zone
+    ``analysis`` table (e.g. a sentence date or a requirement type).
+
+    ``column``: the source column; ``type``: string (as written, trimmed; blank -> null), date
+    (parsed with ``formats``, tried in order) or integer. A value that does not parse as its type
+    is kept as null and counted in the run record (``<name>_unparseable``): never quarantined,
+    since an attribute must not take a person out of the linkage."""
+
+    column: str
+    type: str = "string"
+    formats: list[str] = field(default_factory=list)
+
+    @property
+    def spark_type(self) -> str:
+        """The Spark type the column is written as (``string``, ``date``, ``bigint``)."""
+        return ANALYSIS_TYPES[self.type]
 
 
 @dataclass(frozen=True)
@@ -70,6 +109,8 @@ class DatasetConfig:
     encoded_fields: list[str] = field(default_factory=list)
     extra_columns: dict[str, str] = field(default_factory=dict)
     extra_identifiers: dict[str, str] = field(default_factory=dict)
+    #: Output name -> non-identifying attribute for analysts (see :class:`AnalysisColumn`).
+    analysis_columns: dict[str, AnalysisColumn] = field(default_factory=dict)
     #: Text encoding of a CSV extract: utf-8 (default), latin-1 or windows-1252.
     encoding: str = "utf-8"
     #: CSV only: quoted fields may hold line breaks. Each file is then read by one task.
@@ -82,7 +123,7 @@ class DatasetConfig:
 
     def source_columns_needed(self) -> list[str]:
         cols = [self.record_id, *self.columns.values(), *self.extra_columns.values(),
-                *self.extra_identifiers.values()]
+                *self.extra_identifiers.values(), *[a.column for a in self.analysis_columns.values()]]
         return list(dict.fromkeys(cols))
 
 
@@ -100,6 +141,7 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
         if name in CANONICAL_FIELDS or not name.isidentifier() or name != name.lower():
             raise ConfigError(f, f"extra_columns.{name}",
                               "extra column names must be new lower_snake_case names")
+    _validate_analysis_columns(cfg)
     for canon in cfg.date_formats:
         if canon not in ("dob", "event_date"):
             raise ConfigError(f, f"date_formats.{canon}", "only dob and event_date take formats")
@@ -125,10 +167,35 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
     return replace(cfg, encoding=encoding)
 
 
+def _validate_analysis_columns(cfg: DatasetConfig) -> None:
+    f = cfg.file
+    protected = {cfg.record_id: "record_id",
+                 **{src: f"extra_identifiers.{k}" for k, src in cfg.extra_identifiers.items()},
+                 **{src: f"columns.{k}" for k, src in cfg.columns.items() if k in NON_ANALYSIS_FIELDS}}
+    taken = {*CANONICAL_FIELDS, *cfg.extra_columns, *(f"{n}_hash" for n in cfg.extra_identifiers),
+             *RECORD_COLUMN_NAMES}
+    for name, a in cfg.analysis_columns.items():
+        key = f"analysis_columns.{name}"
+        if not name.isidentifier() or name != name.lower() or name.startswith("_"):
+            raise ConfigError(f, key, "analysis column names must be lower_snake_case names")
+        if name in taken or name.startswith("person_id"):
+            raise ConfigError(f, key, "the name is already a column of the records or analysis "
+                                      "table: choose another output name")
+        if a.column in protected:
+            raise ConfigError(f, f"{key}.column",
+                              f"source column '{a.column}' is mapped as {protected[a.column]} (an "
+                              "identifier or name): it may not be an analysis column")
+        if a.type not in ANALYSIS_TYPES:
+            raise ConfigError(f, f"{key}.type",
+                              f"must be one of {', '.join(ANALYSIS_TYPES)}, got {a.type!r}")
+        if a.formats and a.type != "date":
+            raise ConfigError(f, f"{key}.formats", "only date analysis columns take formats")
+
+
 def load_dataset_config(path: str | Path) -> DatasetConfig:
     """Load and validate one dataset YAML; the dataset name defaults to the file stem."""
-    path = Path(path)
+    path = str(path)
     data = read_yaml(path)
-    data.setdefault("name", path.stem)
-    cfg = build(DatasetConfig, {**data, "file": str(path)}, str(path))
+    data.setdefault("name", files.stem(path))
+    cfg = build(DatasetConfig, {**data, "file": path}, path)
     return validate_dataset_config(cfg)

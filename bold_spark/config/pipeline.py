@@ -13,13 +13,14 @@ import hashlib
 import json
 import os
 import posixpath
-import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bold_spark.config.datasets import DatasetConfig, load_dataset_config
 from bold_spark.config.strict import build, read_yaml
 from bold_spark.exceptions import ConfigError
+from bold_spark.io import files
+from bold_spark.io.files import is_uri
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,25 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class IncrementalConfig:
+    """``bold run --incremental`` (bold_spark/linkage/incremental.py)."""
+
+    # Relative change of a value's term frequency above which the pairs of records holding it
+    # are rescored; a kept edge's weight is off a full re-run's by at most log2(1 + this) bits
+    # per term-frequency comparison.
+    tf_tolerance: float = 0.05
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The linkage quality and bias report (bold_spark/report/, docs/report.md)."""
+
+    bias_gap_pp: float = 2.0  # flag groups whose rate is further than this from the overall rate
+    min_count: int = 10  # groups with fewer records get no rate and no flag
+    level: str = "medium"  # the threshold link rates and bias are measured at
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """A pipeline config as loaded by :func:`load_pipeline_config` (paths made absolute)."""
 
@@ -89,6 +109,9 @@ class PipelineConfig:
     run_name: str = "bold"
     datasets_dir: str = "datasets"  # beside the config file, as conf/pipeline.yaml has it
     max_comparisons: int = 50_000_000
+    # Per-block cap (0 = off): training's blocking joins skip a rule's blocks of more records
+    # than this (a placeholder DOB shared by thousands), with a warning (docs/bad_input.md).
+    max_block_size: int = 0
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
     # Clusters are solved on the driver when at most this many edges reach the low threshold
     # (about 70 bytes of driver memory each), by label propagation in Spark above it; 0 = always Spark.
@@ -98,6 +121,8 @@ class PipelineConfig:
     ground_truth: str | None = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    incremental: IncrementalConfig = field(default_factory=IncrementalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     # The restricted (linkage) zone: quarantined rows' raw values, never beside the analyst
     # tables. Default: a sibling of output_root named <output_root>_restricted.
     restricted_root: str | None = None
@@ -124,8 +149,8 @@ class PipelineConfig:
         """
         out = {}
         for name in self.sources:
-            path = Path(self.datasets_dir) / f"{name}.yaml"
-            if not path.is_file():
+            path = join_uri(self.datasets_dir, f"{name}.yaml")
+            if not files.exists(path):
                 hint = self._relative_hint("datasets_dir")
                 raise ConfigError(self.file, "sources",
                                   f"no dataset config {path} for '{name}'{hint}")
@@ -171,12 +196,6 @@ class PipelineConfig:
 #: Top-level keys holding a local path or URI (with each link group's ``model``).
 PATH_KEYS = ("input_root", "output_root", "datasets_dir", "spark", "ground_truth", "restricted_root")
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
-
-
-def is_uri(path: str) -> bool:
-    """``path`` names its filesystem by a scheme (``s3a://``, ``abfss://``, ``file:/``...)."""
-    return "://" in path or bool(_SCHEME.match(path))
 
 
 def resolve_path(path: str, base: str | Path) -> str:
@@ -191,14 +210,28 @@ def resolve_path(path: str, base: str | Path) -> str:
     """
     if is_uri(path):
         return path
+    if is_uri(str(base)):
+        return _join_uri(str(base), path)
     return os.path.normpath(os.path.join(os.path.abspath(base), os.path.expanduser(path)))
+
+
+def _join_uri(base: str, path: str) -> str:
+    """``path`` (relative) under the folder URI ``base``, ``..`` folded within the URI's path."""
+    if path.startswith("/"):
+        return path
+    scheme, sep, rest = base.partition("://")
+    if sep:  # scheme://authority/folder
+        authority, _, folder = rest.partition("/")
+        return f"{scheme}://{authority}{posixpath.normpath(posixpath.join('/' + folder, path))}"
+    scheme, _, folder = base.partition(":")  # file:/folder
+    return f"{scheme}:{posixpath.normpath(posixpath.join(folder, path))}"
 
 
 def _normalised(path: str) -> str:
     return path if is_uri(path) else posixpath.normpath(path)
 
 
-def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+def _resolve_paths(cfg: PipelineConfig, base: str) -> PipelineConfig:
     """``cfg`` with every relative path key made absolute against ``base``, remembering what
     was written (for ``config_hash`` and error messages)."""
     written = {k: getattr(cfg, k) for k in PATH_KEYS if getattr(cfg, k) is not None}
@@ -226,16 +259,27 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
     if cfg.privacy.mode not in ("plaintext", "pprl"):
         raise ConfigError(f, "privacy.mode", "must be 'plaintext' or 'pprl'")
     _validate_bloom_fields(f, cfg.privacy.bloom_fields)
-    if not is_uri(cfg.datasets_dir) and not Path(cfg.datasets_dir).is_dir():
+    if not files.is_dir(cfg.datasets_dir):
         hint = cfg._relative_hint("datasets_dir")
         raise ConfigError(f, "datasets_dir", f"folder {cfg.datasets_dir} not found{hint}")
     if cfg.audit.max_cluster_size < 1:
         raise ConfigError(f, "audit.max_cluster_size", "must be >= 1")
     if not 0 <= cfg.audit.max_id_churn <= 1:
         raise ConfigError(f, "audit.max_id_churn", "must be a share between 0 and 1")
+    if not 0 <= cfg.incremental.tf_tolerance < 1:
+        raise ConfigError(f, "incremental.tf_tolerance", "must be a share between 0 and 1")
+    if not cfg.report.bias_gap_pp > 0:
+        raise ConfigError(f, "report.bias_gap_pp", "must be > 0 (percentage points)")
+    if cfg.report.min_count < 1:
+        raise ConfigError(f, "report.min_count", "must be >= 1")
+    if cfg.report.level not in ThresholdsConfig.__dataclass_fields__:
+        raise ConfigError(f, "report.level", "must be one of high, medium, low")
     if cfg.driver_clustering_max_edges < 0:
         raise ConfigError(f, "driver_clustering_max_edges",
                           "must be >= 0 (0 = always cluster in Spark)")
+    if cfg.max_block_size < 0 or cfg.max_block_size == 1:
+        raise ConfigError(f, "max_block_size",
+                          "must be 0 (off) or at least 2 (records in a block)")
     t = cfg.thresholds
     if not (0 < t.low <= t.medium <= t.high < 1):
         raise ConfigError(f, "thresholds", "need 0 < low <= medium <= high < 1")
@@ -248,7 +292,7 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         for s in [*g.sources, *g.anchor_sources]:
             if s not in cfg.sources:
                 raise ConfigError(f, f"{key}.sources", f"'{s}' is not in the pipeline's sources")
-        if not Path(g.model).is_file() and not is_uri(g.model):
+        if not files.exists(g.model):
             raise ConfigError(f, f"{key}.model",
                               f"model file {g.model} not found{cfg._relative_hint(f'{key}.model')}")
     _check_pairs_scored_once(cfg)
@@ -299,8 +343,8 @@ def load_pipeline_config(path: str | Path, overrides: dict | None = None) -> Pip
         ConfigError: naming the file and the key: unknown or missing keys, wrong types, a model
             file or the datasets folder not found, invalid settings.
     """
-    path = Path(path)
+    path = str(path)
     data = read_yaml(path)
     data.update(overrides or {})
-    cfg = build(PipelineConfig, {**data, "file": str(path)}, str(path))
-    return _validate(_resolve_paths(cfg, path.parent))
+    cfg = build(PipelineConfig, {**data, "file": path}, path)
+    return _validate(_resolve_paths(cfg, files.parent(path)))

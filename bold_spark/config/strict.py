@@ -11,17 +11,24 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import yaml
 
 from bold_spark.exceptions import ConfigError
+from bold_spark.io import files
 
 T = TypeVar("T")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing or malformed file raises ConfigError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", "file not found")
+    """Read a YAML mapping from a local path or a URI (``file:``, ``s3a://``, ``abfss://``...,
+    through :mod:`bold_spark.io.files`); a missing or malformed file raises ConfigError naming
+    it."""
+    path = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        found = files.exists(path)
+    except (OSError, ValueError) as e:  # an unknown scheme or an unreachable store
+        raise ConfigError(path, "<file>", f"cannot be read: {type(e).__name__}: {e}") from e
+    if not found:
+        raise ConfigError(path, "<file>", "file not found")
+    try:
+        data = yaml.safe_load(files.read_text(path))
     except yaml.YAMLError as e:
         raise ConfigError(str(path), "<file>", f"not valid YAML: {e}") from e
     if not isinstance(data, dict):

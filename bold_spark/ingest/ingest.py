@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import DatasetConfig
-from bold_spark.exceptions import InputError
+from bold_spark.exceptions import ConfigError, InputError
 from bold_spark.ingest.validate import (
     ID_COL,
     REASON_CODES,
@@ -22,9 +22,9 @@ from bold_spark.ingest.validate import (
     reason_codes,
     with_validation,
 )
-from bold_spark.io.sources import error_condition, read_source
+from bold_spark.io.sources import col_ref, error_condition, read_source
 from bold_spark.privacy.keys import SecretKey
-from bold_spark.standardise.person import record_key, to_canonical
+from bold_spark.standardise.person import analysis_unparseable, record_key, to_canonical
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,7 +47,8 @@ class IngestedSources:
     and CSV text (``raw_text``), keyed by (source, run_id, row_ref): personal data, to be written
     under the restricted root only.
     ``counts``: source -> rows_in, accepted, quarantined (rows_in = accepted + quarantined),
-    dob_unparseable, event_date_unparseable (optional dates accepted as null).
+    dob_unparseable, event_date_unparseable (optional dates accepted as null), and
+    ``<name>_unparseable`` per typed analysis column (values accepted as null).
     ``reason_counts``: source -> reason code -> quarantined rows carrying it (a row can carry
     several)."""
 
@@ -87,6 +88,9 @@ def source_stats(validated: DataFrame, ds: DatasetConfig, uri: str) -> tuple[dic
         *[F.sum(F.when(F.array_contains(codes, c), 1).otherwise(0)).alias(f"reason:{c}")
           for c in REASON_CODES],
         *[F.sum(F.when(ok & flag, 1).otherwise(0)).alias(k) for k, flag in optional.items()],
+        *[F.sum(F.when(ok & analysis_unparseable(col_ref(a.column), a), 1).otherwise(0))
+          .alias(f"{name}_unparseable") for name, a in ds.analysis_columns.items()
+          if a.type != "string"],
     ]
     try:
         row = validated.agg(*aggs).collect()[0].asDict()
@@ -96,9 +100,31 @@ def source_stats(validated: DataFrame, ds: DatasetConfig, uri: str) -> tuple[dic
         ) from e
     rows_in, ok_n = int(row["rows_in"]), int(row["accepted"] or 0)
     counts = {"rows_in": rows_in, "accepted": ok_n, "quarantined": rows_in - ok_n,
-              **{k: int(row.get(k) or 0) for k in OPTIONAL_DATE_COUNTS}}
+              **{k: int(row.get(k) or 0) for k in OPTIONAL_DATE_COUNTS},
+              **{k: int(row[k] or 0) for k in analysis_count_keys(ds)}}
     reasons = {c: int(row[f"reason:{c}"] or 0) for c in REASON_CODES if row[f"reason:{c}"]}
     return counts, reasons
+
+
+def analysis_count_keys(ds: DatasetConfig) -> list[str]:
+    """Run-record count keys of a source's typed analysis columns whose value did not parse
+    (kept as null): ``<name>_unparseable``."""
+    return [f"{name}_unparseable" for name, a in ds.analysis_columns.items() if a.type != "string"]
+
+
+def check_analysis_columns(datasets: dict[str, DatasetConfig]) -> dict[str, str]:
+    """Analysis column name -> Spark type over all sources; the same name declared with two
+    types in two dataset configs raises ConfigError naming the second file and key (the records
+    of all sources are one table)."""
+    types: dict[str, tuple[str, str]] = {}
+    for ds in datasets.values():
+        for name, a in ds.analysis_columns.items():
+            seen = types.setdefault(name, (a.spark_type, ds.file or ds.name))
+            if seen[0] != a.spark_type:
+                raise ConfigError(ds.file or ds.name, f"analysis_columns.{name}.type",
+                                  f"'{name}' is a {a.type} here but {seen[0]} in {seen[1]}: one "
+                                  "name, one type across sources")
+    return {name: t for name, (t, _) in types.items()}
 
 
 def ingest_sources(
@@ -112,6 +138,7 @@ def ingest_sources(
     """Read every source first (so a bad input stops the run before anything is written),
     then validate and standardise. Counts satisfy rows_in = accepted + quarantined per source.
     A source with no accepted row raises InputError (nothing is written)."""
+    check_analysis_columns(datasets)
     raws = {name: read_source(spark, ds, uris[name]) for name, ds in datasets.items()}
     today = snapshot_date or dt.date.today().isoformat()
     records, quarantine, restricted, counts, reason_counts, inputs, persisted = (
@@ -138,6 +165,11 @@ def ingest_sources(
             if c[k]:
                 logger.warning("source %s: %d accepted row(s) have an optional %s in none of the "
                                "declared formats; kept with a null date", name, c[k],
+                               k.removesuffix("_unparseable"))
+        for k in analysis_count_keys(ds):
+            if c[k]:
+                logger.warning("source %s: %d accepted row(s) have an analysis column %s that does "
+                               "not parse as its declared type; kept as null", name, c[k],
                                k.removesuffix("_unparseable"))
         if c["accepted"] == 0:
             for df in persisted:

@@ -189,6 +189,78 @@ def write_table(
     return result
 
 
+@dataclass(frozen=True)
+class MergeResult:
+    uri: str
+    version: int
+    inserted: int
+    updated: int
+    deleted: int
+    writer: str
+
+
+#: Column of a merge source: true on rows whose key is to be deleted from the target.
+DELETE_FLAG = "_delete"
+
+
+def merge_table(
+    source: DataFrame, uri: str, keys: list[str], preserve: tuple[str, ...] = (),
+) -> MergeResult:
+    """Upsert ``source`` into the Delta table at ``uri`` in one commit (Delta MERGE): rows whose
+    ``keys`` match are updated (except the ``preserve`` columns, such as a first-seen run id),
+    new keys are inserted, and source rows with ``_delete`` true delete their key.
+
+    Native writer: ``DeltaTable.merge`` of Delta Lake (``MERGE INTO``), distributed. Embedded
+    writer: delta-rs ``merge``, which takes the source as Arrow through the driver: meant for
+    change sets (an incremental run's new, changed and withdrawn records), not whole tables.
+    A missing table is created from the rows that are not deletes."""
+    from pyspark.sql import functions as F
+
+    uri = normalise_uri(uri)
+    spark = source.sparkSession
+    if DELETE_FLAG not in source.columns:
+        source = source.withColumn(DELETE_FLAG, F.lit(False))
+    columns = [c for c in source.columns if c != DELETE_FLAG]
+    writer = writer_for(spark)
+    if not table_exists(uri, spark if writer == "native" else None):
+        w = write_table(source.where(~F.col(DELETE_FLAG)).select(*columns), uri)
+        return MergeResult(uri, w.version, w.rows, 0, 0, writer)
+    on = " and ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    updates = {f"`{c}`": f"s.`{c}`" for c in columns if c not in preserve and c not in keys}
+    inserts = {f"`{c}`": f"s.`{c}`" for c in columns}
+    t0 = time.monotonic()
+    if writer == "native":
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        (SparkDeltaTable.forPath(spark, uri).alias("t").merge(source.alias("s"), on)
+         .whenMatchedDelete(condition=f"s.{DELETE_FLAG}")
+         .whenMatchedUpdate(condition=f"not s.{DELETE_FLAG}", set=updates)
+         .whenNotMatchedInsert(condition=f"not s.{DELETE_FLAG}", values=inserts)
+         .execute())
+        hist = spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").collect()[0]
+        m = hist["operationMetrics"] or {}
+        result = MergeResult(uri, int(hist["version"]), int(m.get("numTargetRowsInserted", 0)),
+                             int(m.get("numTargetRowsUpdated", 0)),
+                             int(m.get("numTargetRowsDeleted", 0)), writer)
+    else:
+        from deltalake import DeltaTable
+
+        dt = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options())
+        arrow = source.select(*columns, DELETE_FLAG).toArrow()
+        m = (dt.merge(arrow, on.replace("<=>", "="), source_alias="s", target_alias="t")
+             .when_matched_delete(predicate=f"s.{DELETE_FLAG}")
+             .when_matched_update(updates=updates, predicate=f"not s.{DELETE_FLAG}")
+             .when_not_matched_insert(updates=inserts, predicate=f"not s.{DELETE_FLAG}")
+             .execute())
+        result = MergeResult(uri, dt.version(), int(m.get("num_target_rows_inserted", 0)),
+                             int(m.get("num_target_rows_updated", 0)),
+                             int(m.get("num_target_rows_deleted", 0)), writer)
+    logger.info("merged into %s: %d inserted, %d updated, %d deleted (version %d, %s writer, %.1fs)",
+                uri, result.inserted, result.updated, result.deleted, result.version, writer,
+                time.monotonic() - t0)
+    return result
+
+
 def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None) -> WriteResult:
     spark = df.sparkSession
     w = df.write.format("delta").mode(mode)
@@ -220,19 +292,39 @@ def _delete_path(spark: SparkSession, path: str) -> None:
         logger.warning("could not remove orphan files under %s", path)
 
 
-def _row_counts(spark: SparkSession, files: list[str], staging: str) -> dict[str, int]:
-    """Rows per Parquet file, from the footers (local) or one metadata-only Spark count."""
-    if all(f.startswith("file:") or f.startswith("/") for f in files):
+def _row_counts(spark: SparkSession, files: list[str], staging: str, local: bool | None = None,
+                ) -> dict[str, int]:
+    """Rows per Parquet file, from the footers (local) or one metadata-only Spark count
+    (object stores). Files are matched by their path below ``staging``, not by the full URI
+    (listings and ``input_file_name`` spell schemes and slashes differently); a file the count
+    cannot match raises instead of being recorded as 0 rows."""
+    if local is None:
+        local = all(f.startswith("file:") or f.startswith("/") for f in files)
+    if local:
         import pyarrow.parquet as pq
 
         return {f: pq.read_metadata(_local(f)).num_rows for f in files}
     from pyspark.sql import functions as F
 
+    anchor = staging.rstrip("/").rsplit("/", 1)[-1] + "/"
+
+    def below(path: str) -> str:
+        from urllib.parse import unquote
+
+        return unquote(path.split(anchor, 1)[-1])
+
     rows = (
         spark.read.parquet(staging).groupBy(F.input_file_name().alias("f")).count().collect()
     )
-    counts = {r["f"]: int(r["count"]) for r in rows}
-    return {f: counts.get(f, 0) for f in files}
+    counts = {below(r["f"]): int(r["count"]) for r in rows}
+    out = {}
+    for f in files:
+        n = counts.get(below(f))
+        if n is None:
+            # a Parquet file with no rows is not listed by input_file_name: read its footer
+            n = spark.read.parquet(f).count()
+        out[f] = n
+    return out
 
 
 def _local(path: str) -> str:

@@ -6,11 +6,27 @@ Object-store credentials come from the environment, as for delta-rs."""
 from __future__ import annotations
 
 import posixpath
+import re
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 def is_uri(path: str) -> bool:
-    """``path`` is a URI (``scheme://...``), not a local path."""
-    return "://" in str(path)
+    """``path`` names its filesystem by a scheme (``s3a://``, ``abfss://``, ``file:/``...),
+    not a local path."""
+    path = str(path)
+    return "://" in path or bool(_SCHEME.match(path))
+
+
+def local_path(path: str) -> str | None:
+    """The local path of ``path`` when it is one (a plain path or a ``file:`` URI), else None."""
+    path = str(path)
+    if not is_uri(path):
+        return path
+    if path.startswith("file:"):
+        rest = path[len("file:"):]
+        return "/" + rest.lstrip("/") if rest.startswith("/") else rest
+    return None
 
 
 def _fs(uri: str):
@@ -18,6 +34,8 @@ def _fs(uri: str):
 
     if uri.startswith("s3a://"):
         uri = "s3://" + uri[len("s3a://"):]
+    if uri.startswith("file:") and not uri.startswith("file://"):
+        uri = "file://" + uri[len("file:"):]
     return fs.FileSystem.from_uri(uri)
 
 
@@ -31,6 +49,27 @@ def exists(path: str) -> bool:
 
     filesystem, p = _fs(str(path))
     return filesystem.get_file_info(p).type == fs.FileType.File
+
+
+def is_dir(path: str) -> bool:
+    """Whether a folder exists at ``path`` (on object stores: any object under the prefix)."""
+    from pathlib import Path
+
+    if not is_uri(path):
+        return Path(path).is_dir()
+    from pyarrow import fs
+
+    filesystem, p = _fs(str(path))
+    return filesystem.get_file_info(p).type == fs.FileType.Directory
+
+
+def parent(path: str) -> str:
+    """The folder holding ``path`` (a URI stays a URI)."""
+    if is_uri(path):
+        return posixpath.dirname(str(path).rstrip("/"))
+    from pathlib import Path
+
+    return str(Path(path).parent)
 
 
 def read_text(path: str) -> str:

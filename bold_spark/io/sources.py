@@ -394,6 +394,7 @@ def _mapped(ds: DatasetConfig) -> list[tuple[str, str]]:
         *[(f"columns.{k}", v) for k, v in ds.columns.items()],
         *[(f"extra_columns.{k}", v) for k, v in ds.extra_columns.items()],
         *[(f"extra_identifiers.{k}", v) for k, v in ds.extra_identifiers.items()],
+        *[(f"analysis_columns.{k}.column", a.column) for k, a in ds.analysis_columns.items()],
     ]
 
 
@@ -429,12 +430,15 @@ def _date_format_of(ds: DatasetConfig, src: str) -> str | None:
     for canon in ("dob", "event_date"):
         if ds.columns.get(canon) == src:
             return (ds.date_formats.get(canon) or DEFAULT_DATE_FORMATS)[0]
+    for a in ds.analysis_columns.values():
+        if a.column == src and a.type == "date":
+            return (a.formats or DEFAULT_DATE_FORMATS)[0]
     return None
 
 
 def _as_text(df: DataFrame, ds: DatasetConfig, src: str) -> Column:
-    """A column as a string; a typed date mapped to a date field is written in that field's first
-    declared format, so it parses the way a text date would."""
+    """A column as a string; a typed date mapped to a date field (or a date analysis column) is
+    written in that field's first declared format, so it parses the way a text date would."""
     col = col_ref(src)
     fmt = _date_format_of(ds, src)
     if fmt and isinstance(df.schema[src].dataType, _DATE_TYPES):

@@ -1,32 +1,62 @@
-"""Pre-flight comparison counts per blocking rule, and the cap that refuses a blow-up.
+"""Pre-flight checks before any join: comparison counts per blocking rule with the cap that
+refuses a blow-up, the per-block cap that skips oversized blocks, and a model's SQL checked
+against the records' columns.
 
 Counts come from group-by on each rule's equi-join keys (no join is run), with the pair
 count of the link group's scope per block (see ``PairScope.pair_count``). They are upper
 bounds: filters and pairs already found by earlier rules are not subtracted.
+
+The per-block cap (``max_block_size``, off when 0): a block of a rule with more records than
+the cap (a placeholder date of birth shared by thousands of records) is skipped by that rule,
+not joined: the rule's other blocks and the other rules are unaffected. Only rules whose
+equality conditions compare the same expression on both sides (``l.dob = r.dob``) have blocks
+to skip; a rule without one is a single block and is left to ``max_comparisons``.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from bold_spark.exceptions import BlockingCapExceeded
+from bold_spark.exceptions import BlockingCapExceeded, ConfigError
+from bold_spark.linkage.model import meta_path
 from bold_spark.linkage.scope import PairScope
-from bold_spark.linkage.sql import BlockingRule
+from bold_spark.linkage.sql import (
+    BlockingRule,
+    blocking_rules,
+    final_score_expressions,
+    gamma_expressions,
+    match_weight_part_expressions,
+    spark_sql,
+    tf_columns,
+)
+
+if TYPE_CHECKING:
+    from bold_spark.linkage.model import LinkModel
 
 logger = logging.getLogger(__name__)
+
+#: Column flagging the records of a rule's oversized blocks (``{prefix}{rule position}``).
+SKIP_FLAG = "_skip_block_"
 
 
 @dataclass(frozen=True)
 class RuleCount:
-    """A blocking rule's comparisons (an upper bound) and its largest block's record count."""
+    """A blocking rule's comparisons (an upper bound) and its largest block's record count,
+    over the blocks it joins; with a per-block cap, what it skips: blocks over the cap, the
+    records in them and the comparisons they would have made."""
 
     rule: BlockingRule
     comparisons: int
     largest_block: int
+    skipped_blocks: int = 0
+    skipped_records: int = 0
+    skipped_comparisons: int = 0
 
 
 def equi_join_keys(rule: BlockingRule) -> list[tuple[str, str]]:
@@ -36,45 +66,108 @@ def equi_join_keys(rule: BlockingRule) -> list[tuple[str, str]]:
     return SplinkRule(rule.sql, sql_dialect_str="spark")._equi_join_conditions
 
 
-def _rule_blocks(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> DataFrame:
-    """Per block of the rule: its size ``n`` and in-scope ``pairs``, tagged with the rule index."""
+def _block_keys(rule: BlockingRule) -> list[str]:
+    """The rule's block key expressions over one record, or [] when it has no symmetric
+    equi-join (every pair is a candidate: one block)."""
     keys = equi_join_keys(rule)
     symmetric = bool(keys) and all(left == right for left, right in keys)
-    # Without a symmetric equi-join every pair is a candidate: counted as one block.
-    key_exprs = [F.expr(left) for left, _ in keys] if symmetric else [F.lit(1)]
-    return scope.block_counts(recs, key_exprs).select(F.lit(rule.index).alias("rule"), "n", "pairs")
+    return [left for left, _ in keys] if symmetric else []
+
+
+def _rule_blocks(recs: DataFrame, rule: BlockingRule, scope: PairScope, position: int) -> DataFrame:
+    """Per block of the rule: its size ``n`` and in-scope ``pairs``, tagged with the rule's
+    position and whether its blocks can be skipped."""
+    keys = _block_keys(rule)
+    key_exprs = [F.expr(k) for k in keys] if keys else [F.lit(1)]
+    return scope.block_counts(recs, key_exprs).select(
+        F.lit(position).alias("rule"), F.lit(bool(keys)).alias("skippable"), "n", "pairs")
 
 
 def count_comparisons(
-    recs: DataFrame, rules: list[BlockingRule], scope: PairScope
+    recs: DataFrame, rules: list[BlockingRule], scope: PairScope, max_block_size: int = 0,
 ) -> list[RuleCount]:
     """Comparisons each blocking rule generates, from block sizes (no join), in one Spark job.
 
     Parameters:
         recs: the link group's records.
-        rules: the blocking rules.
+        rules: the blocking rules (any indexes: counted by position).
         scope: which pairs the link group scores.
+        max_block_size: with a value over 0, blocks of more records are counted as skipped
+            (see the module docstring), not in ``comparisons`` and ``largest_block``.
 
     Returns one :class:`RuleCount` per rule, in order: upper bounds (pairs an earlier rule
     finds, and filters beyond the equi-join, are not subtracted).
     """
-    parts = [_rule_blocks(recs, r, scope) for r in rules]
+    parts = [_rule_blocks(recs, r, scope, i) for i, r in enumerate(rules)]
     union = parts[0]
     for p in parts[1:]:
         union = union.unionByName(p)
-    rows = (union.groupBy("rule")
-            .agg(F.sum("pairs").alias("pairs"), F.max("n").alias("largest")).collect())
+    big = (F.col("skippable") & (F.col("n") > max_block_size)) if max_block_size > 0 else F.lit(False)
+    rows = union.groupBy("rule").agg(
+        F.sum(F.when(~big, F.col("pairs"))).alias("pairs"),
+        F.max(F.when(~big, F.col("n"))).alias("largest"),
+        F.count(F.when(big, F.lit(1))).alias("skipped_blocks"),
+        F.sum(F.when(big, F.col("n"))).alias("skipped_records"),
+        F.sum(F.when(big, F.col("pairs"))).alias("skipped_pairs"),
+    ).collect()
     by_rule = {r["rule"]: r for r in rows}
-    return [
-        RuleCount(r, int((by_rule.get(r.index) or {"pairs": 0})["pairs"] or 0),
-                  int((by_rule.get(r.index) or {"largest": 0})["largest"] or 0))
-        for r in rules
-    ]
+
+    def get(i: int, name: str) -> int:
+        row = by_rule.get(i)
+        return int(row[name] or 0) if row is not None else 0
+
+    return [RuleCount(r, get(i, "pairs"), get(i, "largest"), get(i, "skipped_blocks"),
+                      get(i, "skipped_records"), get(i, "skipped_pairs"))
+            for i, r in enumerate(rules)]
 
 
 def count_rule_comparisons(recs: DataFrame, rule: BlockingRule, scope: PairScope) -> RuleCount:
     """:func:`count_comparisons` for one rule."""
     return count_comparisons(recs, [rule], scope)[0]
+
+
+def log_counts(counts: list[RuleCount], link_group: str, max_block_size: int = 0,
+               what: str = "blocking rule") -> None:
+    """One line per rule (comparisons, largest block), and a warning per rule that skips
+    blocks over ``max_block_size``: counts only, never a block's key values."""
+    for c in counts:
+        logger.info("[%s] %s %d: %d comparisons (largest block %d records): %s",
+                    link_group, what, c.rule.index, c.comparisons, c.largest_block, c.rule.sql)
+        if c.skipped_blocks:
+            logger.warning(
+                "[%s] %s %d `%s`: %d block(s) over max_block_size (%d records) skipped: %d "
+                "records in them, %d comparisons not made by this rule",
+                link_group, what, c.rule.index, c.rule.sql, c.skipped_blocks, max_block_size,
+                c.skipped_records, c.skipped_comparisons)
+
+
+def enforce_cap(counts: list[RuleCount], max_comparisons: int, link_group: str,
+                what: str = "blocking rules") -> int:
+    """Refuse when the rules' comparisons together pass ``max_comparisons``.
+
+    Parameters:
+        counts: the rules run in one join (:func:`count_comparisons`).
+        max_comparisons: the cap (the pipeline config's ``max_comparisons``).
+        link_group: the group's name, for the error.
+        what: what the rules are, for the error ("blocking rules", "training's EM blocking
+            rule"...).
+
+    Returns the total.
+
+    Raises:
+        BlockingCapExceeded: the total passes the cap; the message names the rule with the
+            most comparisons and its largest block.
+    """
+    total = sum(c.comparisons for c in counts)
+    if total > max_comparisons:
+        worst = max(counts, key=lambda c: c.comparisons)
+        raise BlockingCapExceeded(
+            f"link group '{link_group}': {what} would generate {total:,} comparisons, "
+            f"over the cap of {max_comparisons:,} (max_comparisons). The rule that blows up is "
+            f"rule {worst.rule.index} `{worst.rule.sql}` with {worst.comparisons:,} comparisons "
+            f"(largest block {worst.largest_block:,} records): tighten it, or raise the cap."
+        )
+    return total
 
 
 def check_blocking(
@@ -83,6 +176,7 @@ def check_blocking(
     scope: PairScope,
     max_comparisons: int,
     link_group: str,
+    max_block_size: int = 0,
 ) -> list[RuleCount]:
     """The blocking pre-flight: count comparisons per rule, log them, refuse a blow-up.
 
@@ -92,6 +186,8 @@ def check_blocking(
         scope: which pairs the link group scores.
         max_comparisons: the cap on the total (the pipeline config's ``max_comparisons``).
         link_group: the group's name, for the log and the error.
+        max_block_size: the per-block cap (0: off): blocks over it are counted as skipped, so
+            pass it only where the joins skip them (:func:`skip_oversized_blocks`).
 
     Returns the counts per rule (:func:`count_comparisons`).
 
@@ -99,20 +195,123 @@ def check_blocking(
         BlockingCapExceeded: the total passes the cap; the message names the rule with the
             most comparisons and its largest block.
     """
-    counts = count_comparisons(recs, rules, scope)
+    counts = count_comparisons(recs, rules, scope, max_block_size)
+    log_counts(counts, link_group, max_block_size)
     total = sum(c.comparisons for c in counts)
-    for c in counts:
-        logger.info(
-            "[%s] blocking rule %d: %d comparisons (largest block %d records): %s",
-            link_group, c.rule.index, c.comparisons, c.largest_block, c.rule.sql,
-        )
     logger.info("[%s] blocking total: %d comparisons (cap %d)", link_group, total, max_comparisons)
-    if total > max_comparisons:
-        worst = max(counts, key=lambda c: c.comparisons)
-        raise BlockingCapExceeded(
-            f"link group '{link_group}': blocking rules would generate {total:,} comparisons, "
-            f"over the cap of {max_comparisons:,} (max_comparisons). The rule that blows up is "
-            f"rule {worst.rule.index} `{worst.rule.sql}` with {worst.comparisons:,} comparisons "
-            f"(largest block {worst.largest_block:,} records): tighten it, or raise the cap."
-        )
+    enforce_cap(counts, max_comparisons, link_group)
     return counts
+
+
+def skip_oversized_blocks(
+    recs: DataFrame, rules: list[BlockingRule], max_block_size: int,
+) -> tuple[DataFrame, list[BlockingRule]]:
+    """Make the rules' joins skip their blocks of more than ``max_block_size`` records.
+
+    Parameters:
+        recs: the link group's records.
+        rules: the rules to cap (pass only those :func:`count_comparisons` found skipping
+            blocks: each costs an aggregation of ``recs`` in the join's plan).
+        max_block_size: the per-block cap, over 0.
+
+    Returns ``recs`` with a boolean column per capped rule (``_skip_block_<position>``: the
+    record is in one of the rule's oversized blocks) and the rules rewritten to leave those
+    records out (``(<rule>) and not l._skip_block_<i> and not r._skip_block_<i>``); rules
+    without a symmetric equi-join are returned as they are. Lazy: no Spark job.
+    """
+    out_rules = []
+    for i, rule in enumerate(rules):
+        keys = _block_keys(rule)
+        if not keys or max_block_size <= 0:
+            out_rules.append(rule)
+            continue
+        flag = f"{SKIP_FLAG}{i}"
+        names = [f"_bk{i}_{j}" for j in range(len(keys))]
+        keyed = recs.select("*", *[F.expr(k).alias(n) for k, n in zip(keys, names, strict=True)])
+        big = (keyed.where(" and ".join(f"{n} is not null" for n in names))
+               .groupBy(*names).agg(F.count(F.lit(1)).alias("_n"))
+               .where(F.col("_n") > max_block_size).select(*names, F.lit(True).alias(flag)))
+        recs = (keyed.join(big, names, "left")
+                .withColumn(flag, F.coalesce(F.col(flag), F.lit(False))).drop(*names))
+        out_rules.append(BlockingRule(rule.index, f"({rule.sql}) and not l.{flag} and not r.{flag}"))
+    return recs, out_rules
+
+
+# ------------------------------------------------------------------ the model's SQL
+
+
+def _spark_reason(e: AnalysisException) -> str:
+    """Spark's error condition and its parameters (names from the SQL and the schema)."""
+    params = "; ".join(f"{k} {v}" for k, v in (e.getMessageParameters() or {}).items() if v)
+    return f"{e.getCondition() or type(e).__name__}" + (f" ({params})" if params else "")
+
+
+def check_model_sql(records: DataFrame, model: LinkModel, training: bool = False) -> None:
+    """Check that Spark can run every SQL condition of ``model`` on ``records``' columns: each
+    blocking rule (and with ``training``, each deterministic and EM rule of its metadata) and
+    each comparison level. Analysis only, on an empty frame: no Spark job, no data read.
+
+    Parameters:
+        records: the ``records`` table (its schema is what is checked against).
+        model: the model to check.
+        training: check the training rules of ``model.meta.training`` too.
+
+    Raises:
+        ConfigError: naming the model file (or its ``.meta.json``), the key of the failing
+            rule or comparison level, the SQL and Spark's error condition (a typo'd column or
+            function, a syntax error); or a model Splink cannot score.
+    """
+    settings = model.splink_settings()
+    _check_scoring(model, settings)
+    empty = records.limit(0)
+    left, right = empty.alias("l"), empty.alias("r")
+    rules = [(model.path, f"blocking_rules_to_generate_predictions[{r.index}]", r.sql)
+             for r in blocking_rules(settings)]
+    if training:
+        tr = model.meta.training
+        mpath = meta_path(model.path)
+        rules += [(mpath, f"training.deterministic_rules[{i}]", sql)
+                  for i, sql in enumerate(tr.deterministic_rules)]
+        rules += [(mpath, f"training.em_blocking_rules[{i}]", sql)
+                  for i, sql in enumerate(tr.em_blocking_rules)]
+    for file, key, sql in rules:
+        try:
+            left.join(right, F.expr(sql))
+        except AnalysisException as e:
+            raise ConfigError(file, key, f"Spark cannot run rule `{sql}` on the records "
+                                         f"table: {_spark_reason(e)}") from e
+    sides = [F.col(f"`{c}`").alias(f"{c}_{s}") for s in ("l", "r") for c in empty.columns]
+    tfs = [F.lit(None).cast("double").alias(f"tf_{c}_{s}") for c in tf_columns(settings) for s in ("l", "r")]
+    pairs = empty.select(*sides, *tfs)
+    try:
+        pairs.selectExpr(*gamma_expressions(settings))
+        return
+    except AnalysisException:
+        pass  # find the level
+    for k, comparison in enumerate(settings.comparisons):
+        for j, level in enumerate(comparison.comparison_levels):
+            if level._is_else_level:
+                continue
+            sql = level.sql_condition
+            try:
+                pairs.selectExpr(f"CASE WHEN {spark_sql(sql)} THEN 1 END")
+            except AnalysisException as e:
+                raise ConfigError(
+                    model.path, f"comparisons[{k}].comparison_levels[{j}].sql_condition",
+                    f"Spark cannot run `{sql}` (comparison '{comparison.output_column_name}') on "
+                    f"the records table: {_spark_reason(e)}") from e
+    try:  # a problem no single level shows (Splink's CASE around them)
+        pairs.selectExpr(*gamma_expressions(settings))
+    except AnalysisException as e:
+        raise ConfigError(model.path, "comparisons", "Spark cannot run the comparisons on the "
+                          f"records table: {_spark_reason(e)}") from e
+
+
+def _check_scoring(model: LinkModel, settings) -> None:
+    """Splink can write the model's match-weight SQL (it raises ValueError for a term-frequency
+    adjustment without an exact-match level, for one): a ConfigError naming the file."""
+    try:
+        match_weight_part_expressions(settings)
+        final_score_expressions(settings)
+    except ValueError as e:
+        raise ConfigError(model.path, "comparisons", f"Splink cannot score this model: {e}") from e

@@ -71,8 +71,16 @@ def blocked_pairs(
 
     Returns one row per pair (``record_key_l < record_key_r``) with every column of ``recs``
     as ``<col>_l`` and ``<col>_r``, and ``match_key``: the index of the rule that found it.
+
+    With a boolean ``_focus`` column in ``recs`` (incremental runs), only pairs with a focus
+    record on at least one side: each rule joins the focus records against all records twice
+    (focus on the left, then on the right with a non-focus left), so the work grows with the
+    focus, not with all pairs, and each pair still appears once.
     """
-    cols = pair_columns(recs)
+    from bold_spark.linkage.incremental import FOCUS
+
+    cols = [c for c in pair_columns(recs) if c != FOCUS]
+    focused = FOCUS in recs.columns
     left, right = recs.alias("l"), recs.alias("r")
     select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
         F.col(f"r.`{c}`").alias(f"{c}_r") for c in cols
@@ -85,9 +93,14 @@ def blocked_pairs(
             for prev in rules:
                 if prev.index < rule.index:
                     where = where & ~F.coalesce(F.expr(f"({prev.sql})"), F.lit(False))
-        parts.append(
-            left.join(right, cond, "inner").where(where).select(*select, F.lit(rule.index).alias("match_key"))
-        )
+        tag = F.lit(rule.index).alias("match_key")
+        if not focused:
+            parts.append(left.join(right, cond, "inner").where(where).select(*select, tag))
+            continue
+        focus = recs.where(F.col(FOCUS))
+        parts.append(focus.alias("l").join(right, cond, "inner").where(where).select(*select, tag))
+        parts.append(left.join(focus.alias("r"), cond, "inner")
+                     .where(where & ~F.col(f"l.{FOCUS}")).select(*select, tag))
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 

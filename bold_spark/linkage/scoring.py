@@ -40,6 +40,7 @@ def predict_edges(
     sources: list[str],
     scope: PairScope,
     run_id: str,
+    focus: DataFrame | None = None,
 ) -> DataFrame:
     """The edges of one link group: every blocked pair scored once with the group's model.
 
@@ -50,6 +51,8 @@ def predict_edges(
         sources: the group's sources.
         scope: which pairs the group scores.
         run_id: the run writing the edges.
+        focus: record keys (``record_key``) of an incremental run's new, changed and moved
+            records: only pairs with one of them on a side are blocked and scored.
 
     Returns a lazy frame, one row per pair: :data:`EDGE_KEY_COLUMNS`, the ``gamma_*`` levels,
     ``match_key`` and ``blocking_rule`` (which rule found it), ``link_group``,
@@ -58,6 +61,10 @@ def predict_edges(
     settings = model.splink_settings()
     rules = blocking_rules(settings)
     recs = group_records(records, sources, needed_columns(settings), settings)
+    if focus is not None:
+        from bold_spark.linkage.incremental import with_focus
+
+        recs = with_focus(recs, focus)
     pairs = blocked_pairs(recs, rules, scope)
     keep = ["record_key_l", "record_key_r", "source_l", "source_r", "match_key"]
     scored = score_vectors(comparison_vectors(pairs, settings, keep), settings)

@@ -29,6 +29,13 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.linkage.blocking import (
+    RuleCount,
+    count_comparisons,
+    enforce_cap,
+    log_counts,
+    skip_oversized_blocks,
+)
 from bold_spark.linkage.model import LinkModel, TrainingConfig
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors
 from bold_spark.linkage.scope import PairScope
@@ -166,12 +173,26 @@ class Trainer:
         scope: which pairs the link group scores.
         trained_on: provenance recorded in the trained model's metadata.
         training: overrides ``model.meta.training`` (the trained model records what was used).
+        max_comparisons: the comparison cap (the pipeline config's ``max_comparisons``), or
+            None for none: the deterministic rules together, and each EM rule, may generate at
+            most this many comparisons (``linkage.blocking.enforce_cap``, predict's message).
+        max_block_size: the per-block cap (the pipeline config's ``max_block_size``; 0: off):
+            the prior's and EM sessions' joins skip blocks of more records, with a warning
+            (``linkage.blocking.skip_oversized_blocks``); ``info()`` records what was skipped.
+        link_group: the group's name, for the log and the errors.
 
-    Counts the records and the pairs in scope (one Spark aggregation) when constructed.
+    Counts the records and the pairs in scope (one Spark aggregation) when constructed; with
+    either cap, the same job counts every training rule's comparisons from block sizes (no
+    join), and a rule over the cap is refused before any training work.
+
+    Raises:
+        BlockingCapExceeded: a training rule passes ``max_comparisons`` (when constructed, or
+            at a step given other rules).
     """
 
     def __init__(self, recs: DataFrame, model: LinkModel, scope: PairScope, trained_on: dict,
-                 training: TrainingConfig | None = None):
+                 training: TrainingConfig | None = None, max_comparisons: int | None = None,
+                 max_block_size: int = 0, link_group: str = ""):
         if training is not None:
             model = replace(model, meta=replace(model.meta, training=training))
         self.start = model
@@ -180,19 +201,38 @@ class Trainer:
         self.settings = model.splink_settings()
         self.levels = _levels(self.settings)
         self.gammas = gamma_columns(self.settings)
+        self.max_comparisons = max_comparisons
+        self.max_block_size = max_block_size
+        self.link_group = link_group or "training"
+        self._counts: dict[str, RuleCount] = {}  # rule SQL -> its comparisons (with block cap)
+        self._checked: set[tuple[str, ...]] = set()  # rule sets logged and capped already
         self._owns_cache = not recs.is_cached
         self.recs = recs.persist() if self._owns_cache else recs
         t0 = time.monotonic()
         try:
-            totals = (scope.block_counts(self.recs, [F.lit(1)])
-                      .agg(F.sum("n"), F.sum("pairs")).collect()[0])
+            if max_comparisons is None and max_block_size <= 0:
+                totals = (scope.block_counts(self.recs, [F.lit(1)])
+                          .agg(F.sum("n"), F.sum("pairs")).collect()[0])
+                self.records: int = int(totals[0] or 0)
+                self.pairs_in_scope: float = float(totals[1] or 0.0)
+            else:  # one job: the totals (a rule without equi-join: one block) and every rule
+                tr = self.training
+                rules = list(dict.fromkeys([*tr.deterministic_rules, *tr.em_blocking_rules]))
+                *counts, whole = count_comparisons(
+                    self.recs, [*(BlockingRule(i, r) for i, r in enumerate(rules)),
+                                BlockingRule(-1, "true")], scope, max_block_size)
+                self._counts = {c.rule.sql: c for c in counts}
+                self.records = whole.largest_block
+                self.pairs_in_scope = float(whole.comparisons)
+            logger.info("training on %d records, %.0f pairs in scope (%.1fs)",
+                        self.records, self.pairs_in_scope, time.monotonic() - t0)
+            if self._counts:
+                self._preflight(self.training.deterministic_rules, _PRIOR)
+                for j, rule in enumerate(self.training.em_blocking_rules):
+                    self._preflight([rule], _EM, j)
         except Exception:
             self.close()
             raise
-        self.records: int = int(totals[0] or 0)
-        self.pairs_in_scope: float = float(totals[1] or 0.0)
-        logger.info("training on %d records, %.0f pairs in scope (%.1fs)",
-                    self.records, self.pairs_in_scope, time.monotonic() - t0)
         self.prior: float | None = None
         self.deterministic_matches: int | None = None
         self.u: list[dict[int, float]] | None = None  # per comparison: level -> u
@@ -205,6 +245,38 @@ class Trainer:
     def training(self) -> TrainingConfig:
         """The training settings in use (the model's, or the override, as changed by steps)."""
         return self.start.meta.training
+
+    @property
+    def _capped(self) -> bool:
+        return self.max_comparisons is not None or self.max_block_size > 0
+
+    def _preflight(self, rules: list[str], what: str, first_index: int = 0) -> list[RuleCount]:
+        """Count ``rules`` (one Spark job for those not counted yet), log them and refuse them
+        together over ``max_comparisons``, as predict does for its rules; once per rule set."""
+        missing = [r for r in dict.fromkeys(rules) if r not in self._counts]
+        if missing:
+            counted = count_comparisons(self.recs, [BlockingRule(i, r) for i, r in enumerate(missing)],
+                                        self.scope, self.max_block_size)
+            self._counts.update({c.rule.sql: c for c in counted})
+        counts = [replace(self._counts[r], rule=BlockingRule(first_index + i, r))
+                  for i, r in enumerate(rules)]
+        if (what, *rules) not in self._checked:
+            self._checked.add((what, *rules))
+            log_counts(counts, self.link_group, self.max_block_size, what)
+            if self.max_comparisons is not None and counts:
+                enforce_cap(counts, self.max_comparisons, self.link_group, what)
+        return counts
+
+    def _skipping(self, recs: DataFrame, rules: list[str]) -> tuple[DataFrame, list[str]]:
+        """``recs`` and ``rules`` with the blocks over ``max_block_size`` left out of the rules'
+        joins (unchanged when no rule has such a block)."""
+        capped = [r for r in dict.fromkeys(rules) if self._counts[r].skipped_blocks]
+        if self.max_block_size <= 0 or not capped:
+            return recs, rules
+        flagged, rewritten = skip_oversized_blocks(
+            recs, [BlockingRule(i, r) for i, r in enumerate(capped)], self.max_block_size)
+        sql = {r: w.sql for r, w in zip(capped, rewritten, strict=True)}
+        return flagged, [sql.get(r, r) for r in rules]
 
     def estimate_prior(self, rules: list[str] | None = None, recall: float | None = None) -> float:
         """Estimate the probability that two random records in scope match, from the pairs the
@@ -225,8 +297,12 @@ class Trainer:
             )
             self.start = replace(self.start, meta=replace(self.start.meta, training=tr))
         t0 = time.monotonic()
+        recs, rules = self.recs, tr.deterministic_rules
+        if self._capped:
+            self._preflight(rules, _PRIOR)
+            recs, rules = self._skipping(recs, rules)
         self.prior, self.deterministic_matches = estimate_prior(
-            self.recs, tr.deterministic_rules, tr.recall, self.scope, self.pairs_in_scope)
+            recs, rules, tr.recall, self.scope, self.pairs_in_scope)
         logger.info("prior estimated (%.1fs)", time.monotonic() - t0)
         return self.prior
 
@@ -263,6 +339,7 @@ class Trainer:
 
         Raises:
             RuntimeError: the prior or u has not been estimated yet.
+            BlockingCapExceeded: the rule passes ``max_comparisons``.
         """
         if self.prior is None or self.u is None:
             raise RuntimeError("estimate the prior and u before an EM session")
@@ -270,7 +347,12 @@ class Trainer:
         settings, levels, gammas = self.settings, self.levels, self.gammas
         active = _comparisons_not_blocked_on(settings, rule)
         index = len(self.sessions)
-        pairs = blocked_pairs(self.recs, [BlockingRule(index, rule)], self.scope, False)
+        recs, joined = self.recs, rule
+        if self._capped:
+            em_rules = self.training.em_blocking_rules
+            self._preflight([rule], _EM, em_rules.index(rule) if rule in em_rules else index)
+            recs, (joined,) = self._skipping(recs, [rule])
+        pairs = blocked_pairs(recs, [BlockingRule(index, joined)], self.scope, False)
         vectors = comparison_vectors(pairs, settings, _PAIR_KEYS)
         patterns = pattern_counts(vectors, [gammas[k] for k in active])
         m0 = [{lv.comparison_vector_value: lv.m_probability for lv in levels[k]} for k in active]
@@ -321,7 +403,18 @@ class Trainer:
             "deterministic_matches": self.deterministic_matches,
             "u_pairs_sampled": self.u_pairs_sampled,
             "em_sessions": [s.__dict__ for s in self.sessions],
+            **({"max_block_size": self.max_block_size, "skipped_blocks": self.skipped_blocks()}
+               if self.max_block_size > 0 else {}),
         }
+
+    def skipped_blocks(self) -> list[dict]:
+        """Per training rule that skipped blocks over ``max_block_size``: the rule, the blocks,
+        the records in them and the comparisons not made (counts only)."""
+        rules = dict.fromkeys([*self.training.deterministic_rules,
+                               *(s.rule for s in self.sessions)])
+        return [{"rule": r, "blocks": c.skipped_blocks, "records": c.skipped_records,
+                 "comparisons": c.skipped_comparisons}
+                for r in rules if (c := self._counts.get(r)) is not None and c.skipped_blocks]
 
     def model(self) -> LinkModel:
         """The start model with the parameters estimated so far: the prior, u, and m as the
@@ -367,6 +460,8 @@ class Trainer:
 
 
 _PAIR_KEYS = [f"{RECORD_KEY}_l", f"{RECORD_KEY}_r"]
+_PRIOR = "training's deterministic rules (the prior)"
+_EM = "training's EM blocking rule"
 
 
 def _comparisons_not_blocked_on(settings, rule_sql: str) -> list[int]:
@@ -378,7 +473,8 @@ def _comparisons_not_blocked_on(settings, rule_sql: str) -> list[int]:
 
 
 def train_model(
-    recs: DataFrame, model: LinkModel, scope: PairScope, trained_on: dict
+    recs: DataFrame, model: LinkModel, scope: PairScope, trained_on: dict,
+    max_comparisons: int | None = None, max_block_size: int = 0, link_group: str = "",
 ) -> tuple[LinkModel, dict]:
     """Estimate prior, u and m for ``model`` on a link group's records (``Trainer.run``).
 
@@ -387,9 +483,15 @@ def train_model(
         model: the model to train, with its training settings in ``meta.training``.
         scope: which pairs the link group scores.
         trained_on: provenance to record in the trained model's metadata.
+        max_comparisons, max_block_size, link_group: the caps on the training joins and the
+            group's name (see :class:`Trainer`).
 
     Returns the trained model and its training record (``model.meta.trained``).
+
+    Raises:
+        BlockingCapExceeded: a training rule passes ``max_comparisons`` (before any training).
     """
-    with Trainer(recs, model, scope, trained_on) as trainer:
+    with Trainer(recs, model, scope, trained_on, max_comparisons=max_comparisons,
+                 max_block_size=max_block_size, link_group=link_group) as trainer:
         trained = trainer.run()
     return trained, trained.meta.trained

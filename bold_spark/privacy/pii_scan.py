@@ -47,8 +47,10 @@ NAME_FIELDS = ("first_name", "middle_names", "forenames", "surname")
 #: Canonical fields whose source columns are scanned for (besides the record id).
 PII_FIELDS = (*NAME_FIELDS, "dob", "postcode", "postcode_sector", "address",
               "pnc", "ni_number", "crn", "prison_number")
-#: Default output tables to scan; PPRL mode adds ``records``.
-ANALYST_TABLES = ("edges", "clusters", "person_events", "runs", "published")
+#: Default output tables to scan (the analyst zone, ``quarantine`` included: its raw values
+#: belong in the restricted zone); PPRL mode adds ``records``.
+ANALYST_TABLES = ("edges", "clusters", "analysis", "person_events", "quarantine", "runs",
+                  "published")
 DATE_FORMS = ("yyyy-MM-dd", "yyyyMMdd", "dd/MM/yyyy")
 
 _APOSTROPHES = "['’`]"

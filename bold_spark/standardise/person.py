@@ -5,10 +5,10 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from bold_spark.config.datasets import IDENTIFIER_FIELDS, DatasetConfig
+from bold_spark.config.datasets import IDENTIFIER_FIELDS, AnalysisColumn, DatasetConfig
 from bold_spark.privacy.hashing import hmac_column
 from bold_spark.privacy.keys import SecretKey
-from bold_spark.schema import ID_COL, date_formats
+from bold_spark.schema import DEFAULT_DATE_FORMATS, ID_COL, date_formats
 from bold_spark.standardise.dates import parse_date, with_dob_parts
 from bold_spark.standardise.identifiers import NORMALISERS
 from bold_spark.standardise.names import clean_name, initial, split_forenames, with_name_features
@@ -85,8 +85,9 @@ def to_canonical(
         run_id: the run writing the rows.
 
     Returns one row per input row with :data:`RECORD_COLUMNS`, then the dataset's extra
-    columns and extra identifier hashes: names cleaned, dates parsed, postcodes split, direct
-    identifiers normalised and keyed-hashed (never kept in clear).
+    columns, extra identifier hashes and analysis columns (typed, see :func:`analysis_value`):
+    names cleaned, dates parsed, postcodes split, direct identifiers normalised and keyed-hashed
+    (never kept in clear).
     """
     first_src = _src(df, ds, "forenames") if "forenames" in ds.columns else _src(df, ds, "first_name")
     middle_src = _src(df, ds, "middle_names") if "middle_names" in ds.columns else None
@@ -119,11 +120,12 @@ def to_canonical(
         *[clean_text(F.col(src)).alias(name) for name, src in ds.extra_columns.items()],
         *[hmac_column(key, clean_text(F.col(src)), name).alias(f"{name}_hash")
           for name, src in ds.extra_identifiers.items()],
+        *[analysis_value(F.col(a.column), a).alias(name) for name, a in ds.analysis_columns.items()],
     )
     out = with_name_features(out)
     out = with_dob_parts(out, reference_date=snapshot)
     out = with_postcode_parts(out)
-    extras = [*ds.extra_columns, *[f"{n}_hash" for n in ds.extra_identifiers]]
+    extras = [*ds.extra_columns, *[f"{n}_hash" for n in ds.extra_identifiers], *ds.analysis_columns]
     return out.select(*RECORD_COLUMNS, *extras)
 
 
@@ -137,3 +139,28 @@ def clean_text(col: Column) -> Column:
     """
     s = F.trim(F.regexp_replace(F.upper(col.cast("string")), r"\s+", " "))
     return F.when(s != "", s)
+
+
+def analysis_value(col: Column, a: AnalysisColumn) -> Column:
+    """An analysis column's value as its declared type, otherwise as written.
+
+    Parameters:
+        col: the source column.
+        a: its declaration: ``string`` (trimmed, blank -> null, case kept), ``date`` (parsed with
+            ``a.formats``, else the default formats) or ``integer``.
+
+    Returns the typed value; a value that does not parse is null (ingest counts those, see
+    :func:`analysis_unparseable`).
+    """
+    text = F.trim(col.cast("string"))
+    if a.type == "date":
+        return parse_date(text, a.formats or DEFAULT_DATE_FORMATS)
+    if a.type == "integer":
+        return text.try_cast("bigint")
+    return F.when(text != "", text)
+
+
+def analysis_unparseable(col: Column, a: AnalysisColumn) -> Column:
+    """True where ``col`` holds a value that :func:`analysis_value` turns into null."""
+    text = F.trim(col.cast("string"))
+    return (text != "") & analysis_value(col, a).isNull()

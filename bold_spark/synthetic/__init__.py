@@ -16,7 +16,7 @@ from bold_spark.synthetic.generate import (
     true_people,
 )
 from bold_spark.synthetic.layouts import GROUND_TRUTH_PATH, LAYOUTS, SOURCES, SourceLayout
-from bold_spark.synthetic.spec import MAX_PEOPLE, ErrorRates, SyntheticSpec
+from bold_spark.synthetic.spec import MAX_PEOPLE, ErrorRates, Pathways, SyntheticSpec
 
 __all__ = [
     "GROUND_TRUTH",
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_PEOPLE",
     "SOURCES",
     "ErrorRates",
+    "Pathways",
     "SourceLayout",
     "SyntheticSpec",
     "generate_population",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import string
 
-from bold_spark.synthetic.randomness import Draws, case_by_bins, num, pick
-from bold_spark.synthetic.spec import ErrorRates
+from bold_spark.synthetic.randomness import Draws, case_by_bins, num, pick, sql_str
+from bold_spark.synthetic.spec import ErrorBias, ErrorRates
 
 _ALPHABET = string.ascii_uppercase
 
@@ -143,9 +143,37 @@ def postcode_state_sql(d: Draws, rates: ErrorRates) -> str:
     )
 
 
+#: The draws that choose each field's error (their bins are the rates in ``ErrorRates``).
+BIASED_DRAWS = ("first", "surname", "dob", "postcode")
+
+
+class GroupBiasedDraws(Draws):
+    """``d``'s draws, except that for people in ``bias``'s group the draws choosing an error
+    (:data:`BIASED_DRAWS`) are divided by the multiplier: a draw in [0, 1/k) lands in the error
+    bins k times as often, so every error rate of the group is multiplied by k (``ErrorRates``
+    checks that the bins still fit in [0, 1)). Other draws (which letter a typo changes) are
+    ``d``'s own. Needs the people column ``sex``."""
+
+    def __init__(self, d: Draws, bias: ErrorBias):
+        super().__init__(d.namespace, d.keys)
+        object.__setattr__(self, "_base", d)
+        object.__setattr__(self, "_bias", bias)
+
+    def u(self, salt: str) -> str:
+        """``d.u(salt)``, scaled for the biased group where ``salt`` chooses an error."""
+        u = self._base.u(salt)
+        if salt not in BIASED_DRAWS:
+            return u
+        return (f"(CASE WHEN sex = {sql_str(self._bias.sex)} "
+                f"THEN {u} / {num(self._bias.multiplier)} ELSE {u} END)")
+
+
 def recorded_identity(d: Draws, rates: ErrorRates) -> list[dict[str, str]]:
     """Stages of columns giving rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state
-    and rec_postcode: the values a record carries after the error model."""
+    and rec_postcode: the values a record carries after the error model (with ``rates.bias``,
+    one group's records carry more errors: see :class:`GroupBiasedDraws`)."""
+    if rates.bias is not None and rates.bias.multiplier != 1.0:
+        d = GroupBiasedDraws(d, rates.bias)
     first, middle = forename_variant_sql("first_name", "middle_name", "nickname", d, rates)
     state = postcode_state_sql(d, rates)
     typos = {**typo_inputs("first", "first_name", d), **typo_inputs("surname", "surname", d)}

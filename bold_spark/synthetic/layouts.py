@@ -21,7 +21,18 @@ NDTMS = SourceLayout(
     "ndtms.csv",
     "csv",
     "EPISODE_ID",
-    ("EPISODE_ID", "FINITIAL", "SINITIAL", "DOB", "SEX", "PC_SECTOR", "NFA", "TRIAGE_DATE"),
+    (
+        "EPISODE_ID",
+        "FINITIAL",
+        "SINITIAL",
+        "DOB",
+        "SEX",
+        "PC_SECTOR",
+        "NFA",
+        "TRIAGE_DATE",
+        "TREATMENT_START",
+        "DRUG_GROUP",
+    ),
 )
 PRISON = SourceLayout(
     "prison",
@@ -39,6 +50,7 @@ PRISON = SourceLayout(
         "PNC_NUMBER",
         "NOMS_NUMBER",
         "RECEPTION_DATE",
+        "RELEASE_DATE",
     ),
 )
 PROBATION = SourceLayout(
@@ -46,7 +58,17 @@ PROBATION = SourceLayout(
     "probation.csv",
     "csv",
     "CRN",
-    ("CRN", "FORENAMES", "SURNAME", "DATE_OF_BIRTH", "GENDER", "POSTCODE", "PNC", "SENTENCE_DATE"),
+    (
+        "CRN",
+        "FORENAMES",
+        "SURNAME",
+        "DATE_OF_BIRTH",
+        "GENDER",
+        "POSTCODE",
+        "PNC",
+        "SENTENCE_DATE",
+        "REQUIREMENT_TYPE",
+    ),
 )
 BENEFITS = SourceLayout(
     "benefits",

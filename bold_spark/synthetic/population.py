@@ -27,7 +27,7 @@ from bold_spark.synthetic.lookups import (
     load_lookups,
 )
 from bold_spark.synthetic.randomness import SEED_COL, Draws, below, categorical, num, pick
-from bold_spark.synthetic.spec import SyntheticSpec
+from bold_spark.synthetic.spec import Pathways, SyntheticSpec
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,18 @@ PERSON_COLUMNS = (
     "in_probation",
     "in_benefits",
     "in_homelessness",
+    "drr",
+    "drr_sentence_date",
+    "treatment_delay_days",
 )
+
+#: The latest DRR sentence date: every DRR sentence has its whole 6-month follow-up in the extracts.
+FOLLOW_UP_DAYS = 183
+EARLIEST_DRR_SENTENCE = dt.date(2010, 1, 1)
+#: Delays (days after the sentence) of the two pathway bins: uniform in the first, falling in
+#: the second (most later starts come soon after three weeks).
+WITHIN_3_WEEKS = 21
+WITHIN_6_MONTHS = 182
 
 
 def partitions_for(people: int) -> int:
@@ -240,10 +251,46 @@ _PERSON_SQL = {
 }
 
 
+def probation_share_of_justice(m: MembershipModel = MEMBERSHIP) -> float:
+    """P(on probation | justice-involved): everyone not in prison, and most of those who are."""
+    return 1.0 - m.prison_given_justice * (1.0 - m.probation_given_prison)
+
+
+def pathway_sql(p: Pathways, m: MembershipModel = MEMBERSHIP) -> dict[str, str]:
+    """Person columns of the DRR -> treatment pathway (SQL over the base columns), and
+    ``in_ndtms`` redrawn for justice-involved people.
+
+    A DRR person who starts treatment within 6 months is in NDTMS; one who does not is in it
+    with the usual justice probability. The other justice-involved people are in NDTMS with a
+    probability lowered so that P(NDTMS | justice) stays ``ndtms_given_justice``: the overlaps
+    of docs/synthetic.md are unchanged by the pathway."""
+    d = Draws("person", ("person_id",))
+    drr = f"(in_probation AND {below(d.u('drr'), p.drr_share)})"
+    path, u_delay = d.u("pathway"), d.u("delay")
+    later = WITHIN_6_MONTHS - WITHIN_3_WEEKS
+    delay = (f"CASE WHEN {drr} THEN CASE "
+             f"WHEN {path} < {num(p.start_within_3_weeks)} THEN {pick(u_delay, WITHIN_3_WEEKS + 1)} "
+             f"WHEN {path} < {num(p.start_within_6_months)} "
+             f"THEN {WITHIN_3_WEEKS + 1} + {pick(f'pow({u_delay}, 2)', later)} END END")
+    end = f"date_sub(DATE'{EXTRACT_DATE}', {FOLLOW_UP_DAYS})"
+    start = f"least(greatest(DATE'{EARLIEST_DRR_SENTENCE}', add_months(dob, 16 * 12)), {end})"
+    days = pick(d.u("drr_sentence"), f"datediff({end}, {start}) + 1")
+    sentence = f"CASE WHEN {drr} THEN date_add({start}, {days}) END"
+    drr_justice = p.drr_share * probation_share_of_justice(m)
+    p_ndtms_drr = p.start_within_6_months + (1 - p.start_within_6_months) * m.ndtms_given_justice
+    others = max(0.0, (m.ndtms_given_justice - drr_justice * p_ndtms_drr) / max(1e-9, 1 - drr_justice))
+    u_ndtms = d.u("ndtms")
+    in_ndtms = (f"CASE WHEN {drr} THEN ({delay}) IS NOT NULL OR {below(u_ndtms, m.ndtms_given_justice)} "
+                f"WHEN justice THEN {below(u_ndtms, others)} ELSE in_ndtms END")
+    return {"in_ndtms": in_ndtms, "drr": drr, "drr_sentence_date": sentence,
+            "treatment_delay_days": delay}
+
+
 def build_people(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
     """Every person attribute the source builders need (internal columns included)."""
     lk = load_lookups(spark)
     if lk.slots[f"{FORENAMES}:M"] != lk.slots[f"{FORENAMES}:F"]:
         raise ValueError("forename lists must have the same number of slots for each sex")
     joined = join_lookups(_base(spark, spec, lk), lk, _JOINS)
-    return joined.selectExpr(*[f"{sql} AS `{name}`" for name, sql in _PERSON_SQL.items()])
+    person_sql = {**_PERSON_SQL, **pathway_sql(spec.pathways)}
+    return joined.selectExpr(*[f"{sql} AS `{name}`" for name, sql in person_sql.items()])

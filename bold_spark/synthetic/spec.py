@@ -10,6 +10,23 @@ MAX_PEOPLE = 10_000_000
 
 
 @dataclass(frozen=True)
+class ErrorBias:
+    """One group's records carry more errors: for people of true sex ``sex``, every name, date
+    of birth and postcode error rate is multiplied by ``multiplier`` (bad rows and probation
+    duplicates are not). Used to build test data with a known linkage bias (the report's bias
+    section must find it)."""
+
+    sex: str = "F"
+    multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sex not in ("M", "F"):
+            raise ValueError(f"ErrorBias.sex must be 'M' or 'F', got {self.sex!r}")
+        if not isinstance(self.multiplier, (int, float)) or self.multiplier <= 0:
+            raise ValueError(f"ErrorBias.multiplier must be > 0, got {self.multiplier!r}")
+
+
+@dataclass(frozen=True)
 class ErrorRates:
     """Probabilities of each error, per generated record (row) unless said otherwise.
 
@@ -44,9 +61,12 @@ class ErrorRates:
     initials_only: float = 0.02
     bad_rows: float = 0.002
     probation_duplicate: float = 0.03
+    bias: ErrorBias | None = None  # one group's records carry more errors (see ErrorBias)
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            if f.name == "bias":
+                continue
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(
@@ -58,16 +78,44 @@ class ErrorRates:
             "date of birth": (self.dob_placeholder, self.dob_swap, self.dob_typo),
             "postcode": (self.postcode_missing, self.postcode_out_of_date),
         }
+        scale = self.bias.multiplier if self.bias else 1.0
         for name, rates in groups.items():
             if sum(rates) > 1.0:
                 raise ValueError(f"ErrorRates: the {name} error rates add up to more than 1")
+            if sum(rates) * scale > 1.0:
+                raise ValueError(f"ErrorRates: the {name} error rates times the bias multiplier "
+                                 f"{scale} add up to more than 1")
         if self.bad_rows > 0.5:
             raise ValueError("ErrorRates.bad_rows above 0.5 makes no sense for an extract")
 
     @classmethod
     def none(cls) -> ErrorRates:
         """Clean data: every rate zero."""
-        return cls(**{f.name: 0.0 for f in fields(cls)})
+        return cls(**{f.name: 0.0 for f in fields(cls) if f.name != "bias"})
+
+
+@dataclass(frozen=True)
+class Pathways:
+    """The probation -> drug treatment pathway (docs/synthetic.md, docs/analysis.md).
+
+    ``drr_share`` of people on probation have a sentence with a drug rehabilitation requirement
+    (DRR). Of those, ``start_within_3_weeks`` start treatment in NDTMS 0-21 days after the
+    sentence and ``start_within_6_months`` (cumulative, so at least the former) within 0-182
+    days; the rest start no treatment after it. Illustrative rates in the direction of the BOLD
+    findings (well under half start within 3 weeks), not official figures."""
+
+    drr_share: float = 0.15
+    start_within_3_weeks: float = 0.30
+    start_within_6_months: float = 0.55
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"Pathways.{f.name} must be a probability in [0, 1], got {value!r}")
+        if self.start_within_3_weeks > self.start_within_6_months:
+            raise ValueError("Pathways.start_within_3_weeks must not exceed start_within_6_months "
+                             "(the 6-month share includes the 3-week one)")
 
 
 @dataclass(frozen=True)
@@ -77,6 +125,7 @@ class SyntheticSpec:
     people: int = 2000
     seed: int = 42
     errors: ErrorRates = field(default_factory=ErrorRates)
+    pathways: Pathways = field(default_factory=Pathways)
 
     def __post_init__(self) -> None:
         if not isinstance(self.people, int) or not 1 <= self.people <= MAX_PEOPLE:

@@ -203,3 +203,25 @@ def test_shipped_configs_read_what_they_did_from_the_repo_root(monkeypatch):
     febrl = load_pipeline_config("conf/pipeline_febrl.yaml")
     assert febrl.input_root == str(REPO / "data/febrl4")
     assert febrl.output_root == str(REPO / "output/febrl4")
+
+
+@pytest.mark.parametrize("scheme", ["file://", "file:"])
+def test_config_read_through_a_uri_resolves_relative_paths_under_it(scheme):
+    """A pipeline config on a filesystem named by URI (as s3a:// or abfss:// on a cluster):
+    its relative datasets, models and roots stay URIs under the config's folder, and the
+    dataset configs and models are read through the same filesystem."""
+    from bold_spark.linkage.model import load_model
+
+    uri = scheme + str(REPO / "conf/pipeline.yaml")
+    cfg = load_pipeline_config(uri)
+    assert cfg.datasets_dir == scheme + str(REPO / "conf/datasets")
+    assert cfg.link_groups[0].model.startswith(scheme + str(REPO / "conf/models/"))
+    assert cfg.output_root.startswith(scheme + str(REPO)) and ".." not in cfg.output_root
+    assert set(cfg.dataset_configs()) == set(cfg.sources)
+    assert load_model(cfg.link_groups[0].model).settings
+    assert cfg.config_hash() == load_pipeline_config(REPO / "conf/pipeline.yaml").config_hash()
+
+
+def test_missing_config_uri_names_the_uri():
+    with pytest.raises(ConfigError, match="file:///nowhere/pipeline.yaml.*file not found"):
+        load_pipeline_config("file:///nowhere/pipeline.yaml")

@@ -4,12 +4,14 @@ one ``Trainer``, and give the same model on the same data."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import itertools
 import statistics
 from pathlib import Path
 
 import pytest
 
+from bold_spark.exceptions import BlockingCapExceeded
 from bold_spark.linkage.pairs import group_records
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import needed_columns
@@ -151,3 +153,80 @@ def test_only_the_engine_runs_estimation_steps():
                 offenders += [f"{path.relative_to(REPO)} imports {a.name}" for a in node.names
                               if a.name in ENGINE_FUNCTIONS]
     assert offenders == []
+
+
+# ------------------------------------------------------------------ caps on the training joins
+
+PLACEHOLDER_DOB = dt.date(1900, 1, 1)
+GIANT = 40  # records sharing the placeholder DOB: 780 pairs in one block
+
+
+@pytest.fixture(scope="module")
+def giant_block_records(spark):
+    """The tiny population plus GIANT records with one placeholder DOB (names all distinct)."""
+    extra = [(f"z{i:02d}", "ab"[i % 2], f"zed{i:02d}", f"zz{i:02d}", PLACEHOLDER_DOB) for i in range(GIANT)]
+    return spark.createDataFrame(tiny_rows() + extra, RECORD_SCHEMA)
+
+
+def _dob_pairs_of_tiny_rows() -> int:
+    return sum(1 for a, b in itertools.combinations(tiny_rows(), 2) if a[4] == b[4])
+
+
+def test_training_joins_are_capped_like_predict(giant_block_records):
+    model = tiny_model()
+    recs = _recs(giant_block_records, model)
+    with pytest.raises(BlockingCapExceeded) as e:
+        Trainer(recs, model, PairScope(), {}, max_comparisons=500, link_group="g")
+    pairs = GIANT * (GIANT - 1) // 2 + _dob_pairs_of_tiny_rows()
+    assert str(e.value) == (
+        f"link group 'g': training's EM blocking rule would generate {pairs:,} comparisons, over "
+        f"the cap of 500 (max_comparisons). The rule that blows up is rule 0 `l.dob = r.dob` with "
+        f"{pairs:,} comparisons (largest block {GIANT} records): tighten it, or raise the cap.")
+    assert not recs.is_cached  # refused before any training work; the trainer's cache released
+    # the deterministic rules are capped together, as predict caps its rules
+    with pytest.raises(BlockingCapExceeded, match=r"training's deterministic rules \(the prior\)"):
+        Trainer(recs, model, PairScope(), {}, max_comparisons=0, link_group="g")
+
+
+def test_the_cap_adds_no_spark_job(spark, records):
+    """Counting every training rule rides on the job that counts the records and pairs."""
+    model = tiny_model()
+    sc = spark.sparkContext
+    before = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")  # one action, one job
+    jobs = {}
+    try:
+        for name, caps in [("plain", {}), ("capped", {"max_comparisons": 10**9, "max_block_size": 5})]:
+            recs = _recs(records, model)
+            sc.setJobGroup(f"cap-{name}", name)
+            with Trainer(recs, model, PairScope(), {}, **caps) as trainer:
+                jobs[name] = len(sc.statusTracker().getJobIdsForGroup(f"cap-{name}"))
+                totals = (trainer.records, trainer.pairs_in_scope)
+            jobs[name + "_totals"] = totals
+    finally:
+        sc.setJobGroup("", "")
+        spark.conf.set("spark.sql.adaptive.enabled", before)
+    assert jobs["capped"] == jobs["plain"] >= 1, jobs
+    assert jobs["capped_totals"] == jobs["plain_totals"] == (len(tiny_rows()),
+                                                             len(tiny_rows()) * (len(tiny_rows()) - 1) / 2)
+
+
+def test_per_block_cap_skips_the_giant_block_with_a_warning(giant_block_records, caplog):
+    model = tiny_model()
+    recs = _recs(giant_block_records, model)
+    with caplog.at_level("WARNING", logger="bold_spark.linkage.blocking"):
+        trained, info = train_model(recs, model, PairScope(), {}, max_comparisons=500,
+                                    max_block_size=10, link_group="g")
+    assert info["max_block_size"] == 10
+    assert info["skipped_blocks"] == [{"rule": "l.dob = r.dob", "blocks": 1, "records": GIANT,
+                                       "comparisons": GIANT * (GIANT - 1) // 2}]
+    by_rule = {s["rule"]: s for s in info["em_sessions"]}
+    # the DOB session saw exactly the pairs of the real DOB blocks; the surname one is untouched
+    assert by_rule["l.dob = r.dob"]["pairs"] == _dob_pairs_of_tiny_rows()
+    assert by_rule["l.surname = r.surname"]["pairs"] == sum(
+        1 for a, b in itertools.combinations(tiny_rows(), 2) if a[3] is not None and a[3] == b[3])
+    assert trained.is_trained
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("[g] training's EM blocking rule 0 `l.dob = r.dob`: 1 block(s) over max_block_size "
+               f"(10 records) skipped: {GIANT} records in them, 780 comparisons" in w for w in warned), warned
+    assert not any("1900" in w for w in warned)  # counts only, never the block's value

@@ -1,6 +1,7 @@
-"""The tuning notebooks run top to bottom on a small synthetic population, in the order an
-analyst uses them (01 makes the workspace, 02 and 03 reuse it), and what they write is usable:
-charts, the clerical-review CSV, and a tuned model that ``run_predict`` scores with."""
+"""The notebooks run top to bottom on a small synthetic population, in the order an analyst uses
+them (01 makes the workspace, 02, 03 and 04 reuse it), and what they write is usable: charts,
+the clerical-review CSV, a tuned model that ``run_predict`` scores with, and the pathway
+statistic computed from the published tables with small counts suppressed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
-NOTEBOOKS = ("01_explore_sources.ipynb", "02_tune_model.ipynb", "03_review_links.ipynb")
+NOTEBOOKS = ("01_explore_sources.ipynb", "02_tune_model.ipynb", "03_review_links.ipynb",
+             "04_pathways.ipynb")
 # Seconds per cell: long enough for ingest on a 2-core machine shared with other Spark jobs
 # (a cell that hangs still fails); BOLD_NB_CELL_TIMEOUT overrides it.
 CELL_TIMEOUT = int(os.environ.get("BOLD_NB_CELL_TIMEOUT", "600"))
@@ -133,6 +135,20 @@ def test_03_review_links_writes_the_review_csv(executed):
         assert col in sample.columns, col
     assert sample["dob_level"].notna().all()
     assert (charts := work / "charts" / "cluster_sizes.png").stat().st_size > 5_000, charts
+
+
+@pytest.mark.notebooks
+def test_04_pathways_computes_the_statistic_with_small_counts_suppressed(executed):
+    _ran_clean(executed, NOTEBOOKS[3])
+    work = executed[0]
+    shares = pd.read_csv(work / "workspace" / "pathways.csv")
+    assert list(shares["persons"]) == ["high", "medium", "low", "truth"]
+    for col in ("people", "started_21", "started_182"):
+        counts = shares[col].dropna()
+        assert (counts >= 10).all(), f"{col}: a count below 10 was shown"
+    # a share is shown only where both its counts are
+    assert (shares["share_21"].isna() | shares["started_21"].notna()).all()
+    assert (work / "charts" / "pathways.png").stat().st_size > 5_000
 
 
 @pytest.mark.notebooks

@@ -15,9 +15,11 @@ from bold_spark.synthetic.errors import (
     typo_sql,
 )
 from bold_spark.synthetic.layouts import PRISON
+from bold_spark.synthetic.population import EXTRACT_DATE
 from bold_spark.synthetic.randomness import Draws, below, pick
 from bold_spark.synthetic.rows import (
     build_rows,
+    date_sql,
     date_text,
     dob_text,
     event_date,
@@ -37,6 +39,10 @@ PNC_ROW_MISSING = 0.03
 PNC_SHORT_FORM = 0.20
 NFA_SHARE = 0.12
 EARLIEST_RECEPTION = dt.date(2005, 1, 1)
+#: Days in custody: 14 + a share of MAX_CUSTODY_DAYS falling with length (most stays are short);
+#: a release after the extract date is not yet known (null: still in custody).
+MIN_CUSTODY_DAYS = 14
+MAX_CUSTODY_DAYS = 1460
 
 
 def alias_stages(d: Draws) -> list[dict[str, str]]:
@@ -76,6 +82,10 @@ def prison_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     d = row_draws(PRISON.name)
     stages = [*recorded_identity(d, spec.errors), *alias_stages(d)]
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, flip=0.03)
+    reception = event_date(d.u("event"), EARLIEST_RECEPTION)
+    u_custody = d.u("custody")
+    custody = f"{MIN_CUSTODY_DAYS} + {pick(f'pow({u_custody}, 3)', MAX_CUSTODY_DAYS)}"
+    release = f"date_add({reception}, {custody})"
     output = {
         "OFFENDER_ALIAS_ID": ids.numeric_id("person_id", "row_no - 1", 4, 9, "prison_alias"),
         "FIRST_NAME": "upper(rec_first)",
@@ -86,7 +96,10 @@ def prison_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         "LAST_KNOWN_POSTCODE": f"CASE WHEN {nfa} THEN '{ids.NFA_POSTCODE}' ELSE rec_postcode END",
         "PNC_NUMBER": pnc_text(d, PNC_RECORDED, PNC_ROW_MISSING, PNC_SHORT_FORM),
         "NOMS_NUMBER": "noms_number",
-        "RECEPTION_DATE": date_text(event_date(d.u("event"), EARLIEST_RECEPTION), "yyyy-MM-dd"),
+        "RECEPTION_DATE": date_text(reception, "yyyy-MM-dd"),
+        "RELEASE_DATE": date_text(
+            f"CASE WHEN {release} <= {date_sql(EXTRACT_DATE)} THEN {release} END", "yyyy-MM-dd"
+        ),
         "person_id": "person_id",
     }
     return build_rows(rows, d, stages, output)

@@ -1,4 +1,5 @@
-"""nDelius cases: CRN, names, DOB, PNC; a few people have two CRNs (opened twice by mistake)."""
+"""nDelius cases: CRN, names, DOB, PNC; a few people have two CRNs (opened twice by mistake).
+Each case has a sentence date and the sentence's requirement (DRR people: see population.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pyspark.sql import DataFrame
 from bold_spark.synthetic import identifiers as ids
 from bold_spark.synthetic.errors import recorded_identity
 from bold_spark.synthetic.layouts import PROBATION
-from bold_spark.synthetic.randomness import below
+from bold_spark.synthetic.randomness import below, categorical, sql_str
 from bold_spark.synthetic.rows import (
     build_rows,
     date_text,
@@ -31,6 +32,25 @@ PNC_SHORT_FORM = 0.15
 NFA_SHARE = 0.08
 LONG_GENDER_SHARE = 0.85  # 'MALE'/'FEMALE'; the rest 'M'/'F'
 EARLIEST_SENTENCE = dt.date(2010, 1, 1)
+DRR = "Drug rehabilitation requirement"
+#: Requirement of the sentence of people without a DRR (None: a custodial sentence or licence,
+#: no community requirement).
+OTHER_REQUIREMENTS = (
+    ("Rehabilitation activity requirement", 0.30),
+    ("Unpaid work requirement", 0.30),
+    ("Curfew requirement", 0.10),
+    ("Alcohol treatment requirement", 0.08),
+    ("Mental health treatment requirement", 0.04),
+    (None, 0.18),
+)
+
+
+def requirement_sql(u: str) -> str:
+    """REQUIREMENT_TYPE: the DRR for DRR people (every CRN of theirs: a case opened twice is one
+    sentence), else one of :data:`OTHER_REQUIREMENTS`."""
+    values = ", ".join(sql_str(v) if v else "CAST(NULL AS STRING)" for v, _ in OTHER_REQUIREMENTS)
+    index = categorical(u, [share for _, share in OTHER_REQUIREMENTS])
+    return f"CASE WHEN drr THEN {sql_str(DRR)} ELSE element_at(array({values}), {index} + 1) END"
 
 
 def probation_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
@@ -54,7 +74,10 @@ def probation_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         "GENDER": gender,
         "POSTCODE": f"CASE WHEN {nfa} THEN '{ids.NFA_POSTCODE}' ELSE rec_postcode END",
         "PNC": pnc_text(d, PNC_RECORDED, PNC_ROW_MISSING, PNC_SHORT_FORM),
-        "SENTENCE_DATE": date_text(event_date(d.u("event"), EARLIEST_SENTENCE), "dd/MM/yyyy"),
+        "SENTENCE_DATE": date_text(
+            f"coalesce(drr_sentence_date, {event_date(d.u('event'), EARLIEST_SENTENCE)})", "dd/MM/yyyy"
+        ),
+        "REQUIREMENT_TYPE": requirement_sql(d.u("requirement")),
         "person_id": "person_id",
     }
     return build_rows(rows, d, stages, output)

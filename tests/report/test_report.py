@@ -1,0 +1,135 @@
+"""The quality and bias report of one small pipeline run (tests/report/conftest.py): where it
+is written, that it is self-contained, that its numbers hold together, that the bias built
+into the test data is flagged, and that no record value reaches the HTML or the PNGs."""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from bold_spark.report.render import SECTIONS
+from tests.report.conftest import BIASED_SEX
+
+pytestmark = pytest.mark.e2e
+
+DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+
+
+def png_text_chunks(png: bytes) -> dict[str, str]:
+    """The tEXt/zTXt/iTXt metadata of a PNG (keyword -> text), parsed from the chunks."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    out, pos = {}, 8
+    while pos < len(png):
+        (length,), kind = struct.unpack(">I", png[pos:pos + 4]), png[pos + 4:pos + 8]
+        body = png[pos + 8:pos + 8 + length]
+        if kind == b"tEXt":
+            k, v = body.split(b"\0", 1)
+            out[k.decode("latin-1")] = v.decode("latin-1")
+        elif kind == b"zTXt":
+            k, v = body.split(b"\0", 1)
+            out[k.decode("latin-1")] = zlib.decompress(v[1:]).decode("latin-1")
+        elif kind == b"iTXt":
+            k, rest = body.split(b"\0", 1)
+            compressed, rest = rest[0], rest[2:]
+            _lang, _tk, text = rest.split(b"\0", 2)
+            out[k.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
+        pos += 12 + length
+    return out
+
+
+def test_report_is_written_under_the_output_root(reported):
+    cfg, path, data, seconds = reported
+    assert path == Path(cfg.output_root) / "reports" / data.run_id / "report.html"
+    pngs = sorted(p.stem for p in path.parent.glob("*.png"))
+    assert pngs == sorted(data.charts)
+    assert {"completeness", "model_rich", "match_weights", "cluster_sizes", "source_links",
+            "bias"} <= set(pngs)
+    print(f"report built and written in {seconds:.1f}s")
+
+
+def test_report_is_self_contained(reported):
+    _, path, data, _ = reported
+    text = path.read_text(encoding="utf-8")
+    assert "<script" not in text.lower() and "<link" not in text.lower()
+    assert not re.search(r"(src|href)=\"(?!data:|#)", text), "only data: URIs and anchors"
+    assert "http://" not in text and "https://" not in text
+    embedded = [base64.b64decode(b) for b in DATA_URI.findall(text)]
+    files = {p.read_bytes() for p in path.parent.glob("*.png")}
+    assert len(embedded) == len(data.charts) and set(embedded) == files
+    for anchor, heading in SECTIONS:
+        assert f'<section id="{anchor}"><h2>{heading}</h2>' in text
+
+
+def test_summary_flags_the_bias_built_into_the_data(reported):
+    """Women's records carry 5x the errors: the share of their true links found falls more
+    than 2 points below the overall share, and the summary says so first."""
+    _, path, data, _ = reported
+    bias = data.bias.set_index(["dimension", "group"])
+    women = bias.loc[("sex", BIASED_SEX)]
+    assert women["found_rated"] and women["found_flag"]
+    assert women["found_gap_pp"] < -2.0
+    other = bias.loc[("sex", "M" if BIASED_SEX == "F" else "F")]
+    assert other["found_rate"] > women["found_rate"]
+    assert data.flags and data.flags[0].startswith(f"sex = {BIASED_SEX}: share of true links found")
+    assert "below the overall" in data.flags[0]
+    text = path.read_text(encoding="utf-8")
+    summary = text[text.index('<section id="summary">'):text.index('<section id="inputs">')]
+    assert f"sex = {BIASED_SEX}: share of true links found" in summary
+
+
+def test_numbers_hold_together(reported):
+    _, _, data, _ = reported
+    agg = data.agg
+    records = int(agg.groups.loc[agg.groups["dimension"] == "overall", "records"].iloc[0])
+    assert records == sum(c["accepted"] for c in agg.run["source_counts"].values())
+    for lv in data.thresholds:  # every record is in exactly one cluster at each level
+        sub = agg.sizes[agg.sizes["level"] == lv]
+        assert int((sub["cluster_size"] * sub["clusters"]).sum()) == records
+    e = agg.edges.sum(numeric_only=True)
+    assert e["accepted_high"] <= e["accepted_medium"] <= e["accepted_low"] <= e["edges"]
+    assert 0 <= e["exp_false_high"] <= e["exp_false_medium"] <= e["exp_false_low"] <= e["accepted_low"]
+    assert e["exp_missed_low"] <= e["exp_missed_medium"] <= e["exp_missed_high"]
+    assert int(agg.histogram["edges"].sum()) == int(e["edges"])
+    assert int(agg.rules["comparisons"].sum()) == int(e["edges"])
+    links = agg.links
+    assert ((links["linked"] >= 0) & (links["linked"] <= links["records_a"])).all()
+    assert set(links["source_a"]) == set(data.agg.completeness["source"])
+    acc = agg.accuracy["levels"]
+    assert acc["high"].precision >= acc["low"].precision and acc["high"].recall <= acc["low"].recall
+    assert 0.5 < acc["medium"].f1 <= 1.0
+
+
+def test_counts_below_ten_are_suppressed(reported):
+    _, path, _, _ = reported
+    text = path.read_text(encoding="utf-8")
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", text)
+    counts = [int(c.replace(",", "")) for c in cells if re.fullmatch(r"\d[\d,]*", c)]
+    assert counts, "the tables hold counts"
+    assert all(n >= 10 for n in counts), sorted(counts)[:5]
+    assert "&lt;10" in text  # the test data has small counts (quarantined rows at least)
+
+
+def test_no_record_value_in_the_html_or_the_png_metadata(spark, reported):
+    """The PII scan (bold_spark.privacy.pii_scan) over the page's text (embedded PNG data
+    dropped: they are scanned as files, through their metadata) and every PNG's metadata,
+    for every name, DOB, postcode, identifier and record id of the input extracts."""
+    from bold_spark.privacy.pii_scan import identifying_values, scan_text
+
+    cfg, path, _, _ = reported
+    values = {r["value"]: r["label"] for r in identifying_values(spark, cfg).collect()}
+    assert len(values) > 500
+    text = DATA_URI.sub("data:image/png;base64,", path.read_text(encoding="utf-8"))
+    lines = text.splitlines() + re.sub(r"<[^>]+>", " ", text).splitlines()
+    metadata = [f"{k} {v}" for p in sorted(path.parent.glob("*.png"))
+                for k, v in png_text_chunks(p.read_bytes()).items()]
+    assert any("bold-spark report" in m for m in metadata)
+    assert scan_text(lines, values, "report.html") == []
+    assert scan_text(metadata, values, "png metadata") == []
+    # ...and the scan would have seen a value had one been there
+    planted = next(v for v, label in values.items() if "SURNAME" in label.upper() and len(v) > 4)
+    assert scan_text([*lines, f"<td>{planted}</td>"], values, "report.html")
