@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml scripts/fetch_delta_jars.py
 	  || echo "WARNING: Delta Lake jars not fetched (see $(VENV)/fetch-delta-jars.log): the embedded delta-rs writer will be used"
 # Headless Chromium for the report's browser test (tests/report): Debian's package, where apt exists.
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null \
-	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: chromium not installed (no apt-get?): tests/report/test_browser.py will fail"; }
 	touch $(STAMP)
 

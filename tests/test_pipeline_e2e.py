@@ -64,7 +64,7 @@ def test_run_succeeds_and_conserves_records(spark, demo_run):
     for c in counts.values():
         assert c["rows_in"] == c["accepted"] + c["quarantined"]
     published = read_published(spark, cfg.output_root)
-    assert set(published) == {"records", "quarantine", "edges", "clusters", "person_events"}
+    assert set(published) == {"records", "quarantine", "edges", "clusters", "person_events", "analysis"}
     records, clusters = published["records"], published["clusters"]
     assert records.count() == sum(c["accepted"] for c in counts.values())
     assert clusters.count() == records.count()

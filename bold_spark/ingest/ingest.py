@@ -22,6 +22,7 @@ from bold_spark.ingest.validate import (
     reason_codes,
     with_validation,
 )
+from bold_spark.io import fs
 from bold_spark.io.sources import col_ref, error_condition, read_source
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.standardise.person import analysis_unparseable, record_key, to_canonical
@@ -66,11 +67,8 @@ class IngestedSources:
 
 
 def input_size(spark: SparkSession, uri: str) -> dict:
-    jvm = spark.sparkContext._jvm
-    jpath = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    summary = fs.getContentSummary(jpath)
-    return {"uri": uri, "bytes": int(summary.getLength()), "files": int(summary.getFileCount())}
+    size, files = fs.content_size(spark, uri)
+    return {"uri": uri, "bytes": size, "files": files}
 
 
 def _union(dfs: list[DataFrame]) -> DataFrame:

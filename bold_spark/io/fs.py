@@ -30,6 +30,13 @@ def exists(spark: SparkSession, path: str) -> bool:
     return bool(fs.exists(jpath))
 
 
+def content_size(spark: SparkSession, path: str) -> tuple[int, int]:
+    """(bytes, files) of the file or folder at ``path``."""
+    fs, jpath = hadoop_fs(spark, path)
+    summary = fs.getContentSummary(jpath)
+    return int(summary.getLength()), int(summary.getFileCount())
+
+
 def list_files(spark: SparkSession, root: str, suffix: str = "", hidden: bool = False) -> list[FileStatus]:
     """Files under ``root`` (recursively) ending with ``suffix``; paths with a component that
     starts with ``_`` or ``.`` (``_delta_log``, ``.crc`` files) only when ``hidden``."""

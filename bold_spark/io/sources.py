@@ -32,6 +32,7 @@ from pyspark.sql import types as T
 
 from bold_spark.config.datasets import DatasetConfig
 from bold_spark.exceptions import ConfigError, InputError
+from bold_spark.io import fs
 from bold_spark.io.delta import normalise_uri, read_table, table_exists
 from bold_spark.standardise.dates import DEFAULT_DATE_FORMATS
 
@@ -111,20 +112,8 @@ def _call(obj, method: str):
         return None
 
 
-def _fs_path(spark: SparkSession, uri: str):
-    jvm = spark.sparkContext._jvm
-    jpath = jvm.org.apache.hadoop.fs.Path(uri)
-    return jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jpath
-
-
-def _path_exists(spark: SparkSession, uri: str) -> bool:
-    fs, jpath = _fs_path(spark, uri)
-    return bool(fs.exists(jpath))
-
-
 def _input_bytes(spark: SparkSession, uri: str) -> int:
-    fs, jpath = _fs_path(spark, uri)
-    return int(fs.getContentSummary(jpath).getLength())
+    return fs.content_size(spark, uri)[0]
 
 
 def read_source(spark: SparkSession, ds: DatasetConfig, uri: str) -> DataFrame:
@@ -133,7 +122,7 @@ def read_source(spark: SparkSession, ds: DatasetConfig, uri: str) -> DataFrame:
     input when it is missing, empty, holds no rows, lacks mapped columns or has unreadable types."""
     uri = normalise_uri(uri)
     where = f"source '{ds.name}': input {uri}"
-    if not _path_exists(spark, uri):
+    if not fs.exists(spark, uri):
         raise InputError(f"{where} does not exist (dataset config {ds.file})")
     if _input_bytes(spark, uri) == 0:
         raise InputError(f"{where} is empty: the file has 0 bytes (not even a header)")

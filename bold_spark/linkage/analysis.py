@@ -102,7 +102,7 @@ def pathway_sql(person: str, table: str = "analysis", requirement: str = DRR,
     """:func:`pathway_people` aggregated (people, ``started_<days>`` per window) as Spark SQL
     over a table or view ``table`` (e.g. from :func:`bold_spark.create_published_views`): the
     recipe docs/analysis.md shows. No suppression: apply it before publishing a figure."""
-    quoted = requirement.replace("'", "''")
+    quoted = requirement.replace("\\", "\\\\").replace("'", "\\'")  # a Spark SQL string literal
     flags = ",\n".join(
         f"           max(coalesce(datediff(s.treatment_start, d.sentence_date) between 0 and {days}, "
         f"false)::int) as within_{days}" for days in windows.values())

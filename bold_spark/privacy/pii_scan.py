@@ -218,6 +218,12 @@ def _variants(field: str, raw: Column, date_formats: list[str]) -> list[Column]:
     return out
 
 
+def _labelled(values: Column, label: str) -> Column:
+    """``values`` (an array) as (value, label) structs. (A two-argument lambda, even with a
+    default, would be handed each element's index by ``F.transform``, not the label.)"""
+    return F.transform(values, lambda v: F.struct(v.alias("value"), F.lit(label).alias("label")))
+
+
 def source_values(df: DataFrame, source: str, columns: dict[str, str], record_id: str,
                   date_formats: dict[str, list[str]] | None = None,
                   extra_columns: Iterable[str] = ()) -> DataFrame:
@@ -233,9 +239,7 @@ def source_values(df: DataFrame, source: str, columns: dict[str, str], record_id
         found = F.array(*_variants(field, raw, date_formats.get(field) or DEFAULT_DATE_FORMATS))
         if field in NAME_FIELDS:  # each part of a name on its own, too
             found = F.concat(found, F.split(F.coalesce(clean_name(raw), F.lit("")), " "))
-        label = f"{source}.{col}"
-        items.append(F.transform(found, lambda v, label=label: F.struct(
-            v.alias("value"), F.lit(label).alias("label"))))
+        items.append(_labelled(found, f"{source}.{col}"))
     pairs = df.select(F.explode(F.flatten(F.array(*items))).alias("p")).select("p.value", "p.label")
     return pairs.where(F.col("value").isNotNull() & (F.trim("value") != "")).distinct()
 

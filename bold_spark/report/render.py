@@ -30,6 +30,9 @@ SECTIONS = (
     ("privacy", "Privacy"),
 )
 
+#: Rate gaps listed in the summary (all are in the Bias section); measured gaps are all listed.
+SUMMARY_RATE_FLAGS = 6
+
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;
 padding:1.5rem;color:#212529;line-height:1.45}
@@ -109,9 +112,21 @@ def _summary(d: ReportData) -> str:
             ["records linked", count(records)], ["scored pairs (edges)", count(agg.edges["edges"].sum())]]
     rows += [[f"persons at {lv} (p >= {p:g})", count(persons[lv])] for lv, p in d.thresholds.items()]
     if d.flags:
-        flags = ("<div class=\"flags\" id=\"bias-flags\"><strong>Bias gaps flagged "
-                 f"({len(d.flags)}):</strong><ul>" + "".join(f"<li>{esc(f)}</li>" for f in d.flags)
-                 + "</ul></div>")
+        measured = [f for f in d.flags if "true links found" in f]
+        rates = [f for f in d.flags if f not in measured]
+        shown = rates[:SUMMARY_RATE_FLAGS]
+        parts = [f"<strong>Bias gaps flagged ({len(d.flags)}):</strong>"]
+        if measured:
+            parts.append("<p>Measured against the ground truth (linkage error alone):</p><ul>"
+                         + "".join(f"<li>{esc(f)}</li>" for f in measured) + "</ul>")
+        if rates:
+            more = len(rates) - len(shown)
+            parts.append("<p>Link and cluster-membership rates (these also reflect how many "
+                         "sources a group appears in), largest first:</p><ul>"
+                         + "".join(f"<li>{esc(f)}</li>" for f in shown)
+                         + (f'<li>and {more} more: see <a href="#bias">Bias</a></li>' if more else "")
+                         + "</ul>")
+        flags = '<div class="flags" id="bias-flags">' + "".join(parts) + "</div>"
     else:
         flags = (f'<div class="ok" id="bias-flags">No group\'s link or cluster-membership rate is '
                  f"more than {d.gap_pp:g} percentage points from the overall rate.</div>")
@@ -189,7 +204,11 @@ def _model(d: ReportData, m: ModelInfo) -> str:
 
 
 def _prob(x: Any) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+    """A probability with 4 significant digits, never looking like a count (1 -> 1.0)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    s = f"{x:.4g}"
+    return s if "." in s or "e" in s else f"{x:.1f}"
 
 
 def _results(d: ReportData) -> str:

@@ -19,9 +19,10 @@ def parse_date(col: Column, formats: list[str]) -> Column:
         formats: Spark datetime patterns, tried in order (``yyyy-MM-dd``, ``dd/MM/yyyy``...).
 
     Returns a date column: the first format that parses wins; nothing parses -> null. Parsing
-    is strict (``31/02/1980`` never parses), and never fails the query.
+    is strict (``31/02/1980`` never parses), and never fails the query. Leading and trailing
+    white space of any kind (tabs, line breaks, no-break spaces) is trimmed first.
     """
-    raw = F.trim(col.cast("string"))
+    raw = F.regexp_replace(col.cast("string"), r"(?U)^\s+|\s+$", "")
     return F.coalesce(*[F.try_to_date(raw, fmt) for fmt in formats])
 
 

@@ -100,11 +100,14 @@ def test_truth_is_what_the_generator_drew(spark, shares):
 
 
 def test_linked_share_at_medium_within_2_points_of_the_truth(shares):
+    """Missed NDTMS links bias the share down (seeds 21/22/23 at medium: 0.0/-1.9/-1.8 points on
+    the 6-month share, 0.0/-0.3/-0.9 on the 3-week one; docs/analysis.md), and never up here."""
     truth, medium = shares["truth"], shares["medium"]
-    print(json.dumps(shares, default=str))
     assert truth["people"] > 150
     assert abs(medium["share_21"] - truth["share_21"]) <= 0.02
     assert abs(medium["share_182"] - truth["share_182"]) <= 0.02
+    for lv in LEVELS:  # the cohort is linked almost perfectly; missed links only lose starts
+        assert shares[lv]["share_182"] <= truth["share_182"] + 0.005
 
 
 def test_spark_sql_recipe_gives_the_same_counts(spark, linked):

@@ -1,6 +1,7 @@
 """One pipeline run for the whole tests/report package: a small synthetic population whose
-women's records carry 5x the name, DOB and postcode errors (``ErrorBias``), linked by the rich
-model over three sources with a ground truth; then the report of its published set."""
+women's records carry 5x the name, DOB and postcode errors (``ErrorBias``), linked over four
+sources (the rich model, and the low-information NDTMS model where such errors decide a link)
+with a ground truth; then the report of its published set."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = 250
-SOURCES = ["prison", "probation", "benefits"]
+SOURCES = ["ndtms", "prison", "probation", "benefits"]
 BIASED_SEX, MULTIPLIER = "F", 5.0
 KEY = b"report-test-key-0123456789abcdef"
 
@@ -36,8 +37,11 @@ def reported(spark, tmp_path_factory):
                 datasets_dir=str(REPO / "conf/datasets"), sources=SOURCES,
                 ground_truth=str(tmp / "input/ground_truth.parquet"),
                 report={"bias_gap_pp": 2.0, "min_count": 10, "level": "medium"})
-    base["link_groups"] = [{"name": "rich", "model": str(REPO / "conf/models/rich.json"),
-                            "sources": SOURCES}]
+    base["link_groups"] = [
+        {"name": "rich", "model": str(REPO / "conf/models/rich.json"), "sources": SOURCES[1:]},
+        {"name": "ndtms", "model": str(REPO / "conf/models/ndtms.json"), "sources": SOURCES,
+         "anchor_sources": ["ndtms"]},
+    ]
     path = tmp / "pipeline.yaml"
     path.write_text(yaml.safe_dump(base))
     cfg = load_pipeline_config(path)

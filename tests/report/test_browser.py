@@ -160,7 +160,7 @@ def test_screenshot(page, tmp_path):
     metrics = browser.send("Page.getLayoutMetrics")["cssContentSize"]
     shot = browser.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
                         clip={"x": 0, "y": 0, "width": metrics["width"],
-                              "height": min(metrics["height"], 1600), "scale": 1})
+                              "height": min(metrics["height"], 2200), "scale": 1})
     png = base64.b64decode(shot["data"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     (tmp_path / "report.png").write_bytes(png)

@@ -47,8 +47,8 @@ def test_report_is_written_under_the_output_root(reported):
     assert path == Path(cfg.output_root) / "reports" / data.run_id / "report.html"
     pngs = sorted(p.stem for p in path.parent.glob("*.png"))
     assert pngs == sorted(data.charts)
-    assert {"completeness", "model_rich", "match_weights", "cluster_sizes", "source_links",
-            "bias"} <= set(pngs)
+    assert {"completeness", "model_rich", "model_ndtms", "match_weights", "cluster_sizes",
+            "source_links", "bias"} <= set(pngs)
     print(f"report built and written in {seconds:.1f}s")
 
 
@@ -67,7 +67,10 @@ def test_report_is_self_contained(reported):
 
 def test_summary_flags_the_bias_built_into_the_data(reported):
     """Women's records carry 5x the errors: the share of their true links found falls more
-    than 2 points below the overall share, and the summary says so first."""
+    than 2 points below the overall share, and the summary says so among the measured gaps,
+    which come first. (With the multiplier at 1 the same population's gap for women was
+    -1.0 pp, not flagged; at 5, -14.6 pp: the gap comes from the errors, not from who is in
+    which source.)"""
     _, path, data, _ = reported
     bias = data.bias.set_index(["dimension", "group"])
     women = bias.loc[("sex", BIASED_SEX)]
@@ -75,8 +78,10 @@ def test_summary_flags_the_bias_built_into_the_data(reported):
     assert women["found_gap_pp"] < -2.0
     other = bias.loc[("sex", "M" if BIASED_SEX == "F" else "F")]
     assert other["found_rate"] > women["found_rate"]
-    assert data.flags and data.flags[0].startswith(f"sex = {BIASED_SEX}: share of true links found")
-    assert "below the overall" in data.flags[0]
+    flag = [f for f in data.flags if f.startswith(f"sex = {BIASED_SEX}: share of true links found")]
+    assert len(flag) == 1 and "below the overall" in flag[0]
+    measured = [f for f in data.flags if "true links found" in f]
+    assert data.flags[:len(measured)] == measured  # measured gaps come first
     text = path.read_text(encoding="utf-8")
     summary = text[text.index('<section id="summary">'):text.index('<section id="inputs">')]
     assert f"sex = {BIASED_SEX}: share of true links found" in summary
@@ -121,7 +126,11 @@ def test_no_record_value_in_the_html_or_the_png_metadata(spark, reported):
     from bold_spark.privacy.pii_scan import identifying_values, scan_text
 
     cfg, path, _, _ = reported
-    values = {r["value"]: r["label"] for r in identifying_values(spark, cfg).collect()}
+    from bold_spark.standardise.person import NFA_ADDRESS_PATTERN
+
+    # An address reading "NO FIXED ABODE" is the NFA status the report counts, not a value.
+    values = {r["value"]: r["label"] for r in identifying_values(spark, cfg).collect()
+              if not re.fullmatch(NFA_ADDRESS_PATTERN, r["value"].strip())}
     assert len(values) > 500
     text = DATA_URI.sub("data:image/png;base64,", path.read_text(encoding="utf-8"))
     lines = text.splitlines() + re.sub(r"<[^>]+>", " ", text).splitlines()
