@@ -133,6 +133,7 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
     checkpoint = spark_cfg.checkpoint_dir or tempfile.mkdtemp(prefix="bold-checkpoint-")
     spark.sparkContext.setCheckpointDir(checkpoint)
     spark.sparkContext.setLogLevel(conf.get("bold.spark_log_level", "WARN"))
+    _silence_value_quoting_loggers(spark)
     register_similarity_functions(spark)
     from bold_spark.io.delta import writer_for
 
@@ -141,6 +142,34 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
         spark.version, spark.sparkContext.master, writer_for(spark), spark_cfg.delta_writer,
     )
     return spark
+
+
+#: Spark loggers that print a failed task's exception text, which can quote a record's value
+#: (``[CAST_INVALID_INPUT] The value 'QUENTIN' ...``). bold-spark logs the failure itself, by
+#: stage and exception type, without values; ``BOLD_DEBUG=1`` keeps Spark's own lines.
+VALUE_QUOTING_LOGGERS = (
+    "org.apache.spark.util.Utils",
+    "org.apache.spark.executor.Executor",
+    "org.apache.spark.scheduler.TaskSetManager",
+    "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+)
+
+
+def _silence_value_quoting_loggers(spark: SparkSession) -> None:
+    """Turn off the driver JVM's loggers in :data:`VALUE_QUOTING_LOGGERS` (in local mode the
+    executors share that JVM; on a cluster the executors' log4j2 configuration must do the same:
+    docs/cluster.md)."""
+    if os.environ.get("BOLD_DEBUG") == "1":
+        return
+    jvm = spark.sparkContext._jvm
+    try:
+        configurator = jvm.org.apache.logging.log4j.core.config.Configurator
+        off = jvm.org.apache.logging.log4j.Level.OFF
+        for name in VALUE_QUOTING_LOGGERS:
+            configurator.setLevel(name, off)
+    except Exception:  # noqa: BLE001 - a JVM without log4j2 core: say so, do not fail the session
+        logger.warning("could not turn off Spark's task-failure loggers: their messages may quote "
+                       "record values")
 
 
 def _local_cores(master: str, cap: int = 8) -> int:

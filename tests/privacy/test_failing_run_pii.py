@@ -118,11 +118,6 @@ def test_failing_run_leaks_no_record_value(spark, failed_run, values):
     assert scan_outputs(spark, cfg, values) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Spark's own logging quotes the value: the failed task's exception (CAST_INVALID_INPUT "
-    "names the value) is logged by the JVM to the console (stdout with the shipped "
-    "-Dlog4j2.level=WARN). Needs a log4j2 configuration in session.py or conf/spark/ that keeps "
-    "the executor's and scheduler's exception text out of the logs (docs/bad_input.md)."))
 def test_spark_log_lines_of_a_failing_run_quote_no_record_value(failed_run, values):
     _, proc, _ = failed_run
     spark_lines = [line for line in [*proc.stderr.splitlines(), *proc.stdout.splitlines()]
