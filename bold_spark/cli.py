@@ -304,7 +304,7 @@ def make_report(spark, cfg, key=None, run_id: str | None = None) -> str:
         shown = str(e) if isinstance(e, BoldError) or os.environ.get("BOLD_DEBUG") == "1" else redact_error(e)
         console.print(f"[bold red]report failed:[/] {shown}")
         raise typer.Exit(code=1) from e
-    console.print(f"quality and bias report: {path}")
+    console.print(f"quality and bias report: {path}", soft_wrap=True)
     return path
 
 
