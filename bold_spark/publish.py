@@ -45,7 +45,7 @@ PUBLISHED = "published"
 RUNS = "runs"
 LOCK_FILE = "_bold_run.lock"
 #: The tables a published set may name (each under the output root).
-DATA_TABLES = ("records", "quarantine", "edges", "clusters", "person_events")
+DATA_TABLES = ("records", "quarantine", "edges", "clusters", "person_events", "analysis")
 PUBLISHED_SCHEMA = (
     "seq bigint, run_id string, run_name string, published_at timestamp, stages string, "
     "table_name string, version bigint, rows bigint"
