@@ -23,13 +23,15 @@ from bold_spark.standardise.person import to_canonical
 
 REPO = Path(__file__).resolve().parents[2]
 PRISON_COLUMNS = ["OFFENDER_ALIAS_ID", "FIRST_NAME", "MIDDLE_NAME", "LAST_NAME", "BIRTH_DATE", "SEX_CODE",
-                  "LAST_KNOWN_POSTCODE", "PNC_NUMBER", "NOMS_NUMBER", "RECEPTION_DATE"]
+                  "LAST_KNOWN_POSTCODE", "PNC_NUMBER", "NOMS_NUMBER", "RECEPTION_DATE", "RELEASE_DATE"]
 ROWS = [
-    ("1001", "Jonathan", "Paul", "Whitfield", "1980-03-07", "M", "CR4 5BQ", "2002/7945926F", "B5588BU", "2010-01-01"),
+    ("1001", "Jonathan", "Paul", "Whitfield", "1980-03-07", "M", "CR4 5BQ", "2002/7945926F", "B5588BU",
+     "2010-01-01", None),
     # typo, swapped DOB
-    ("1002", "Jonathon", None, "Whitfield", "1980-07-03", "M", "CR4 5BQ", None, None, "2012-01-01"),
-    ("1003", "Jonathan", None, "Whitfeld", "1981-03-07", "M", "CR4 5BZ", None, None, "2013-01-01"),   # year typo
-    ("1004", "Margaret", "Ann", "Oduya", "1962-11-30", "F", "LE1 9LQ", None, "A1234BC", "2014-01-01"),
+    ("1002", "Jonathon", None, "Whitfield", "1980-07-03", "M", "CR4 5BQ", None, None, "2012-01-01", None),
+    # year typo
+    ("1003", "Jonathan", None, "Whitfeld", "1981-03-07", "M", "CR4 5BZ", None, None, "2013-01-01", "2014-02-01"),
+    ("1004", "Margaret", "Ann", "Oduya", "1962-11-30", "F", "LE1 9LQ", None, "A1234BC", "2014-01-01", None),
 ]
 
 
