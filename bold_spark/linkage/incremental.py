@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.linkage.pairs import term_frequencies
 from bold_spark.linkage.sql import RECORD_KEY
 
 logger = logging.getLogger(__name__)
@@ -104,12 +105,8 @@ def tf_moved(current: DataFrame, previous: DataFrame, columns: list[str], tolera
         return spark.createDataFrame([], f"{RECORD_KEY} string")
     parts = []
     for col in columns:
-        def freq(df: DataFrame, name: str, col: str = col) -> DataFrame:
-            counts = df.where(F.col(col).isNotNull()).groupBy(col).agg(F.count(F.lit(1)).alias("_n"))
-            total = counts.agg(F.sum("_n").alias("_t"))
-            return counts.crossJoin(F.broadcast(total)).select(col, (F.col("_n") / F.col("_t")).alias(name))
-
-        moved = freq(current, "_tf_new").join(freq(previous, "_tf_old"), col, "left").where(
+        moved = term_frequencies(current, col, "_tf_new").join(
+            term_frequencies(previous, col, "_tf_old"), col, "left").where(
             F.col("_tf_old").isNull()
             | (F.abs(F.col("_tf_new") / F.col("_tf_old") - 1) > F.lit(tolerance))
         ).select(col)

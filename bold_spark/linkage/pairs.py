@@ -17,17 +17,22 @@ from bold_spark.linkage.sql import (
 )
 
 
+def term_frequencies(records: DataFrame, col: str, name: str | None = None) -> DataFrame:
+    """One row per non-null value of ``col``: the value and its relative frequency among the
+    non-null values (as Splink computes it), named ``name`` (default ``tf_<col>``)."""
+    counts = records.where(F.col(col).isNotNull()).groupBy(col).agg(F.count(F.lit(1)).alias("_n"))
+    total = counts.agg(F.sum("_n").alias("_t"))
+    return counts.crossJoin(F.broadcast(total)).select(
+        col, (F.col("_n") / F.col("_t")).cast("double").alias(name or f"tf_{col}")
+    )
+
+
 def with_term_frequencies(records: DataFrame, columns: list[str]) -> DataFrame:
-    """Add ``tf_<col>``: the relative frequency of the record's value among non-null values,
-    as Splink computes it, from a small broadcast lookup per column."""
+    """Add ``tf_<col>`` (:func:`term_frequencies`) to each record, from a small broadcast
+    lookup per column."""
     out = records
     for col in columns:
-        counts = records.where(F.col(col).isNotNull()).groupBy(col).agg(F.count(F.lit(1)).alias("_n"))
-        total = counts.agg(F.sum("_n").alias("_t"))
-        tf = counts.crossJoin(F.broadcast(total)).select(
-            col, (F.col("_n") / F.col("_t")).cast("double").alias(f"tf_{col}")
-        )
-        out = out.join(F.broadcast(tf), on=col, how="left")
+        out = out.join(F.broadcast(term_frequencies(records, col)), on=col, how="left")
     return out
 
 
