@@ -86,22 +86,46 @@ def run_bold(records_path: str, tmp: str, clusters_out: str, delta_writer: str =
         e = read_table(spark, f"{tmp}/edges").select("record_key_l", "record_key_r", "match_probability")
         clusters = cluster_records(records.select("record_key", F.lit("all").alias("source")), e,
                                    {"medium": THRESHOLD}, "bench")
-        write_table(clusters.select("record_key", F.col("person_id").alias("cluster_id")), f"{tmp}/clusters")
-    labelled = read_table(spark, f"{tmp}/clusters").select(
-        "record_key", F.col("cluster_id").alias("person_id_medium"))
+        write_table(clusters.select("record_key", F.col("person_id").alias("cluster_id"), "person_id_medium",
+                                    "cluster_size_medium", "cluster_key_medium"), f"{tmp}/clusters")
+    labelled = read_table(spark, f"{tmp}/clusters").drop("cluster_id")
     with t("identify_first"):
         stable, events = assign_person_ids(labelled, None, ["medium"], "20260101T000000Z-bench1")
         write_table(stable, f"{tmp}/ids")
         write_table(events, f"{tmp}/person_events")
+    # next week's clusters (not timed): 0.2% of records withdrawn, 0.5% split off their
+    # clusters, 1% new records on their own
+    write_table(_next_snapshot(labelled), f"{tmp}/clusters2")
     with t("identify_carry"):
         previous = read_table(spark, f"{tmp}/ids")
-        stable, events = assign_person_ids(labelled, previous, ["medium"], "20260108T000000Z-bench2")
+        stable, events = assign_person_ids(read_table(spark, f"{tmp}/clusters2"), previous, ["medium"],
+                                           "20260108T000000Z-bench2")
         write_table(stable, f"{tmp}/ids2")
         write_table(events, f"{tmp}/person_events", mode="append")
     # Outside the timed stages: the clusters as plain Parquet for the accuracy check.
-    read_table(spark, f"{tmp}/clusters").write.mode("overwrite").parquet(clusters_out)
+    read_table(spark, f"{tmp}/clusters").select("record_key", "cluster_id") \
+        .write.mode("overwrite").parquet(clusters_out)
     spark.stop()
     return {"stages": t.stages, "comparisons": result.rows}
+
+
+def _next_snapshot(labelled):
+    """The clusters of a second weekly run: by a hash of the record key, 0.2% of records are
+    withdrawn, 0.5% split off their clusters and 1% new records arrive on their own; cluster
+    sizes and smallest keys recomputed (what cluster_records would write)."""
+    from pyspark.sql import functions as F
+
+    h = F.abs(F.xxhash64("record_key")) % 1000
+    kept = labelled.where(h >= 2).select(
+        "record_key", F.when(h < 7, F.concat(F.lit("split:"), "record_key"))
+        .otherwise(F.col("person_id_medium")).alias("person_id_medium"))
+    new = labelled.where(h >= 990).select(F.concat(F.lit("new:"), "record_key").alias("record_key")) \
+        .withColumn("person_id_medium", F.col("record_key"))
+    rows = kept.unionByName(new)
+    shape = rows.groupBy("person_id_medium").agg(
+        F.count(F.lit(1)).alias("cluster_size_medium"), F.min("record_key").alias("cluster_key_medium"))
+    return rows.join(shape, "person_id_medium").select(
+        "record_key", "person_id_medium", "cluster_size_medium", "cluster_key_medium")
 
 
 def _splink_train_predict(linker, dialect: str, t: Timer):

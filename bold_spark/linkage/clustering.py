@@ -161,8 +161,10 @@ def cluster_records(
             threshold, else by label propagation in Spark (0: always in Spark).
 
     Returns one row per record: ``record_key``, ``source``, ``person_id`` (the medium level's),
-    ``person_id_<level>`` and ``cluster_size_<level>`` for each level, and ``run_id``. These
-    IDs are per run; :mod:`bold_spark.linkage.identify` carries IDs over between runs.
+    ``person_id_<level>``, ``cluster_size_<level>`` and ``cluster_key_<level>`` (the smallest
+    record key of the cluster: bookkeeping that lets the next run see which clusters are
+    unchanged) for each level, and ``run_id``. These IDs are per run;
+    :mod:`bold_spark.linkage.identify` carries IDs over between runs.
     """
     labels = (component_labels(edges, thresholds, driver_max_edges)
               .withColumnRenamed("node", "record_key"))
@@ -174,6 +176,8 @@ def cluster_records(
         "record_key", "source", ids[main].alias("person_id"),
         *[ids[lv].alias(f"person_id_{lv}") for lv in thresholds],
         *[F.coalesce(F.col(f"size_{lv}"), F.lit(1)).alias(f"cluster_size_{lv}")
+          for lv in thresholds],
+        *[F.coalesce(F.col(f"label_{lv}"), F.col("record_key")).alias(f"cluster_key_{lv}")
           for lv in thresholds],
         F.lit(run_id).alias("run_id"),
     )

@@ -50,6 +50,24 @@ ID contributing most records; every previous ID gets exactly one event per level
 ``previous_records`` is null for IDs that did not exist in the previous table (created,
 split_from). The same clusters twice give the same IDs and only ``kept`` events.
 
+How it is computed
+------------------
+:func:`identify` takes one of three paths, all giving the same IDs and events:
+
+* **first run** (no previous IDs) and clusters carrying ``cluster_key_<level>`` (the smallest
+  record key of each cluster, written by ``cluster_records``): every ID is minted from that key
+  in place; no shuffle.
+* **carry-over** (both tables carry ``cluster_key_<level>`` and ``cluster_size_<level>``): one
+  full outer join of the two tables on ``record_key`` (the only shuffle over all records). A
+  record is *unchanged* at a level when its cluster's smallest key and size equal the previous
+  ones; a new cluster whose records are all unchanged *is* a previous cluster (same smallest
+  key, every record from it, same size) and keeps its ID with a ``kept`` event, read off the
+  joined rows. Only the clusters and previous IDs that a changed, new or withdrawn record
+  touches go through the rule above, so a weekly run with 1% churn decides about 1-2% of the
+  clusters; the decisions are broadcast back. ID churn comes out of the same join.
+* **general** (tables written before ``cluster_key_<level>`` existed): every cluster goes
+  through the rule; a join back per level. The next run is on a fast path again.
+
 ID format
 ---------
 ``P`` + the run's UTC stamp ``YYYYMMDDhhmmss`` (from ``run_id``, as made by
@@ -76,6 +94,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
@@ -135,6 +155,26 @@ def _check_columns(df: DataFrame, levels: Sequence[str], what: str) -> None:
 
 _BY_NEW = ("level", "label")
 _BY_OLD = ("level", "old_id")
+#: Touched clusters up to which the fast path broadcasts its small tables (rows per table).
+BROADCAST_MAX_ROWS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Identified:
+    """What :func:`identify` returns.
+
+    ``stable``: the clusters with stable IDs (same columns as the input). ``events``: this run's
+    ``person_events`` rows. ``churn``: share of records in both runs whose ID changed, per level
+    (None on a first run). ``path``: ``first`` / ``carry`` (the fast paths, which need the
+    ``cluster_key_<level>`` columns) or ``general``. ``touched``: records (summed over levels)
+    whose clusters changed and went through the matching rules (every record on the general
+    path)."""
+
+    stable: DataFrame
+    events: DataFrame
+    churn: dict[str, float] | None
+    path: str
+    touched: int
 
 
 def _match(overlap: DataFrame, rounds: int) -> DataFrame:
@@ -162,71 +202,19 @@ def _match(overlap: DataFrame, rounds: int) -> DataFrame:
     return out
 
 
-def assign_person_ids(
-    clusters: DataFrame,
-    previous: DataFrame | None,
-    levels: Sequence[str],
-    run_id: str,
-    *,
-    rounds: int = 2,
-) -> tuple[DataFrame, DataFrame]:
-    """Replace provisional cluster labels with stable person IDs carried over from ``previous``.
+def _decide(stacked: DataFrame, run_id: str, rounds: int) -> DataFrame:
+    """The rule of the module docstring over ``stacked`` (record_key, level, label, old_id: one
+    row per record and level; label null = record gone, old_id null = record new), which must
+    hold *every* record of each label and of each old_id it mentions.
 
-    The decisions (one row per new cluster and per previous ID, at each level: small next to the
-    records) are computed in one Spark job and local-checkpointed, so both outputs read them
-    without recomputing the overlap and their plans stay small.
-
-    :param clusters: this run's clusters, one row per record (``record_key``,
-        ``person_id_<level>`` as provisional labels, and any other columns, e.g. ``source``,
-        ``person_id``, ``cluster_size_<level>``, ``run_id``).
-    :param previous: the previously *published* clusters table (stable IDs in
-        ``person_id_<level>``), or None for the first run ever. A level missing from it is
-        treated as a first run at that level.
-    :param levels: the thresholds, e.g. ``["high", "medium", "low"]``.
-    :param run_id: this run's id; must start with ``YYYYMMDDThhmmssZ`` (new IDs carry the stamp).
-    :param rounds: rounds of mutual-first-choice matching (module docstring); at least 1.
-    :returns: ``(stable_clusters, events)``: ``clusters`` with the same columns, each
-        ``person_id_<level>`` replaced by its stable ID and ``person_id`` (if present) by the
-        medium-level one (the first level if there is no ``medium``); and this run's
-        ``person_events`` rows (:data:`EVENTS_SCHEMA`), one per previous and one per current ID
-        at each level.
-    :raises IdentifyError: on missing columns, no levels, rounds < 1, or a run id without a stamp.
+    Returns the decisions, local-checkpointed: one row per new cluster (``label`` set,
+    ``person_id`` = its stable ID, event kept / created / split_from) and one per previous ID
+    that is not kept (``label`` null, event merged_into / retired, ``best_label`` = the new
+    cluster holding most of its records), with ``records`` and ``previous_records``.
     """
-    levels = list(levels)
-    if not levels or len(set(levels)) != len(levels):
-        raise IdentifyError(f"levels must be non-empty and distinct, got {levels}")
-    if rounds < 1:
-        raise IdentifyError(f"rounds must be at least 1, got {rounds}")
-    run_stamp(run_id)  # fail early on a run id that cannot stamp new IDs
-    _check_columns(clusters, levels, "clusters")
-
-    prev_levels: list[str] = []
-    if previous is not None:
-        if "record_key" not in previous.columns:
-            raise IdentifyError(
-                f"previous clusters lack column record_key; has {', '.join(previous.columns)}")
-        prev_levels = [lv for lv in levels if f"person_id_{lv}" in previous.columns]
-        for lv in levels:
-            if lv not in prev_levels:
-                logger.warning("previous clusters have no person_id_%s: minting every id at %s", lv, lv)
-    # one row per (record, level): label (null = record gone) and old_id (null = new record);
-    # the inputs are joined once on record_key, wide, then stacked
-    new_cols = [F.col(f"person_id_{lv}").alias(f"_new_{lv}") for lv in levels]
-    if prev_levels:
-        old_cols = [F.col(f"person_id_{lv}").alias(f"_old_{lv}") for lv in prev_levels]
-        both = clusters.select("record_key", *new_cols).join(
-            previous.select("record_key", *old_cols), "record_key", "full_outer")
-    else:
-        both = clusters.select("record_key", *new_cols)
-    per_level = F.array(*[F.struct(
-        F.lit(lv).alias("level"), F.col(f"_new_{lv}").alias("label"),
-        (F.col(f"_old_{lv}") if lv in prev_levels else F.lit(None).cast("string")).alias("old_id"),
-    ) for lv in levels])
     # (level, label, old_id) -> shared records and the smallest of their keys
-    pairs = both.select("record_key", F.inline(per_level)) \
-        .where(F.col("label").isNotNull() | F.col("old_id").isNotNull()) \
-        .groupBy("level", "label", "old_id").agg(
-            F.count(F.lit(1)).alias("n"), F.min("record_key").alias("min_key")) \
+    pairs = stacked.groupBy("level", "label", "old_id").agg(
+        F.count(F.lit(1)).alias("n"), F.min("record_key").alias("min_key")) \
         .persist(StorageLevel.MEMORY_AND_DISK)  # read by three branches below; freed after the job
     new_sizes = pairs.where(F.col("label").isNotNull()).groupBy(*_BY_NEW).agg(
         F.sum("n").cast("bigint").alias("n_cur"), F.min("min_key").alias("new_min"),
@@ -237,9 +225,9 @@ def assign_person_ids(
         .select(*_BY_NEW, "old_id", "n") \
         .join(new_sizes.select(*_BY_NEW, "new_min", "k_new"), list(_BY_NEW)) \
         .join(old_sizes.select(*_BY_OLD, "n_prev", "k_old"), list(_BY_OLD))
-    # Most clusters are unchanged: a new cluster and an old id that share records only with each
-    # other are each other's only choice, so matched. The windows of the matching run only on
-    # the rest, every pair of whose clusters and ids is in it.
+    # A new cluster and an old id that share records only with each other are each other's only
+    # choice, so matched. The windows of the matching run only on the rest, every pair of whose
+    # clusters and ids is in it.
     only = (F.col("k_new") == 1) & (F.col("k_old") == 1)
     contest = _match(overlap.where(~only).withColumn("old_age", _mint_age(F.col("old_id"))), rounds)
     by_new = overlap.where(only).select(
@@ -276,28 +264,219 @@ def assign_person_ids(
         unmatched_old.select(*old_cols, F.lit("merged_into").alias("event")))
     decisions = new_rows.unionByName(old_rows).localCheckpoint(eager=True)
     pairs.unpersist()
+    return decisions
 
+
+def _decision_events(decisions: DataFrame, run_id: str) -> DataFrame:
+    """``person_events`` rows of :func:`_decide`'s decisions (merged_into gets its target's ID)."""
     current = decisions.where(F.col("label").isNotNull())
     targets = current.select("level", F.col("label").alias("best_label"), F.col("person_id").alias("_target"))
     gone = decisions.where(F.col("label").isNull()).join(targets, ["level", "best_label"], "left") \
         .withColumn("other_person_id", F.col("_target"))
-    event_cols = [
-        "person_id", "event", "other_person_id", F.col("level").alias("threshold"),
-        F.lit(run_id).alias("run_id"), "records", "previous_records",
-    ]
-    events = current.select(*event_cols).unionByName(gone.select(*event_cols))
+    return current.select(*_event_cols(run_id)).unionByName(gone.select(*_event_cols(run_id)))
 
+
+def _event_cols(run_id: str) -> list:
+    return ["person_id", "event", "other_person_id", F.col("level").alias("threshold"),
+            F.lit(run_id).alias("run_id"), "records", "previous_records"]
+
+
+def _replace_ids(clusters: DataFrame, frame: DataFrame, ids: dict[str, Column], levels: Sequence[str]) -> DataFrame:
+    """``frame`` projected to ``clusters``' columns with ``person_id_<level>`` = ``ids[level]`` and
+    ``person_id`` = the medium level's (the first level's without a medium)."""
+    main = "medium" if "medium" in levels else levels[0]
+    new = {f"person_id_{lv}": ids[lv] for lv in levels} | {"person_id": ids[main]}
+    return frame.select(*[new[c].alias(c) if c in new else F.col(c) for c in clusters.columns])
+
+
+def _keyed(df: DataFrame, levels: Sequence[str]) -> bool:
+    """Whether ``df`` carries ``cluster_key_<level>`` and ``cluster_size_<level>`` at every level
+    (as :func:`bold_spark.linkage.clustering.cluster_records` writes them): the fast paths."""
+    return all(f"cluster_key_{lv}" in df.columns and f"cluster_size_{lv}" in df.columns for lv in levels)
+
+
+def identify(
+    clusters: DataFrame,
+    previous: DataFrame | None,
+    levels: Sequence[str],
+    run_id: str,
+    *,
+    rounds: int = 2,
+) -> Identified:
+    """Replace provisional cluster labels with stable person IDs carried over from ``previous``.
+
+    :param clusters: this run's clusters, one row per record (``record_key``,
+        ``person_id_<level>`` as provisional labels, and any other columns, e.g. ``source``,
+        ``person_id``, ``cluster_size_<level>``, ``cluster_key_<level>``, ``run_id``).
+    :param previous: the previously *published* clusters table (stable IDs in
+        ``person_id_<level>``), or None for the first run ever. A level missing from it is
+        treated as a first run at that level.
+    :param levels: the thresholds, e.g. ``["high", "medium", "low"]``.
+    :param run_id: this run's id; must start with ``YYYYMMDDThhmmssZ`` (new IDs carry the stamp).
+    :param rounds: rounds of mutual-first-choice matching (module docstring); at least 1.
+    :returns: :class:`Identified`: ``stable`` is ``clusters`` with the same columns, each
+        ``person_id_<level>`` replaced by its stable ID and ``person_id`` (if present) by the
+        medium-level one (the first level if there is no ``medium``); ``events`` holds this
+        run's ``person_events`` rows (:data:`EVENTS_SCHEMA`), one per previous and one per
+        current ID at each level.
+    :raises IdentifyError: on missing columns, no levels, rounds < 1, or a run id without a stamp.
+
+    When both tables carry ``cluster_key_<level>`` and ``cluster_size_<level>`` (the fast
+    paths, see "How it is computed" in the module docstring) the work follows the clusters that
+    changed; otherwise every cluster goes through the matching rules (same result, slower).
+    """
+    levels = list(levels)
+    if not levels or len(set(levels)) != len(levels):
+        raise IdentifyError(f"levels must be non-empty and distinct, got {levels}")
+    if rounds < 1:
+        raise IdentifyError(f"rounds must be at least 1, got {rounds}")
+    run_stamp(run_id)  # fail early on a run id that cannot stamp new IDs
+    _check_columns(clusters, levels, "clusters")
+
+    prev_levels: list[str] = []
+    if previous is not None:
+        if "record_key" not in previous.columns:
+            raise IdentifyError(
+                f"previous clusters lack column record_key; has {', '.join(previous.columns)}")
+        prev_levels = [lv for lv in levels if f"person_id_{lv}" in previous.columns]
+        for lv in levels:
+            if lv not in prev_levels:
+                logger.warning("previous clusters have no person_id_%s: minting every id at %s", lv, lv)
+    if _keyed(clusters, levels) and not prev_levels:
+        out = _first_run(clusters, levels, run_id)
+    elif _keyed(clusters, levels) and previous is not None and prev_levels == levels and _keyed(previous, levels):
+        out = _carry_over(clusters, previous, levels, run_id, rounds)
+    else:
+        out = _general(clusters, previous, levels, prev_levels, run_id, rounds)
+    logger.info("person ids for run %s at %s: %s (%s path, %d clusters and previous ids through the "
+                "matching rules)", run_id, ", ".join(levels),
+                "carried over from the previous published run" if prev_levels else "all minted",
+                out.path, out.touched)
+    return out
+
+
+def assign_person_ids(
+    clusters: DataFrame,
+    previous: DataFrame | None,
+    levels: Sequence[str],
+    run_id: str,
+    *,
+    rounds: int = 2,
+) -> tuple[DataFrame, DataFrame]:
+    """``(stable_clusters, events)`` of :func:`identify` (same parameters)."""
+    out = identify(clusters, previous, levels, run_id, rounds=rounds)
+    return out.stable, out.events
+
+
+def _first_run(clusters: DataFrame, levels: Sequence[str], run_id: str) -> Identified:
+    """No previous IDs: every cluster gets a new ID from its smallest record key; no shuffle."""
+    c = clusters.localCheckpoint(eager=True)  # read by both outputs
+    ids = {lv: mint_person_id(run_id, F.lit(lv), F.col(f"cluster_key_{lv}")) for lv in levels}
+    events = reduce(DataFrame.unionByName, [
+        c.where(F.col("record_key") == F.col(f"cluster_key_{lv}")).select(
+            ids[lv].alias("person_id"), F.lit("created").alias("event"),
+            F.lit(None).cast("string").alias("other_person_id"), F.lit(lv).alias("threshold"),
+            F.lit(run_id).alias("run_id"), F.col(f"cluster_size_{lv}").cast("bigint").alias("records"),
+            F.lit(None).cast("bigint").alias("previous_records"))
+        for lv in levels])
+    return Identified(_replace_ids(clusters, c, ids, levels), events, None, "first", 0)
+
+
+def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str], run_id: str,
+                rounds: int) -> Identified:
+    """IDs carried over, with work proportional to the clusters that changed.
+
+    A record is *unchanged* at a level when its cluster's smallest key and size are the same as
+    in the previous table. A new cluster all of whose records are unchanged is exactly one
+    previous cluster (same smallest key, every record from it, same size), so it keeps that ID;
+    only the other clusters, and the previous IDs any changed or withdrawn record held, go
+    through the matching rules. Those sets are closed: a record of a changed cluster never
+    belongs to an unchanged previous one, so the rules see every record of what they decide.
+    """
+    prev = previous.select(
+        "record_key", F.lit(True).alias("_in_prev"),
+        *[c for lv in levels for c in (
+            F.col(f"person_id_{lv}").alias(f"_oid_{lv}"), F.col(f"cluster_key_{lv}").alias(f"_okey_{lv}"),
+            F.col(f"cluster_size_{lv}").cast("bigint").alias(f"_osize_{lv}"))])
+    same = {lv: F.coalesce((F.col(f"cluster_key_{lv}") == F.col(f"_okey_{lv}"))
+                           & (F.col(f"cluster_size_{lv}") == F.col(f"_osize_{lv}")), F.lit(False))
+            for lv in levels}
+    # the one shuffle over all records: this run's clusters beside the previous ones
+    j = clusters.withColumn("_in_cur", F.lit(True)).join(prev, "record_key", "full_outer") \
+        .select("*", *[same[lv].alias(f"_same_{lv}") for lv in levels]).localCheckpoint(eager=True)
+    stacked = j.select("record_key", F.inline(F.array(*[F.struct(
+        F.lit(lv).alias("level"), F.col(f"cluster_key_{lv}").alias("label"),
+        F.col(f"_oid_{lv}").alias("old_id"), F.col(f"_same_{lv}").alias("same")) for lv in levels])))
+    changed = stacked.where(~F.col("same")).select(*_BY_NEW, "old_id").distinct().localCheckpoint(eager=True)
+    n_changed = changed.count()
+    small = F.broadcast if n_changed <= BROADCAST_MAX_ROWS else (lambda df: df)
+    in_cur = F.coalesce(F.col("_in_cur"), F.lit(False))
+    joined = j.where(in_cur)
+    touched = 0
+    if n_changed:
+        t_new = changed.where(F.col("label").isNotNull()).select(*_BY_NEW, F.lit(True).alias("_tn")).distinct()
+        t_old = changed.where(F.col("old_id").isNotNull()).select(*_BY_OLD, F.lit(True).alias("_to")).distinct()
+        sub = stacked.join(small(t_new), list(_BY_NEW), "left").join(small(t_old), list(_BY_OLD), "left") \
+            .where(F.coalesce(F.col("_tn"), F.lit(False)) | F.coalesce(F.col("_to"), F.lit(False))) \
+            .where(F.col("label").isNotNull() | F.col("old_id").isNotNull()) \
+            .select("record_key", "level", "label", "old_id")
+        decisions = _decide(sub, run_id, rounds)
+        touched = decisions.count()
+        for lv in levels:
+            m = decisions.where((F.col("level") == lv) & F.col("label").isNotNull()).select(
+                F.col("label").alias(f"_k_{lv}"), F.col("person_id").alias(f"_m_{lv}"))
+            joined = joined.join(small(m), F.col(f"cluster_key_{lv}") == F.col(f"_k_{lv}"), "left")
+        events = _decision_events(decisions, run_id)
+    else:
+        joined = joined.select("*", *[F.lit(None).cast("string").alias(f"_m_{lv}") for lv in levels])
+        events = None
+    ids = {lv: F.coalesce(F.col(f"_m_{lv}"), F.col(f"_oid_{lv}")) for lv in levels}
+    kept = reduce(DataFrame.unionByName, [
+        joined.where((F.col("record_key") == F.col(f"cluster_key_{lv}")) & F.col(f"_m_{lv}").isNull()).select(
+            F.col(f"_oid_{lv}").alias("person_id"), F.lit("kept").alias("event"),
+            F.lit(None).cast("string").alias("other_person_id"), F.lit(lv).alias("threshold"),
+            F.lit(run_id).alias("run_id"), F.col(f"cluster_size_{lv}").cast("bigint").alias("records"),
+            F.col(f"_osize_{lv}").alias("previous_records"))
+        for lv in levels])
+    events = kept if events is None else kept.unionByName(events)
+    row = joined.where(F.coalesce(F.col("_in_prev"), F.lit(False))).agg(
+        F.count(F.lit(1)).alias("_n"),
+        *[F.sum(F.when(ids[lv].eqNullSafe(F.col(f"_oid_{lv}")), 0).otherwise(1)).alias(lv) for lv in levels],
+    ).first()
+    n = row["_n"]
+    churn = {lv: (row[lv] / n if n else 0.0) for lv in levels}
+    logger.info("id churn over %d records in both runs: %s", n,
+                ", ".join(f"{lv} {row[lv] or 0}" for lv in levels))
+    return Identified(_replace_ids(clusters, joined, ids, levels), events, churn, "carry", touched)
+
+
+def _general(clusters: DataFrame, previous: DataFrame | None, levels: Sequence[str],
+             prev_levels: Sequence[str], run_id: str, rounds: int) -> Identified:
+    """Every cluster through the matching rules (tables without ``cluster_key_<level>``)."""
+    # one row per (record, level): label (null = record gone) and old_id (null = new record);
+    # the inputs are joined once on record_key, wide, then stacked
+    new_cols = [F.col(f"person_id_{lv}").alias(f"_new_{lv}") for lv in levels]
+    if prev_levels:
+        old_cols = [F.col(f"person_id_{lv}").alias(f"_old_{lv}") for lv in prev_levels]
+        both = clusters.select("record_key", *new_cols).join(
+            previous.select("record_key", *old_cols), "record_key", "full_outer")
+    else:
+        both = clusters.select("record_key", *new_cols)
+    per_level = F.array(*[F.struct(
+        F.lit(lv).alias("level"), F.col(f"_new_{lv}").alias("label"),
+        (F.col(f"_old_{lv}") if lv in prev_levels else F.lit(None).cast("string")).alias("old_id"),
+    ) for lv in levels])
+    stacked = both.select("record_key", F.inline(per_level)) \
+        .where(F.col("label").isNotNull() | F.col("old_id").isNotNull())
+    decisions = _decide(stacked, run_id, rounds)
+    current = decisions.where(F.col("label").isNotNull())
     stable = clusters
     for lv in levels:
         ids = current.where(F.col("level") == lv).select(
             F.col("label").alias(f"_label_{lv}"), F.col("person_id").alias(f"_id_{lv}"))
         stable = stable.join(ids, stable[f"person_id_{lv}"] == ids[f"_label_{lv}"], "left")
-    main = "medium" if "medium" in levels else levels[0]
-    renamed = {f"person_id_{lv}": f"_id_{lv}" for lv in levels} | {"person_id": f"_id_{main}"}
-    stable = stable.select(*[F.col(renamed.get(c, c)).alias(c) for c in clusters.columns])
-    logger.info("person ids for run %s at %s: %s", run_id, ", ".join(levels),
-                "carried over from the previous published run" if prev_levels else "all minted")
-    return stable, events
+    stable = _replace_ids(clusters, stable, {lv: F.col(f"_id_{lv}") for lv in levels}, levels)
+    return Identified(stable, _decision_events(decisions, run_id), None, "general", decisions.count())
 
 
 def id_churn(previous: DataFrame, current: DataFrame, levels: Sequence[str]) -> dict[str, float]:

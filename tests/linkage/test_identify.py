@@ -1,6 +1,7 @@
 """Stable person IDs across runs: minting, carry-over, merges, splits, ties, retirement,
 the events table, resolving old IDs and ID churn. Tiny inline clusters, real local Spark."""
 
+import random
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from bold_spark.linkage.identify import (
     IdentifyError,
     assign_person_ids,
     id_churn,
+    identify,
     resolve_person_ids,
 )
 
@@ -45,22 +47,27 @@ RUN3_GROUPS = {lv: [*groups, ["f1"]] for lv, groups in RUN2_GROUPS.items()}
 EVENT_COLS = ["person_id", "event", "other_person_id", "threshold", "records", "previous_records"]
 
 
-def make_clusters(spark, groups_by_level, tag, run_id="provisional"):
-    """The output shape of cluster_records, with provisional labels '<tag>:<smallest key>'."""
+def make_clusters(spark, groups_by_level, tag, run_id="provisional", keyed=True):
+    """The output shape of cluster_records, with provisional labels '<tag>:<smallest key>';
+    ``keyed=False`` leaves out the ``cluster_key_<level>`` columns (tables written before them),
+    which sends identify down its general path."""
     levels = [lv for lv in LEVELS if lv in groups_by_level]
-    label, size = {}, {}
+    label, size, low = {}, {}, {}
     for lv, groups in groups_by_level.items():
         for g in groups:
             for k in g:
                 label[lv, k] = f"{tag}:{lv}:{min(g)}"
                 size[lv, k] = len(g)
+                low[lv, k] = min(g)
     keys = sorted({k for groups in groups_by_level.values() for g in groups for k in g})
     main = "medium" if "medium" in levels else levels[0]
+    key_cols = levels if keyed else []
     rows = [(k, "s", label[main, k], *[label[lv, k] for lv in levels],
-             *[size[lv, k] for lv in levels], run_id) for k in keys]
+             *[size[lv, k] for lv in levels], *[low[lv, k] for lv in key_cols], run_id) for k in keys]
     schema = ", ".join(["record_key string, source string, person_id string",
                         *[f"person_id_{lv} string" for lv in levels],
-                        *[f"cluster_size_{lv} bigint" for lv in levels], "run_id string"])
+                        *[f"cluster_size_{lv} bigint" for lv in levels],
+                        *[f"cluster_key_{lv} string" for lv in key_cols], "run_id string"])
     return spark.createDataFrame(rows, schema)
 
 
@@ -72,13 +79,15 @@ def run(clusters, previous, run_id, levels=LEVELS, **kw):
     return stable, rows, ids, evs, events
 
 
-@pytest.fixture(scope="module")
-def runs(spark):
-    """Runs 1, 2 and 3 chained, each on the previous run's stable output."""
-    out = {}
-    s1, *r1 = run(make_clusters(spark, RUN1_GROUPS, "r1", RUN1), None, RUN1)
-    s2, *r2 = run(make_clusters(spark, RUN2_GROUPS, "r2", RUN2), s1, RUN2)
-    s3, *r3 = run(make_clusters(spark, RUN3_GROUPS, "r3", RUN3), s2, RUN3)
+@pytest.fixture(scope="module", params=["keyed", "general"])
+def runs(spark, request):
+    """Runs 1, 2 and 3 chained, each on the previous run's stable output; once with the
+    ``cluster_key_<level>`` columns (fast paths) and once without (general path)."""
+    keyed = request.param == "keyed"
+    out = {"keyed": keyed}
+    s1, *r1 = run(make_clusters(spark, RUN1_GROUPS, "r1", RUN1, keyed), None, RUN1)
+    s2, *r2 = run(make_clusters(spark, RUN2_GROUPS, "r2", RUN2, keyed), s1, RUN2)
+    s3, *r3 = run(make_clusters(spark, RUN3_GROUPS, "r3", RUN3, keyed), s2, RUN3)
     out[1], out[2], out[3] = (s1, *r1), (s2, *r2), (s3, *r3)
     return out
 
@@ -87,8 +96,9 @@ def test_first_run_mints_every_id(runs):
     stable, rows, ids, evs, events = runs[1]
     assert [(f.name, f.dataType.simpleString()) for f in events.schema] == [
         tuple(c.strip().split(" ")) for c in EVENTS_SCHEMA.split(",")]
+    keys = ["cluster_key_high", "cluster_key_medium"] if runs["keyed"] else []
     assert stable.columns == ["record_key", "source", "person_id", "person_id_high",
-                              "person_id_medium", "cluster_size_high", "cluster_size_medium", "run_id"]
+                              "person_id_medium", "cluster_size_high", "cluster_size_medium", *keys, "run_id"]
     for lv in LEVELS:
         groups = RUN1_GROUPS[lv]
         # one id per cluster, shared by its records, distinct between clusters
@@ -108,7 +118,7 @@ def test_first_run_mints_every_id(runs):
 
 def test_same_input_twice_gives_the_same_ids_and_only_kept(spark, runs):
     first, rows1 = runs[1][0], runs[1][1]
-    again = make_clusters(spark, RUN1_GROUPS, "other-provisional-labels", RUN2)
+    again = make_clusters(spark, RUN1_GROUPS, "other-provisional-labels", RUN2, runs["keyed"])
     _, rows2, _, evs, _ = run(again, first, RUN2)
     cols = ["record_key", "person_id", "person_id_high", "person_id_medium"]
     assert sorted(tuple(r[c] for c in cols) for r in rows2) == sorted(tuple(r[c] for c in cols) for r in rows1)
@@ -223,6 +233,77 @@ def test_ties_older_then_smaller_id_and_second_round(spark):
     got1 = {e[0]: e[1:] for e in evs1}
     assert y4 not in (o1, o2) and got1[y4] == ("split_from", o1, "medium", 4, None)
     assert got1[o2] == ("merged_into", y4, "medium", 0, 2)
+
+
+def _random_groups(rng, keys, max_size):
+    keys = list(keys)
+    rng.shuffle(keys)
+    groups = []
+    while keys:
+        n = rng.randint(1, max_size)
+        groups.append(keys[:n])
+        keys = keys[n:]
+    return groups
+
+
+def _split_some(rng, groups, share):
+    out = []
+    for g in groups:
+        if len(g) > 1 and rng.random() < share:
+            cut = rng.randint(1, len(g) - 1)
+            out += [g[:cut], g[cut:]]
+        else:
+            out.append(list(g))
+    return out
+
+
+def _scenario(seed):
+    """Two runs of random clusters at two levels (high splits medium): run 2 withdraws and adds
+    records, moves some between clusters, merges and splits clusters."""
+    rng = random.Random(seed)
+    keys = [f"k{i:04d}" for i in range(400)]
+    med1 = _random_groups(rng, keys, 5)
+    removed = set(rng.sample(keys, 20))
+    med2 = [[k for k in g if k not in removed] for g in med1]
+    for k in rng.sample([k for g in med2 for k in g], 12):  # moves
+        src = next(g for g in med2 if k in g)
+        src.remove(k)
+        rng.choice(med2).append(k)
+    med2 = [g for g in med2 if g]
+    for _ in range(6):  # merges
+        a, b = rng.sample(range(len(med2)), 2)
+        med2[a] += med2[b]
+        med2[b] = []
+        med2 = [g for g in med2 if g]
+    med2 = _split_some(rng, med2, 0.03)
+    for i in range(20):  # new records: alone or joining a cluster
+        if rng.random() < 0.5:
+            med2.append([f"n{i:03d}"])
+        else:
+            rng.choice(med2).append(f"n{i:03d}")
+    return ({"medium": med1, "high": _split_some(rng, med1, 0.3)},
+            {"medium": med2, "high": _split_some(rng, med2, 0.3)})
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_fast_paths_give_the_general_paths_ids_and_events(spark, seed):
+    g1, g2 = _scenario(seed)
+    cols = ["record_key", "person_id", "person_id_high", "person_id_medium"]
+    got = {}
+    for keyed in (True, False):
+        r1 = identify(make_clusters(spark, g1, "r1", RUN1, keyed), None, LEVELS, RUN1)
+        r2 = identify(make_clusters(spark, g2, "r2", RUN2, keyed), r1.stable, LEVELS, RUN2)
+        got[keyed] = [(r, sorted(tuple(x[c] for c in cols) for x in r.stable.collect()),
+                       sorted(tuple(x[c] for c in EVENT_COLS) for x in r.events.collect())) for r in (r1, r2)]
+    (f1, f2), (p1, p2) = got[True], got[False]
+    assert (f1[0].path, f2[0].path, p1[0].path, p2[0].path) == ("first", "carry", "general", "general")
+    assert f1[1:] == p1[1:] and f2[1:] == p2[1:]
+    events = {e[1] for e in f2[2]}
+    assert events == {"kept", "created", "split_from", "merged_into", "retired"}, events
+    assert f2[0].churn == pytest.approx(id_churn(p1[0].stable, p2[0].stable, LEVELS))
+    assert 0 < f2[0].churn["medium"] < 0.5
+    # the fast path sent only the changed clusters through the matching rules
+    assert 0 < f2[0].touched < p2[0].touched
 
 
 def test_resolve_person_ids_across_runs(spark, runs):
