@@ -12,14 +12,22 @@ from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig
 from bold_spark.evaluate.accuracy import PairwiseAccuracy, pairwise_accuracy
-from bold_spark.exceptions import AuditError, BoldError, InputError, StageError, redact_error
+from bold_spark.exceptions import (
+    AuditError,
+    BoldError,
+    ConfigError,
+    InputError,
+    StageError,
+    redact_error,
+)
 from bold_spark.ingest.ingest import ingest_sources
 from bold_spark.io.delta import merge_table, read_table, restore_table, table_version, write_table
 from bold_spark.linkage.analysis import analysis_schema, analysis_table
 from bold_spark.linkage.blocking import check_blocking, check_model_sql
 from bold_spark.linkage.clustering import cluster_records
-from bold_spark.linkage.identify import assign_person_ids, id_churn
+from bold_spark.linkage.identify import id_churn, identify
 from bold_spark.linkage.incremental import (
+    apply_changes,
     carry_first_seen,
     diff_records,
     merge_source,
@@ -148,16 +156,61 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
                 result.uri, result.version)
 
 
+def check_deliveries(cfg: PipelineConfig, incremental: bool) -> None:
+    """A change-file source (``delivery: change_file``) is applied to the published records, so
+    only an incremental run can read it: a full run (or a lone ingest) raises ConfigError naming
+    the dataset config and its key, before the run takes the output root's lock."""
+    if incremental:
+        return
+    for name, ds in cfg.dataset_configs().items():
+        if ds.is_change_file:
+            raise ConfigError(
+                ds.file or name, "delivery",
+                f"source '{name}' delivers a change file (adds, updates and deletes), which only "
+                "an incremental run applies (`bold run --incremental`); a full run needs every "
+                "source's whole extract (delivery: full)")
+
+
+def _with_changes(run: RunRecord, records: DataFrame, ingested, previous: DataFrame) -> DataFrame:
+    """The current records with the change-file sources' changes applied to their published
+    records (:func:`apply_changes`); counts of applied rows in the run metrics."""
+    sources = list(ingested.change_sources)
+    published_cols = set(previous.columns) - {"first_seen_run_id"}
+    if published_cols != set(records.columns):
+        differ = sorted(published_cols.symmetric_difference(records.columns))
+        raise InputError(
+            f"change-file source(s) {', '.join(sources)}: the records' columns changed since the "
+            f"published run ({len(differ)} differ: {', '.join(differ)}), so their unchanged records "
+            "cannot be carried over: deliver the full extract once (delivery: full)")
+    for k in ("added", "updated", "deleted"):
+        run.metrics[f"change_rows_{k}"] = float(sum(ingested.counts[s][k] for s in sources))
+    logger.info("change files of %s: %d added, %d updated, %d deleted", ", ".join(sources),
+                *(run.metrics[f"change_rows_{k}"] for k in ("added", "updated", "deleted")))
+    return apply_changes(records, ingested.deletes, previous, sources)
+
+
 # ---------------------------------------------------------------- stages
 
 
 def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: RunRecord,
                  incremental: bool = False) -> dict:
     """Read, validate and standardise every source into ``records`` (and the quarantine). Full:
-    records overwritten. Incremental: the difference to the published records is MERGEd."""
+    records overwritten. Incremental: the difference to the published records is MERGEd; a
+    change-file source's current records are its published ones with its changes applied."""
+    check_deliveries(cfg, incremental)
     datasets = cfg.dataset_configs()
     uris = {name: cfg.source_uri(ds) for name, ds in datasets.items()}
-    ingested = ingest_sources(spark, datasets, uris, key, run.run_id)
+    previous = _published(spark, cfg, run, "records")
+    changes = [name for name, ds in datasets.items() if ds.is_change_file]
+    if changes and previous is None:
+        ds = datasets[changes[0]]
+        raise InputError(
+            f"source '{changes[0]}': its dataset config {ds.file or ds.name} declares `delivery: "
+            f"change_file`, but nothing is published under {cfg.output_root} to apply the changes "
+            "to: the first run needs the source's full extract (a dataset config with delivery: "
+            "full, the default)")
+    ingested = ingest_sources(spark, datasets, uris, key, run.run_id,
+                              published=previous.select(RECORD_KEY, "source") if changes else None)
     records = ingested.records
     if cfg.privacy.mode == "pprl":
         from bold_spark.privacy.pprl import encode_records
@@ -166,7 +219,8 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     try:
         run.source_counts = ingested.counts
         run.inputs = ingested.inputs
-        previous = _published(spark, cfg, run, "records")
+        if changes:
+            records = _with_changes(run, records, ingested, previous)
         records = carry_first_seen(records, previous, run.run_id)
         same_schema = previous is not None and sorted(previous.columns) == sorted(records.columns)
         if incremental and same_schema:
@@ -300,9 +354,10 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])
                 if current and "clusters" in current.versions else None)
     with stage("identify", run.stage_seconds):
-        stable, events = assign_person_ids(clusters, previous, levels, run.run_id)
-        _write(spark, cfg, run, "clusters", stable)
-        _append(spark, cfg, run, "person_events", events)
+        ids = identify(clusters, previous, levels, run.run_id)
+        _write(spark, cfg, run, "clusters", ids.stable)
+        _append(spark, cfg, run, "person_events", ids.events)
+        run.metrics["identify_decided"] = float(ids.touched)  # clusters + previous ids through the rules
         # analyst zone: person IDs and the declared analysis columns, no identifiers (docs/analysis.md)
         _write(spark, cfg, run, "analysis", analysis_table(
             _read(spark, cfg, run, "records"), _read(spark, cfg, run, "clusters"),
@@ -312,7 +367,8 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         for r in counts:
             run.metrics[f"id_{r['event']}_{r['threshold']}"] = float(r["count"])
         if previous is not None:
-            churn = id_churn(previous, _read(spark, cfg, run, "clusters"), levels)
+            churn = ids.churn if ids.churn is not None else id_churn(
+                previous, _read(spark, cfg, run, "clusters"), levels)
             for lv, share in churn.items():
                 run.metrics[f"id_churn_{lv}"] = share
         logger.info("person ids: %s", ", ".join(f"{k[3:]} {v:.0f}" for k, v in sorted(run.metrics.items())
@@ -338,15 +394,21 @@ def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
     cluster sizes. Raises AuditError naming each failed check; counts only, no values."""
     problems = []
     if "records" in run.table_versions:
-        rows_in = sum(c["rows_in"] for c in run.source_counts.values())
-        accepted = sum(c["accepted"] for c in run.source_counts.values())
-        quarantined = sum(c["quarantined"] for c in run.source_counts.values())
-        if run.table_rows.get("records") != accepted:
-            problems.append(f"records table has {run.table_rows.get('records')} rows, {accepted} accepted")
+        counts = run.source_counts.values()
+        rows_in = sum(c["rows_in"] for c in counts)
+        accepted = sum(c["accepted"] for c in counts)
+        deleted = sum(c.get("deleted", 0) for c in counts)
+        quarantined = sum(c["quarantined"] for c in counts)
+        # a change file's source holds its published records - deleted + added, not its rows
+        expected = sum(c.get("records", c["accepted"]) for c in counts)
+        if run.table_rows.get("records") != expected:
+            problems.append(f"records table has {run.table_rows.get('records')} rows, {expected} "
+                            "expected (accepted rows; for change files published - deleted + added)")
         if run.table_rows.get("quarantine") != quarantined:
             problems.append(f"quarantine has {run.table_rows.get('quarantine')} rows, {quarantined} rejected")
-        if accepted + quarantined != rows_in:
-            problems.append(f"{rows_in} rows in but {accepted} accepted + {quarantined} quarantined")
+        if accepted + deleted + quarantined != rows_in:
+            problems.append(f"{rows_in} rows in but {accepted} accepted + {deleted} deleted + "
+                            f"{quarantined} quarantined")
     if "clusters" in run.table_versions:
         records = _read(spark, cfg, run, "records").select("record_key")
         clusters = _read(spark, cfg, run, "clusters").select("record_key")
@@ -475,6 +537,8 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
 
 
 def run_ingest(spark, cfg: PipelineConfig, key: SecretKey) -> StageResult:
+    check_deliveries(cfg, incremental=False)
+
     def body(run):
         with stage("ingest", run.stage_seconds):
             return ingest_stage(spark, cfg, key, run)
@@ -510,7 +574,10 @@ def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False
                  incremental: bool = False) -> StageResult:
     """ingest -> (train) -> predict -> cluster -> audit -> publish, under one run record.
     ``incremental``: MERGE only the changed records and score only the pairs they touch
-    (:mod:`bold_spark.linkage.incremental`); the published set must equal a full run's."""
+    (:mod:`bold_spark.linkage.incremental`); the published set must equal a full run's.
+    Change-file sources (``delivery: change_file``) need ``incremental`` and a published set."""
+    check_deliveries(cfg, incremental)
+
     def body(run):
         if incremental:
             run.metrics["incremental"] = 1.0

@@ -2,7 +2,11 @@
 a second (new people, withdrawn records, hand-changed records) linked incrementally on one
 output root and in full on another. The published sets must agree record for record, edge for
 edge and cluster for cluster; the incremental run must score fewer pairs; withdrawn records must
-leave no trace; a new model version must force a full rescore."""
+leave no trace; a new model version must force a full rescore.
+
+A third output root, copied from the incremental one after the first run, takes the second
+snapshot's prison records as a change file (``delivery: change_file``: adds, updates, deletes
+and bad rows) and must publish the same set as the full re-run on the full extract."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from bold_spark.config.pipeline import load_pipeline_config
 from bold_spark.pipeline import run_pipeline
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.publish import read_published
+from bold_spark.standardise.person import record_key
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 200
@@ -31,10 +36,10 @@ LEVELS = ("high", "medium", "low")
 pytestmark = pytest.mark.e2e
 
 
-def config(tmp: Path, output: str, model: str | None = None) -> object:
+def config(tmp: Path, output: str, model: str | None = None, datasets: Path | None = None) -> object:
     base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
     base.update(input_root=str(tmp / "input"), output_root=str(tmp / output),
-                datasets_dir=str(REPO / "conf/datasets"), ground_truth=None)
+                datasets_dir=str(datasets or REPO / "conf/datasets"), ground_truth=None)
     base["sources"] = ["prison", "probation"]
     base["link_groups"] = [{"name": "rich", "model": model or str(REPO / "conf/models/rich.json"),
                             "sources": ["prison", "probation"]}]
@@ -77,6 +82,9 @@ def runs(spark, tmp_path_factory):
     before = {t: before[t].cache() for t in ("records", "clusters")}
     for df in before.values():
         df.count()
+    # the first snapshot's published set and prison extract, for the change-file run
+    shutil.copytree(tmp / "inc", tmp / "cf")
+    shutil.copytree(tmp / "input" / "prison.csv", tmp / "prison-s1")
     run_generate(spark, SyntheticSpec(people=round(PEOPLE * 1.03), seed=7), str(tmp / "input"), withdraw=0.02)
     change_surnames(tmp / "input", CHANGED)
     incremental = run_pipeline(spark, inc, KEY, incremental=True)
@@ -99,6 +107,12 @@ def test_incremental_run_reports_the_change_and_scores_fewer_pairs(runs):
 
 def test_incremental_equals_a_full_rerun(spark, runs):
     _, inc, full_cfg, _, _, _, _ = runs
+    assert_same_published(spark, inc, full_cfg)
+
+
+def assert_same_published(spark, inc, full_cfg):
+    """The published sets of two output roots agree record for record, edge for edge (levels
+    equal, weights within the term-frequency bound) and cluster for cluster."""
     a, b = read_published(spark, inc.output_root), read_published(spark, full_cfg.output_root)
     bookkeeping = ["run_id", "first_seen_run_id"]
     assert (a["records"].drop(*bookkeeping).exceptAll(b["records"].drop(*bookkeeping)).count() == 0
@@ -150,12 +164,150 @@ def test_new_model_version_rescores_the_group_in_full(spark, runs):
     settings["probability_two_random_records_match"] *= 1.5
     (models / "rich.json").write_text(json.dumps(settings))
     shutil.copy(REPO / "conf/models/rich.meta.json", models / "rich.meta.json")
-    cfg = config(tmp, "full", model=os.fspath(models / "rich.json"))
+    # on a copy of the full re-run's root: the change-file test compares against the original
+    shutil.copytree(tmp / "full", tmp / "full-model")
+    cfg = config(tmp, "full-model", model=os.fspath(models / "rich.json"))
     result = run_pipeline(spark, cfg, KEY, incremental=True)
     m = result.run.metrics
     assert m["full_rescore_rich"] == 1.0 and m["records_new"] == 0 and m["records_changed"] == 0
     assert m["scored_pairs"] == result.run.table_rows["edges"] == full.run.table_rows["edges"]
     assert result.run.model_versions["rich"] != full.run.model_versions["rich"]
+
+
+# ------------------------------------------------------------------ change files
+
+#: Bad rows added to the change file, by reason code (they leave the records as published).
+BAD_ROWS = {"add_existing_id": 1, "duplicate_id": 2, "missing_mandatory": 1, "unknown_change": 1,
+            "update_unknown_id": 1, "delete_unknown_id": 1}
+
+
+def read_rows(folder: Path) -> tuple[list[str], dict[str, list[list[str]]]]:
+    """(header, OFFENDER_ALIAS_ID -> its rows) of a prison extract's CSV part files (a re-sent
+    row's id has two)."""
+    header, rows = None, {}
+    for part in sorted(glob.glob(str(folder / "part-*.csv"))):
+        with open(part, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+        header = header or lines[0]
+        ident = header.index("OFFENDER_ALIAS_ID")
+        for row in lines[1:]:
+            rows.setdefault(row[ident], []).append(row)
+    return header, rows
+
+
+def write_change_file(spark, tmp: Path) -> dict:
+    """The second snapshot's prison extract as a change file against the first snapshot's
+    published records: adds (every row of a new id, or of an id never published), updates,
+    deletes (of published ids, other fields blank) and a no-op update, plus :data:`BAD_ROWS` on
+    published, unchanged ids that no good row uses. Returns the rows' ids by kind and each id's
+    record key."""
+    header, old = read_rows(tmp / "prison-s1")
+    _, new = read_rows(tmp / "input" / "prison.csv")
+    ident, last = header.index("OFFENDER_ALIAS_ID"), header.index("LAST_NAME")
+    ids = spark.createDataFrame([(i,) for i in {*old, *new, "CF-NOPE-1", "CF-NOPE-2"}], "id string")
+    keys = {r["id"]: r["k"] for r in ids.select(
+        "id", record_key(KEY, "prison", F.col("id")).alias("k")).collect()}
+    published = {r[0] for r in read_published(spark, str(tmp / "cf"))["records"]
+                 .where(F.col("source") == "prison").select("record_key").collect()}
+
+    def blank(rid: str, op: str) -> list[str]:
+        return [rid if i == ident else "" for i in range(len(header))] + [op]
+
+    def with_id(row: list[str], rid: str, op: str) -> list[str]:
+        return [*row[:ident], rid, *row[ident + 1:], op]
+
+    rows: list[tuple[str, list[str]]] = []  # (kind, row)
+    for i in sorted(new):
+        if new[i] != old.get(i):
+            kind = "update" if keys[i] in published else "add"
+            rows += [(kind, [*r, "U" if kind == "update" else "I"]) for r in new[i]]
+    rows += [("delete", blank(i, "D")) for i in sorted(old.keys() - new.keys()) if keys[i] in published]
+    same = [i for i in sorted(new.keys() & old.keys())
+            if new[i] == old[i] and len(new[i]) == 1 and new[i][0][last] and keys[i] in published]
+    row = {i: old[i][0] for i in same[:6]}
+    missing = list(row[same[3]])
+    missing[last] = ""
+    bad = [row[same[0]] + ["I"],                             # add_existing_id
+           row[same[1]] + ["U"], row[same[1]] + [" u "],     # duplicate_id (twice)
+           missing + ["U"],                                  # missing_mandatory
+           row[same[4]] + ["X"],                             # unknown_change
+           with_id(row[same[5]], "CF-NOPE-1", "U"),          # update_unknown_id
+           blank("CF-NOPE-2", "D")]                          # delete_unknown_id
+    rows += [("noop", row[same[2]] + ["u"]), *[("bad", r) for r in bad]]
+    with open(tmp / "input" / "prison_changes.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([[*header, "OP"], *[r for _, r in rows]])
+    values = {v for r in bad for i, v in enumerate(r[:-1])
+              if i != ident and len(v) >= 6 and v.replace(" ", "").isalpha()}  # names, places
+    return {"rows": [(kind, r[ident]) for kind, r in rows], "keys": keys, "values": values}
+
+
+@pytest.fixture(scope="module")
+def change_run(spark, runs):
+    tmp = runs[0]
+    datasets = tmp / "datasets-cf"
+    datasets.mkdir()
+    prison = yaml.safe_load((REPO / "conf/datasets/prison.yaml").read_text())
+    prison.update(path="prison_changes.csv", delivery="change_file", change_column="OP",
+                  change_values={"add": "I", "update": "U", "delete": "D"})
+    (datasets / "prison.yaml").write_text(yaml.safe_dump(prison))
+    shutil.copy(REPO / "conf/datasets/probation.yaml", datasets / "probation.yaml")
+    made = write_change_file(spark, tmp)
+    cfg = config(tmp, "cf", datasets=datasets)
+    return cfg, made, run_pipeline(spark, cfg, KEY, incremental=True)
+
+
+def expected_changes(spark, runs, made) -> dict[str, int]:
+    """Counts the change-file run must report: rows by kind, leaving out the add and update rows
+    the full re-run quarantined too (a re-sent row, a blank DOB: ``natural``)."""
+    full_cfg, full = runs[2], runs[5]
+    q = read_published(spark, full_cfg.output_root)["quarantine"]
+    natural = {r[0] for r in q.where((F.col("source") == "prison") & (F.col("run_id") == full.run.run_id))
+               .select("record_key").collect()}
+    out = {"natural": 0, "added": 0, "updated": 0, "deleted": 0, "bad": 0}
+    for kind, rid in made["rows"]:
+        if kind in ("add", "update", "noop") and made["keys"].get(rid) in natural:
+            out["natural"] += 1
+        else:
+            out[{"add": "added", "update": "updated", "noop": "updated", "delete": "deleted"}.get(kind, kind)] += 1
+    return {**out, "natural_keys": natural}
+
+
+def test_change_file_equals_a_full_rerun(spark, runs, change_run):
+    _, _, full_cfg, _, inc, _, _ = runs
+    cfg, made, result = change_run
+    assert result.run.status == "succeeded"
+    m = result.run.metrics
+    # the same new / changed / withdrawn sets as the incremental run on the full extract
+    for status in ("new", "changed", "withdrawn", "unchanged"):
+        assert m[f"records_{status}"] == inc.run.metrics[f"records_{status}"], status
+    assert m["records_changed"] >= CHANGED and m["records_withdrawn"] > 0
+    want = expected_changes(spark, runs, made)
+    assert (m["change_rows_added"], m["change_rows_updated"], m["change_rows_deleted"]) == (
+        want["added"], want["updated"], want["deleted"])
+    assert 0 < m["scored_pairs"] == inc.run.metrics["scored_pairs"]
+    assert_same_published(spark, cfg, full_cfg)
+
+
+def test_change_file_rows_are_all_accounted_for(spark, runs, change_run):
+    cfg, made, result = change_run
+    want = expected_changes(spark, runs, made)
+    c = result.run.source_counts["prison"]
+    assert c["rows_in"] == len(made["rows"]) == c["accepted"] + c["deleted"] + c["quarantined"]
+    assert (c["added"], c["updated"], c["deleted"], c["quarantined"]) == (
+        want["added"], want["updated"], want["deleted"], want["bad"] + want["natural"])
+    now = read_published(spark, cfg.output_root)
+    assert now["records"].where(F.col("source") == "prison").count() == c["records"] \
+        == c["published"] - c["deleted"] + c["added"]
+    q = now["quarantine"].where((F.col("run_id") == result.run.run_id) & (F.col("source") == "prison")) \
+        .collect()
+    codes: dict[str, int] = {}
+    for r in q:
+        if r["record_key"] not in want["natural_keys"]:
+            for code in r["reason_codes"]:
+                codes[code] = codes.get(code, 0) + 1
+    assert codes == BAD_ROWS
+    analyst = json.dumps([r.asDict() for r in q], default=str).upper()
+    assert not [v for v in made["values"] if v.upper() in analyst]  # no value of a bad row
 
 
 def partition(clusters, level):

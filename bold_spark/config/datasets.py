@@ -35,6 +35,12 @@ IDENTIFIER_FIELDS = ("pnc", "ni_number", "crn", "prison_number")
 
 FORMATS = ("csv", "parquet", "delta")
 
+#: How a source delivers its data (``delivery:``): its whole current extract each run (``full``),
+#: or, in incremental runs, only what changed since the published records (``change_file``).
+DELIVERIES = ("full", "change_file")
+#: The operations of a change file's rows, in the order ``change_values`` lists them.
+CHANGE_OPS = ("add", "update", "delete")
+
 #: Text encodings a CSV extract may declare (``encoding:``), by accepted spelling -> canonical name.
 ENCODINGS: dict[str, str] = {
     "utf-8": "utf-8", "utf8": "utf-8",
@@ -115,7 +121,24 @@ class DatasetConfig:
     encoding: str = "utf-8"
     #: CSV only: quoted fields may hold line breaks. Each file is then read by one task.
     multiline: bool = False
+    #: ``full`` (default): each run reads the source's whole current extract. ``change_file``:
+    #: incremental runs only; the extract holds adds, updates and deletes (docs/change_files.md).
+    delivery: str = "full"
+    #: change_file: the source column holding each row's operation.
+    change_column: str | None = None
+    #: change_file: operation (add, update, delete) -> the value the source writes for it
+    #: (matched trimmed and ignoring case); empty: the words add, update and delete.
+    change_values: dict[str, str] = field(default_factory=dict)
     file: str = ""
+
+    @property
+    def is_change_file(self) -> bool:
+        return self.delivery == "change_file"
+
+    @property
+    def change_codes(self) -> dict[str, str]:
+        """Operation -> the value a change file writes for it (``change_values`` or the words)."""
+        return dict(self.change_values) or {op: op for op in CHANGE_OPS}
 
     @property
     def identifiers(self) -> list[str]:
@@ -124,6 +147,8 @@ class DatasetConfig:
     def source_columns_needed(self) -> list[str]:
         cols = [self.record_id, *self.columns.values(), *self.extra_columns.values(),
                 *self.extra_identifiers.values(), *[a.column for a in self.analysis_columns.values()]]
+        if self.is_change_file and self.change_column:
+            cols.append(self.change_column)
         return list(dict.fromkeys(cols))
 
 
@@ -142,6 +167,7 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
             raise ConfigError(f, f"extra_columns.{name}",
                               "extra column names must be new lower_snake_case names")
     _validate_analysis_columns(cfg)
+    _validate_delivery(cfg)
     for canon in cfg.date_formats:
         if canon not in ("dob", "event_date"):
             raise ConfigError(f, f"date_formats.{canon}", "only dob and event_date take formats")
@@ -165,6 +191,48 @@ def validate_dataset_config(cfg: DatasetConfig) -> DatasetConfig:
                 raise ConfigError(f, f"read_options.{opt}",
                                   f"set by ingest ({RESERVED_READ_OPTIONS[opt.lower()]})")
     return replace(cfg, encoding=encoding)
+
+
+def _validate_delivery(cfg: DatasetConfig) -> None:
+    f = cfg.file
+    if cfg.delivery not in DELIVERIES:
+        raise ConfigError(f, "delivery", f"must be one of {', '.join(DELIVERIES)}, got {cfg.delivery!r}")
+    if not cfg.is_change_file:
+        for key, value in (("change_column", cfg.change_column), ("change_values", cfg.change_values)):
+            if value:
+                raise ConfigError(f, key, "applies to `delivery: change_file` only (delivery is "
+                                          f"{cfg.delivery})")
+        return
+    col = (cfg.change_column or "").strip()
+    if not col:
+        raise ConfigError(f, "change_column", "required with `delivery: change_file`: the source "
+                                              "column holding each row's operation")
+    others = {cfg.record_id: "record_id",
+              **{src: f"columns.{k}" for k, src in cfg.columns.items()},
+              **{src: f"extra_columns.{k}" for k, src in cfg.extra_columns.items()},
+              **{src: f"extra_identifiers.{k}" for k, src in cfg.extra_identifiers.items()},
+              **{a.column: f"analysis_columns.{k}.column" for k, a in cfg.analysis_columns.items()}}
+    if cfg.change_column in others:
+        raise ConfigError(f, "change_column", f"'{cfg.change_column}' is also mapped as "
+                                              f"{others[cfg.change_column]}: the operation needs its own column")
+    if cfg.change_values:
+        for op in cfg.change_values:
+            if op not in CHANGE_OPS:
+                raise ConfigError(f, f"change_values.{op}",
+                                  f"not an operation (allowed: {', '.join(CHANGE_OPS)})")
+        for op in CHANGE_OPS:
+            if op not in cfg.change_values:
+                raise ConfigError(f, f"change_values.{op}", "missing: give the value of each of "
+                                                            f"{', '.join(CHANGE_OPS)}")
+    seen: dict[str, str] = {}
+    for op, value in cfg.change_codes.items():
+        norm = value.strip().upper()
+        if not norm:
+            raise ConfigError(f, f"change_values.{op}", "must not be blank")
+        if norm in seen:
+            raise ConfigError(f, f"change_values.{op}", f"the same value as change_values.{seen[norm]} "
+                                                        "(values are matched trimmed, ignoring case)")
+        seen[norm] = op
 
 
 def _validate_analysis_columns(cfg: DatasetConfig) -> None:

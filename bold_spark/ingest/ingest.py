@@ -10,16 +10,19 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from bold_spark.config.datasets import DatasetConfig
+from bold_spark.config.datasets import CHANGE_OPS, DatasetConfig
 from bold_spark.exceptions import ConfigError, InputError
 from bold_spark.ingest.validate import (
+    CHANGE_COL,
     ID_COL,
     REASON_CODES,
     REASONS_COL,
     accepted,
+    carries_content,
     optional_dates_unparseable,
     quarantine_frames,
     reason_codes,
+    with_change_checks,
     with_validation,
 )
 from bold_spark.io import fs
@@ -34,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: Per-source counts of accepted rows whose optional date did not parse (kept, as null).
 OPTIONAL_DATE_COUNTS = ("dob_unparseable", "event_date_unparseable")
+
+#: Change files: operation -> the count key of its accepted rows.
+CHANGE_COUNTS = {"add": "added", "update": "updated", "delete": "deleted"}
 
 
 @dataclass
@@ -51,7 +57,14 @@ class IngestedSources:
     dob_unparseable, event_date_unparseable (optional dates accepted as null), and
     ``<name>_unparseable`` per typed analysis column (values accepted as null).
     ``reason_counts``: source -> reason code -> quarantined rows carrying it (a row can carry
-    several)."""
+    several).
+
+    A change-file source (``delivery: change_file``) contributes only its accepted add and update
+    rows to ``records``; its accepted delete rows are in ``deletes`` (``record_key``,
+    ``source``), and :func:`bold_spark.linkage.incremental.apply_changes` makes its current
+    records. Its counts then hold rows_in = accepted + deleted + quarantined, with ``added``,
+    ``updated`` and ``deleted`` (accepted rows by operation), ``published`` (its records before
+    the run) and ``records`` (after: published - deleted + added)."""
 
     records: DataFrame
     quarantine: DataFrame
@@ -59,6 +72,8 @@ class IngestedSources:
     counts: dict[str, dict[str, int]]
     reason_counts: dict[str, dict[str, int]]
     inputs: dict[str, dict]
+    deletes: DataFrame | None = None
+    change_sources: tuple[str, ...] = ()
     _persisted: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -76,17 +91,23 @@ def _union(dfs: list[DataFrame]) -> DataFrame:
 
 
 def source_stats(validated: DataFrame, ds: DatasetConfig, uri: str) -> tuple[dict, dict]:
-    """One aggregation over a validated source: (counts, reason counts)."""
+    """One aggregation over a validated source: (counts, reason counts). For a change file,
+    ``accepted`` counts the add and update rows (they become records) and ``deleted`` the
+    accepted delete rows, so rows_in = accepted + deleted + quarantined."""
     ok = F.size(REASONS_COL) == 0
     codes = reason_codes(F.col(REASONS_COL))
     optional = optional_dates_unparseable(ds)
+    content = ok & carries_content(ds)
+    ops = [F.sum(F.when(ok & (F.col(CHANGE_COL) == op), 1).otherwise(0)).alias(f"op:{op}")
+           for op in CHANGE_OPS] if ds.is_change_file else []
     aggs = [
         F.count(F.lit(1)).alias("rows_in"),
         F.sum(F.when(ok, 1).otherwise(0)).alias("accepted"),
+        *ops,
         *[F.sum(F.when(F.array_contains(codes, c), 1).otherwise(0)).alias(f"reason:{c}")
           for c in REASON_CODES],
-        *[F.sum(F.when(ok & flag, 1).otherwise(0)).alias(k) for k, flag in optional.items()],
-        *[F.sum(F.when(ok & analysis_unparseable(col_ref(a.column), a), 1).otherwise(0))
+        *[F.sum(F.when(content & flag, 1).otherwise(0)).alias(k) for k, flag in optional.items()],
+        *[F.sum(F.when(content & analysis_unparseable(col_ref(a.column), a), 1).otherwise(0))
           .alias(f"{name}_unparseable") for name, a in ds.analysis_columns.items()
           if a.type != "string"],
     ]
@@ -97,7 +118,11 @@ def source_stats(validated: DataFrame, ds: DatasetConfig, uri: str) -> tuple[dic
             f"source '{ds.name}': reading input {uri} failed ({error_condition(e)})"
         ) from e
     rows_in, ok_n = int(row["rows_in"]), int(row["accepted"] or 0)
-    counts = {"rows_in": rows_in, "accepted": ok_n, "quarantined": rows_in - ok_n,
+    changes = {CHANGE_COUNTS[op]: int(row[f"op:{op}"] or 0) for op in CHANGE_OPS} \
+        if ds.is_change_file else {}
+    deleted = changes.get("deleted", 0)
+    counts = {"rows_in": rows_in, "accepted": ok_n - deleted, "quarantined": rows_in - ok_n,
+              **changes,
               **{k: int(row.get(k) or 0) for k in OPTIONAL_DATE_COUNTS},
               **{k: int(row[k] or 0) for k in analysis_count_keys(ds)}}
     reasons = {c: int(row[f"reason:{c}"] or 0) for c in REASON_CODES if row[f"reason:{c}"]}
@@ -132,20 +157,41 @@ def ingest_sources(
     key: SecretKey,
     run_id: str,
     snapshot_date: str | None = None,
+    published: DataFrame | None = None,
 ) -> IngestedSources:
     """Read every source first (so a bad input stops the run before anything is written),
-    then validate and standardise. Counts satisfy rows_in = accepted + quarantined per source.
-    A source with no accepted row raises InputError (nothing is written)."""
+    then validate and standardise. Counts satisfy rows_in = accepted + quarantined per source
+    (+ deleted for a change file). A source with no accepted row raises InputError (nothing is
+    written).
+
+    ``published``: the published records (``record_key``, ``source``), needed by change-file
+    sources (``delivery: change_file``), whose rows are checked against them; a change-file
+    source without it raises InputError."""
     check_analysis_columns(datasets)
+    change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
+    if change_sources and published is None:
+        name = change_sources[0]
+        raise InputError(
+            f"source '{name}': its dataset config {datasets[name].file or name} declares "
+            "`delivery: change_file`, but there are no published records to apply the changes "
+            "to: the first run of a source needs its full extract (delivery: full)")
     raws = {name: read_source(spark, ds, uris[name]) for name, ds in datasets.items()}
     today = snapshot_date or dt.date.today().isoformat()
     records, quarantine, restricted, counts, reason_counts, inputs, persisted = (
         [], [], [], {}, {}, {}, [])
+    deletes = []
     for name, ds in datasets.items():
-        validated = with_validation(raws[name], ds).persist()
+        validated = with_validation(raws[name], ds)
+        if ds.is_change_file:
+            mine = published.where(F.col("source") == name).select("record_key")
+            validated = with_change_checks(validated, ds, mine, record_key(key, name, F.col(ID_COL)))
+        validated = validated.persist()
         persisted.append(validated)
         try:
             c, reasons = source_stats(validated, ds, uris[name])
+            if ds.is_change_file:
+                c["published"] = mine.count()
+                c["records"] = c["published"] - c["deleted"] + c["added"]
         except InputError:
             for df in persisted:
                 df.unpersist()
@@ -156,6 +202,10 @@ def ingest_sources(
             "source %-13s %9d rows in, %9d accepted, %7d quarantined (%s)",
             name, c["rows_in"], c["accepted"], c["quarantined"], uris[name],
         )
+        if ds.is_change_file:
+            logger.info("source %s (change file): %d added, %d updated, %d deleted; %d records "
+                        "published before, %d after", name, c["added"], c["updated"],
+                        c["deleted"], c["published"], c["records"])
         shown = ", ".join(f"{code}={n}" for code, n in reasons.items())
         if reasons:
             logger.warning("source %s: %d row(s) quarantined: %s", name, c["quarantined"], shown)
@@ -169,21 +219,29 @@ def ingest_sources(
                 logger.warning("source %s: %d accepted row(s) have an analysis column %s that does "
                                "not parse as its declared type; kept as null", name, c[k],
                                k.removesuffix("_unparseable"))
-        if c["accepted"] == 0:
+        applied = c["accepted"] + c.get("deleted", 0)
+        if applied == 0 and (c["rows_in"] or not ds.is_change_file):
             for df in persisted:
                 df.unpersist()
+            what = "change file (operation column and change_values, " if ds.is_change_file else "("
             raise InputError(
                 f"source '{name}': none of the {c['rows_in']} rows of {uris[name]} was accepted "
                 f"({shown}); a source with no accepted rows stops the run: check its dataset "
-                f"config {ds.file or name} (mapped columns, date formats, encoding)"
+                f"config {ds.file or name} {what}mapped columns, date formats, encoding)"
             )
         snapshot = ds.snapshot_date or today
-        records.append(to_canonical(accepted(validated), ds, key, snapshot, run_id))
+        ok = accepted(validated)
+        if ds.is_change_file:
+            deletes.append(ok.where(F.col(CHANGE_COL) == "delete").select(
+                record_key(key, name, F.col(ID_COL)).alias("record_key"), F.lit(name).alias("source")))
+            ok = ok.where(F.col(CHANGE_COL) != "delete")
+        records.append(to_canonical(ok, ds, key, snapshot, run_id))
         q, r = quarantine_frames(validated, name, run_id, record_key(key, name, F.col(ID_COL)))
         quarantine.append(q)
         restricted.append(r)
     return IngestedSources(
         records=_union(records), quarantine=_union(quarantine),
         quarantine_restricted=_union(restricted), counts=counts, reason_counts=reason_counts,
-        inputs=inputs, _persisted=persisted,
+        inputs=inputs, deletes=_union(deletes) if deletes else None,
+        change_sources=change_sources, _persisted=persisted,
     )

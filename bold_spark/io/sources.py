@@ -119,7 +119,9 @@ def _input_bytes(spark: SparkSession, uri: str) -> int:
 def read_source(spark: SparkSession, ds: DatasetConfig, uri: str) -> DataFrame:
     """Read one extract: the columns ``ds`` needs, as strings, plus :data:`READ_REASONS_COL` and
     :data:`RAW_TEXT_COL`. Raises :class:`InputError` (or :class:`SourceColumnsError`) naming the
-    input when it is missing, empty, holds no rows, lacks mapped columns or has unreadable types."""
+    input when it is missing, empty, holds no rows, lacks mapped columns or has unreadable types.
+    A change file (``delivery: change_file``) with a header and no rows is no change, not an
+    error."""
     uri = normalise_uri(uri)
     where = f"source '{ds.name}': input {uri}"
     if not fs.exists(spark, uri):
@@ -148,7 +150,9 @@ def read_source(spark: SparkSession, ds: DatasetConfig, uri: str) -> DataFrame:
         empty = not out.head(1)
     except Exception as e:
         raise InputError(f"{where}: reading rows failed ({error_condition(e)})") from e
-    if empty:
+    if empty and ds.is_change_file:
+        logger.info("%s: the change file holds no rows: no change to the source's records", where)
+    elif empty:
         raise InputError(f"{where} holds no rows: a header or schema but no data (a source with "
                          "no rows stops the run; see docs/bad_input.md)")
     return out
@@ -384,6 +388,7 @@ def _mapped(ds: DatasetConfig) -> list[tuple[str, str]]:
         *[(f"extra_columns.{k}", v) for k, v in ds.extra_columns.items()],
         *[(f"extra_identifiers.{k}", v) for k, v in ds.extra_identifiers.items()],
         *[(f"analysis_columns.{k}.column", a.column) for k, a in ds.analysis_columns.items()],
+        *([("change_column", ds.change_column)] if ds.is_change_file and ds.change_column else []),
     ]
 
 

@@ -8,6 +8,10 @@ content is a sha256 of every standardised column except the bookkeeping ones
 Compared with the published records, each current record is *new*, *changed* or *unchanged*,
 and each published record absent from the extract is *withdrawn*.
 
+A source that delivers a change file (``delivery: change_file``) has no whole extract to
+compare: its current records are made by :func:`apply_changes` (the published records, minus
+deletes, updates replacing rows, plus adds), and are then diffed like any other source's.
+
 Edges are then kept unless they touch a changed or withdrawn record, or a record whose
 term-frequency-adjusted values moved by more than ``tf_tolerance`` (relative): the weight of a
 kept edge differs from a full re-run's by at most ``log2(1 + tf_tolerance)`` bits per
@@ -69,6 +73,27 @@ def diff_records(current: DataFrame, previous: DataFrame) -> DataFrame:
         .when(F.col("h_new") != F.col("h_old"), "changed")
         .otherwise("unchanged").alias("status"),
     )
+
+
+def apply_changes(records: DataFrame, deletes: DataFrame | None, published: DataFrame,
+                  sources: list[str] | tuple[str, ...]) -> DataFrame:
+    """The current records of every source: ``records`` (full sources' records, and the change
+    files' accepted add and update rows, as ingested) plus the published records of the
+    change-file ``sources`` that no update replaces and no delete (``deletes``: ``record_key``)
+    removes. Kept rows keep their published values (``run_id``, ``snapshot_date``...), cast to
+    ``records``' types where they differ beyond nullability; columns only ``published`` has
+    (``first_seen_run_id``) are dropped."""
+    if not sources:
+        return records
+    replaced = records.where(F.col("source").isin(*sources)).select(RECORD_KEY)
+    if deletes is not None:
+        replaced = replaced.unionByName(deletes.select(RECORD_KEY))
+    kept = published.where(F.col("source").isin(*sources)).join(replaced, RECORD_KEY, "left_anti")
+    types = {f.name: f.dataType for f in kept.schema.fields}
+    kept = kept.select(*[
+        F.col(f.name) if types[f.name].simpleString() == f.dataType.simpleString()  # nullability aside
+        else F.col(f.name).cast(f.dataType).alias(f.name) for f in records.schema.fields])
+    return records.unionByName(kept)
 
 
 def carry_first_seen(current: DataFrame, previous: DataFrame | None, run_id: str) -> DataFrame:
