@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
-.PHONY: install demo test test-fast test-cluster test-all bench bench-large notebooks dist clean lint
+.PHONY: install demo test test-fast test-cluster test-all bench bench-large bench-incremental notebooks dist clean lint
 
 install: $(STAMP)
 
@@ -54,6 +54,10 @@ bench: install
 
 bench-large: install
 	$(BIN)/python bench/run_bench.py --large
+
+# A weekly incremental run against a full re-run on about 1M records (bench/incremental_bench.py).
+bench-incremental: install
+	$(BIN)/python bench/incremental_bench.py --people 630000
 
 notebooks: install
 	$(BIN)/python -m pip install --quiet -e '.[spark,dev,notebooks]'
