@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml scripts/fetch_delta_jars.py
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/bold demo
+	$(BIN)/bold demo --difficulty realistic
 
 # ruff over the library, jobs, tests, scripts, bench and recipes; rules in pyproject [tool.ruff].
 lint: install

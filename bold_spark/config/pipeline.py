@@ -65,10 +65,17 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """The synthetic population ``bold demo`` generates for this config."""
+    """The synthetic population ``bold demo`` generates for this config. ``difficulty`` is the
+    generator's preset: one of :data:`SYNTHETIC_DIFFICULTIES` (docs/synthetic.md)."""
 
     people: int = 2000
     seed: int = 42
+    difficulty: str = "standard"
+
+
+#: ``bold_spark.synthetic.spec.DIFFICULTIES`` (not imported: the synthetic package loads Spark;
+#: tests/synthetic keeps the two equal).
+SYNTHETIC_DIFFICULTIES = ("standard", "realistic")
 
 
 @dataclass(frozen=True)
@@ -272,6 +279,10 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         raise ConfigError(f, "report.bias_gap_pp", "must be > 0 (percentage points)")
     if cfg.report.min_count < 1:
         raise ConfigError(f, "report.min_count", "must be >= 1")
+    if cfg.synthetic.difficulty not in SYNTHETIC_DIFFICULTIES:
+        raise ConfigError(f, "synthetic.difficulty",
+                          f"must be one of {', '.join(SYNTHETIC_DIFFICULTIES)}, "
+                          f"got {cfg.synthetic.difficulty!r}")
     if cfg.report.level not in ThresholdsConfig.__dataclass_fields__:
         raise ConfigError(f, "report.level", "must be one of high, medium, low")
     if cfg.driver_clustering_max_edges < 0:

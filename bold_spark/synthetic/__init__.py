@@ -16,16 +16,27 @@ from bold_spark.synthetic.generate import (
     true_people,
 )
 from bold_spark.synthetic.layouts import GROUND_TRUTH_PATH, LAYOUTS, SOURCES, SourceLayout
-from bold_spark.synthetic.spec import MAX_PEOPLE, ErrorRates, Pathways, SyntheticSpec
+from bold_spark.synthetic.spec import (
+    DIFFICULTIES,
+    MAX_PEOPLE,
+    ErrorRates,
+    Households,
+    Pathways,
+    SourceGaps,
+    SyntheticSpec,
+)
 
 __all__ = [
+    "DIFFICULTIES",
     "GROUND_TRUTH",
     "GROUND_TRUTH_PATH",
     "LAYOUTS",
     "MAX_PEOPLE",
     "SOURCES",
     "ErrorRates",
+    "Households",
     "Pathways",
+    "SourceGaps",
     "SourceLayout",
     "SyntheticSpec",
     "generate_population",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import string
 
-from bold_spark.synthetic.randomness import Draws, case_by_bins, num, pick, sql_str
-from bold_spark.synthetic.spec import ErrorBias, ErrorRates
+from bold_spark.synthetic.randomness import Draws, below, case_by_bins, num, pick, sql_str
+from bold_spark.synthetic.spec import ErrorBias, ErrorRates, SourceGaps
 
 _ALPHABET = string.ascii_uppercase
 
@@ -168,10 +168,31 @@ class GroupBiasedDraws(Draws):
                 f"THEN {u} / {num(self._bias.multiplier)} ELSE {u} END)")
 
 
-def recorded_identity(d: Draws, rates: ErrorRates) -> list[dict[str, str]]:
+def swaps_and_gaps(d: Draws, rates: ErrorRates, gaps: SourceGaps | None) -> dict[str, str]:
+    """A stage over the recorded identity: forename and surname swapped (``rates.name_swap``),
+    and the source's gaps (``gaps``): DOB day and month unknown (recorded as 1 January of the
+    year), no postcode. Empty when all those rates are zero."""
+    stage = {}
+    if rates.name_swap > 0:
+        swap = below(d.u("name_swap"), rates.name_swap)
+        stage["rec_first"] = f"CASE WHEN {swap} THEN rec_surname ELSE rec_first END"
+        stage["rec_surname"] = f"CASE WHEN {swap} THEN rec_first ELSE rec_surname END"
+    if gaps is not None and gaps.dob_day_month > 0:
+        stage["rec_dob"] = (f"CASE WHEN {below(d.u('gap_dob'), gaps.dob_day_month)} "
+                            "THEN make_date(year(rec_dob), 1, 1) ELSE rec_dob END")
+    if gaps is not None and gaps.postcode > 0:
+        stage["rec_postcode"] = (f"CASE WHEN {below(d.u('gap_postcode'), gaps.postcode)} "
+                                 "THEN CAST(NULL AS STRING) ELSE rec_postcode END")
+    return stage
+
+
+def recorded_identity(
+    d: Draws, rates: ErrorRates, gaps: SourceGaps | None = None
+) -> list[dict[str, str]]:
     """Stages of columns giving rec_first, rec_middle, rec_surname, rec_dob, rec_postcode_state
     and rec_postcode: the values a record carries after the error model (with ``rates.bias``,
-    one group's records carry more errors: see :class:`GroupBiasedDraws`)."""
+    one group's records carry more errors: see :class:`GroupBiasedDraws`), then forename/surname
+    swaps and the source's ``gaps`` (:func:`swaps_and_gaps`)."""
     if rates.bias is not None and rates.bias.multiplier != 1.0:
         d = GroupBiasedDraws(d, rates.bias)
     first, middle = forename_variant_sql("first_name", "middle_name", "nickname", d, rates)
@@ -186,4 +207,5 @@ def recorded_identity(d: Draws, rates: ErrorRates) -> list[dict[str, str]]:
         "rec_postcode": f"CASE {state} WHEN 'current' THEN postcode "
         "WHEN 'previous' THEN previous_postcode END",
     }
-    return [typos, identity]
+    last = swaps_and_gaps(d, rates, gaps)
+    return [typos, identity, last] if last else [typos, identity]

@@ -26,8 +26,16 @@ from bold_spark.synthetic.randomness import sql_str
 
 #: Slots per weighted list: the rarest name still gets several slots.
 WEIGHTED_SLOTS = 10_000
+#: ``SyntheticSpec.common_names``: people drawn from the first share of a weighted list's slots,
+#: which the most frequent names own (the lists are in frequency order): the 8 commonest
+#: forenames of each sex and the 13 commonest surnames.
+COMMON_SLOT_SHARE = 0.2
+#: Slots of each per-initial forename list (``forename_initial:<sex>:<letter>``, weighted like the
+#: full list): a twin's first name can share the co-twin's initial (``Households.twin_same_initial``).
+INITIAL_SLOTS = 100
 
 FORENAMES = "forename"  # one list per sex: 'forename:M', 'forename:F'
+FORENAME_INITIALS = "forename_initial"  # one list per sex and initial: 'forename_initial:M:A'
 SURNAMES = "surname"
 OUTWARD_CODES = "outward"
 STREETS = "street"
@@ -37,7 +45,9 @@ STREETS = "street"
 class Lookups:
     """The name, street and postcode lists as one small table of weighted slots, for joins."""
 
-    table: DataFrame  # lookup string, slot int, value string, nickname string (forenames only)
+    # lookup string, slot int, value string, nickname string (forenames only), and the value's
+    # slots: range_start int, range_size int
+    table: DataFrame
     slots: dict[str, int]  # lookup -> number of slots
 
 
@@ -98,6 +108,14 @@ def lookup_rows() -> tuple[tuple[tuple[str, str, str | None, int, int], ...], di
             [float(r["weight"]) for r in chosen],
             WEIGHTED_SLOTS,
         )
+        for initial in sorted({r["forename"][0] for r in chosen}):
+            same = [r for r in chosen if r["forename"][0] == initial]
+            add(
+                f"{FORENAME_INITIALS}:{sex}:{initial}",
+                [r["forename"] for r in same],
+                [float(r["weight"]) for r in same],
+                INITIAL_SLOTS,
+            )
     surnames = _read_rows("surnames.csv")
     add(
         SURNAMES,
@@ -139,6 +157,8 @@ def _build_lookups(spark: SparkSession) -> Lookups:
         "explode(sequence(first_slot, first_slot + n_slots - 1)) AS slot",
         "value",
         "nickname",
+        "first_slot AS range_start",
+        "n_slots AS range_size",
     )
     return Lookups(table, dict(slots))
 

@@ -31,7 +31,7 @@ def benefits_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     rows = source_rows_of(people, "in_benefits", 1, BENEFITS.name, spec.errors.bad_rows)
     d = row_draws(BENEFITS.name)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, 0.005)
-    stages = [*recorded_identity(d, spec.errors), {"_nfa": nfa}]
+    stages = [*recorded_identity(d, spec.errors, spec.gaps(BENEFITS.name)), {"_nfa": nfa}]
     address = "CASE WHEN rec_postcode_state = 'previous' THEN previous_address ELSE address END"
     nfa_postcode = below(d.u("nfa_postcode"), NFA_POSTCODE_GIVEN)
     output = {

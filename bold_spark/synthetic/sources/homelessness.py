@@ -44,7 +44,7 @@ def homelessness_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     )
     d = row_draws(HOMELESSNESS.name)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, 0.05)
-    stages = [*recorded_identity(d, spec.errors), {"_nfa": nfa}]
+    stages = [*recorded_identity(d, spec.errors, spec.gaps(HOMELESSNESS.name)), {"_nfa": nfa}]
     sex = (
         f"CASE WHEN {below(d.u('sex_style'), LONG_SEX_SHARE)} "
         f"THEN {sex_text(d.u('sex_unknown'), 'Male', 'Female', None)} "

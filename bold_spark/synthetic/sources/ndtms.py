@@ -73,7 +73,7 @@ def ndtms_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     d = row_draws(NDTMS.name)
     nfa = sticky_flag("housing_instability", d.u("nfa"), NDTMS_NFA_SHARE, 0.05)
     dates = episode_dates(d.u("event"), d.u("wait"))
-    stages = [*recorded_identity(d, spec.errors), {"_nfa": nfa, "_triage": dates["_triage"]},
+    stages = [*recorded_identity(d, spec.errors, spec.gaps(NDTMS.name)), {"_nfa": nfa, "_triage": dates["_triage"]},
               {"_start": dates["_start"]}]
     date_format = d.u("date_format")  # one provider, one format for both dates
     sector = "substr(rec_postcode, 1, length(rec_postcode) - 2)"  # 'SW1A 1AA' -> 'SW1A 1'

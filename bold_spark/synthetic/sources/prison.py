@@ -80,7 +80,7 @@ def prison_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
     of the later ones under an alias."""
     rows = source_rows_of(people, "in_prison", "n_prison", PRISON.name, spec.errors.bad_rows)
     d = row_draws(PRISON.name)
-    stages = [*recorded_identity(d, spec.errors), *alias_stages(d)]
+    stages = [*recorded_identity(d, spec.errors, spec.gaps(PRISON.name)), *alias_stages(d)]
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, flip=0.03)
     reception = event_date(d.u("event"), EARLIEST_RECEPTION)
     u_custody = d.u("custody")

@@ -59,7 +59,7 @@ def probation_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         people, "in_probation", "n_probation", PROBATION.name, spec.errors.bad_rows
     )
     d = row_draws(PROBATION.name)
-    stages = recorded_identity(d, spec.errors)
+    stages = recorded_identity(d, spec.errors, spec.gaps(PROBATION.name))
     nfa = sticky_flag("housing_instability", d.u("nfa"), NFA_SHARE, flip=0.02)
     gender = (
         f"CASE WHEN {below(d.u('gender_style'), LONG_GENDER_SHARE)} "
