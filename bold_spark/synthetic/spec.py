@@ -205,6 +205,7 @@ class SourceGaps:
 
     @property
     def enabled(self) -> bool:
+        """Whether the source has any gap (a rate above zero)."""
         return self.dob_day_month > 0 or self.postcode > 0
 
 
