@@ -44,7 +44,7 @@ def demo_run(spark, tmp_path_factory):
     from bold_spark.synthetic import SyntheticSpec, run_generate
 
     tmp = tmp_path_factory.mktemp("e2e")
-    run_generate(spark, SyntheticSpec(people=PEOPLE, seed=11), str(tmp / "input"))
+    run_generate(spark, SyntheticSpec(people=PEOPLE, seed=11, difficulty="realistic"), str(tmp / "input"))
     # config file and output root addressed by file:// URIs, as a cluster addresses s3a:// ones
     # (read through pyarrow's filesystems and Hadoop's, nothing assumed on the driver's disk)
     path = pipeline_config(tmp, output_root=f"file://{tmp}/output")
@@ -99,8 +99,11 @@ def test_medium_threshold_accuracy(spark, demo_run):
     acc = run_evaluate(spark, cfg, key)
     medium = acc["medium"]
     assert medium.true_pairs > 100
-    assert medium.precision >= 0.95, medium.as_dict()
-    assert medium.recall >= 0.95, medium.as_dict()
+    # realistic preset, 500 people, seed 11, shipped models (2026-12-02): 959 records, 985 true
+    # pairs; medium precision 1.0000 recall 0.8274 (high 1.0000 / 0.7970, low 1.0000 / 0.8599).
+    # A model that stops linking or merges households falls below these bounds.
+    assert medium.precision >= 0.97, medium.as_dict()
+    assert medium.recall >= 0.78, medium.as_dict()
     assert acc["high"].precision >= medium.precision - 1e-9
     assert acc["low"].recall >= medium.recall - 1e-9
 
@@ -164,7 +167,7 @@ def test_next_snapshot_carries_person_ids_over(spark, demo_run):
 
     tmp, cfg, key, _ = demo_run
     before = read_published(spark, cfg.output_root)["clusters"].collect()
-    run_generate(spark, SyntheticSpec(people=round(PEOPLE * 1.02), seed=11), str(tmp / "input"), withdraw=0.01)
+    run_generate(spark, SyntheticSpec(people=round(PEOPLE * 1.02), seed=11, difficulty="realistic"), str(tmp / "input"), withdraw=0.01)
     result = run_pipeline(spark, cfg, key)
     assert result.run.status == "succeeded"
     after = read_published(spark, cfg.output_root)["clusters"].collect()
