@@ -167,7 +167,8 @@ def test_next_snapshot_carries_person_ids_over(spark, demo_run):
 
     tmp, cfg, key, _ = demo_run
     before = read_published(spark, cfg.output_root)["clusters"].collect()
-    run_generate(spark, SyntheticSpec(people=round(PEOPLE * 1.02), seed=11, difficulty="realistic"), str(tmp / "input"), withdraw=0.01)
+    spec = SyntheticSpec(people=round(PEOPLE * 1.02), seed=11, difficulty="realistic")
+    run_generate(spark, spec, str(tmp / "input"), withdraw=0.01)
     result = run_pipeline(spark, cfg, key)
     assert result.run.status == "succeeded"
     after = read_published(spark, cfg.output_root)["clusters"].collect()
