@@ -49,7 +49,6 @@ from bold_spark.linkage.sql import (
 
 logger = logging.getLogger(__name__)
 
-LEVEL_NOT_OBSERVED = 1e-6  # Splink's value for a level never seen in training
 
 
 @dataclass
@@ -112,14 +111,17 @@ def _levels(settings) -> list[list]:
 
 
 def level_proportions(patterns: pd.DataFrame, gamma: str, levels, weights: np.ndarray) -> dict[int, float]:
-    """Share of each level among non-null comparisons, weighted."""
+    """Share of each level among non-null comparisons, weighted, for the levels *observed* (some
+    pattern has them with a positive weight). A level no pair fell in is absent: as in Splink
+    (its "level not observed"), it keeps the value it had rather than getting an estimate."""
     g = patterns[gamma].to_numpy()
     denom = weights[g != -1].sum()
     out = {}
     for lv in levels:
         v = lv.comparison_vector_value
         num = weights[g == v].sum()
-        out[v] = float(num / denom) if denom > 0 and num > 0 else LEVEL_NOT_OBSERVED
+        if denom > 0 and num > 0:
+            out[v] = float(num / denom)
     return out
 
 
@@ -133,7 +135,8 @@ def expectation_maximisation(
     max_iterations: int,
     convergence: float,
 ) -> tuple[list[dict[int, float]], float, int, bool]:
-    """EM over distinct comparison vectors weighted by their counts; u stays fixed."""
+    """EM over distinct comparison vectors weighted by their counts; u stays fixed. A level no
+    pattern has keeps its value from ``m`` (it enters no pattern's Bayes factor)."""
     counts = patterns["n"].to_numpy(dtype=float)
     G = [patterns[g].to_numpy() for g in gammas]
     lam = prior
@@ -147,7 +150,7 @@ def expectation_maximisation(
         log_odds = math.log2(lam / (1 - lam)) + log_bf
         p = 1.0 / (1.0 + np.power(2.0, -np.clip(log_odds, -1000, 1000)))
         wm = counts * p
-        new_m = [level_proportions(patterns, gammas[k], levels[k], wm) for k in range(len(G))]
+        new_m = [m[k] | level_proportions(patterns, gammas[k], levels[k], wm) for k in range(len(G))]
         new_lam = float(wm.sum() / counts.sum())
         delta = max(abs(new_m[k][v] - m[k][v]) for k in range(len(G)) for v in m[k])
         m, lam = new_m, min(max(new_lam, 1e-12), 1 - 1e-12)
@@ -237,6 +240,7 @@ class Trainer:
         self.deterministic_matches: int | None = None
         self.u: list[dict[int, float]] | None = None  # per comparison: level -> u
         self.u_pairs_sampled: int | None = None
+        self.u_unobserved: set[tuple[int, int]] = set()  # (comparison, level) no sampled pair had
         self.sessions: list[EMSession] = []
         # per EM session: comparison index -> level -> m (comparisons the session left out absent)
         self.session_m: list[dict[int, dict[int, float]]] = []
@@ -319,8 +323,13 @@ class Trainer:
         vectors = comparison_vectors(sample, self.settings, _PAIR_KEYS)
         patterns = pattern_counts(vectors, self.gammas)
         weights = patterns["n"].to_numpy(dtype=float)
-        self.u = [level_proportions(patterns, self.gammas[k], self.levels[k], weights)
+        observed = [level_proportions(patterns, self.gammas[k], self.levels[k], weights)
+                    for k in range(len(self.gammas))]
+        # a level no sampled pair fell in keeps the start model's u (Splink: "not observed")
+        self.u = [{lv.comparison_vector_value: lv.u_probability for lv in self.levels[k]} | observed[k]
                   for k in range(len(self.gammas))]
+        self.u_unobserved = {(k, v) for k in range(len(self.gammas)) for v in self.u[k]
+                             if v not in observed[k]}
         self.u_pairs_sampled = int(weights.sum())
         logger.info("u estimated from %d random pairs (%.1fs)",
                     self.u_pairs_sampled, time.monotonic() - t0)
@@ -365,21 +374,26 @@ class Trainer:
                             [c.output_column_name for k, c in enumerate(settings.comparisons)
                              if k not in active])
         self.sessions.append(session)
-        self.session_m.append(dict(zip(active, m_hat, strict=True)))
+        # only the levels the session observed: a level no pair of the rule fell in gets no
+        # estimate from it (Splink's "not observed"), so the median is over the sessions that saw it
+        seen = {k: set(patterns[gammas[k]].unique().tolist()) for k in active}
+        self.session_m.append({k: {v: p for v, p in m_k.items() if v in seen[k]}
+                               for k, m_k in zip(active, m_hat, strict=True)})
         logger.info("EM session %d `%s`: %d pairs in %d patterns, %d iterations%s (%.1fs)",
                     index, rule, session.pairs, session.patterns, iters,
                     "" if converged else " (not converged)", time.monotonic() - t0)
         return session
 
     def m_estimates(self) -> list[dict[int, float]]:
-        """Per comparison, level -> m: the median over the EM sessions that estimated it
-        (levels no session estimated are absent)."""
+        """Per comparison, level -> m: the median over the EM sessions that observed it
+        (levels no session observed are absent: the model keeps their start value, as Splink
+        does)."""
         out: list[dict[int, float]] = []
         for k, lvls in enumerate(self.levels):
             per_level = {}
             for lv in lvls:
                 v = lv.comparison_vector_value
-                ests = [s[k][v] for s in self.session_m if k in s]
+                ests = [s[k][v] for s in self.session_m if v in s.get(k, {})]
                 if ests:
                     per_level[v] = float(np.median(ests))
             out.append(per_level)
