@@ -129,13 +129,24 @@ def _next_snapshot(labelled):
 
 
 def _splink_train_predict(linker, dialect: str, t: Timer):
-    """Splink's own calls with its defaults; returns (comparisons, clusters SplinkDataFrame)."""
+    """Splink's own calls, with the options a competent user sets for this model; returns
+    (comparisons, clusters SplinkDataFrame).
+
+    ``estimate_without_term_frequencies=True`` on every EM session: the benchmark model has no
+    term-frequency adjustments, so Splink may (and a user would) run EM on the aggregated
+    comparison vectors instead of iterating over every pair (the same estimator bold-spark uses;
+    tests/linkage/test_training_equivalence.py). Everything else is Splink's default."""
+    import json
+
+    assert '"tf_adjustment_column": "' not in json.dumps(bench_model.settings(dialect)), \
+        "estimate_without_term_frequencies assumes a model without term-frequency adjustments"
     with t("train"):
         linker.training.estimate_probability_two_random_records_match(
             bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL)
         linker.training.estimate_u_using_random_sampling(max_pairs=bench_model.U_MAX_PAIRS)
         for rule in bench_model.EM_RULES:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True)
     with t("predict"):
         pred = linker.inference.predict()
         n = pred.as_spark_dataframe().count() if dialect == "spark" else \
