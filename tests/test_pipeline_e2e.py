@@ -99,11 +99,12 @@ def test_medium_threshold_accuracy(spark, demo_run):
     acc = run_evaluate(spark, cfg, key)
     medium = acc["medium"]
     assert medium.true_pairs > 100
-    # realistic preset, 500 people, seed 11, shipped models (2026-12-02): 959 records, 985 true
-    # pairs; medium precision 1.0000 recall 0.8274 (high 1.0000 / 0.7970, low 1.0000 / 0.8599).
+    # realistic preset, 500 people, seed 11 (2026-12-02): 959 records, 985 true pairs; shipped
+    # models: medium precision 1.0000 recall 0.8822 (high 1.0000 / 0.7655, low 1.0000 / 0.9107);
+    # the models before issue 17's changes: medium 1.0000 / 0.8274.
     # A model that stops linking or merges households falls below these bounds.
     assert medium.precision >= 0.97, medium.as_dict()
-    assert medium.recall >= 0.78, medium.as_dict()
+    assert medium.recall >= 0.83, medium.as_dict()
     assert acc["high"].precision >= medium.precision - 1e-9
     assert acc["low"].recall >= medium.recall - 1e-9
 
