@@ -30,14 +30,16 @@ from bold_spark.linkage.incremental import (
     apply_changes,
     carry_first_seen,
     diff_records,
+    drift_bound,
     merge_source,
+    near_thresholds,
     surviving_edges,
     tf_moved,
 )
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
 from bold_spark.linkage.scope import PairScope
-from bold_spark.linkage.scoring import predict_edges
+from bold_spark.linkage.scoring import predict_edges, rescore_edges
 from bold_spark.linkage.sql import RECORD_KEY, blocking_rules, needed_columns, tf_columns
 from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
@@ -310,6 +312,7 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
     elif incremental:
         logger.warning("incremental run: no published records and edges, so every pair is scored")
     parts, counts = [], {}
+    thresholds = [cfg.thresholds.high, cfg.thresholds.medium, cfg.thresholds.low]
     for g in cfg.link_groups:
         model = load_model(g.model)
         check_model_sql(records, model)  # a typo'd rule or level: ConfigError naming the file
@@ -326,7 +329,16 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             focus = upserted.unionByName(moved).localCheckpoint(eager=True)
             kept = surviving_edges(prev_edges.where(F.col("link_group") == g.name), focus.unionByName(withdrawn))
             fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus)
-            parts.append(kept.select(*fresh.columns).unionByName(fresh))
+            # kept edges whose weight may have drifted across a threshold: scored again
+            bound = drift_bound(len(tf_columns(settings)), cfg.incremental.tf_tolerance)
+            near = near_thresholds(kept, thresholds, bound)
+            again = rescore_edges(records, model, kept.where(near), g.name, g.sources, run.run_id)
+            parts.append(kept.where(~near).select(*fresh.columns).unionByName(fresh)
+                         .unionByName(again.select(*fresh.columns)))
+            if bound:
+                logger.info("link group %s: kept edges within %.3f bits of a threshold (the most "
+                            "term-frequency drift within tf_tolerance moves a weight) scored again",
+                            g.name, bound)
             counts[g.name] = 0
             continue
         if delta:

@@ -14,9 +14,12 @@ deletes, updates replacing rows, plus adds), and are then diffed like any other 
 
 Edges are then kept unless they touch a changed or withdrawn record, or a record whose
 term-frequency-adjusted values moved by more than ``tf_tolerance`` (relative): the weight of a
-kept edge differs from a full re-run's by at most ``log2(1 + tf_tolerance)`` bits per
-term-frequency comparison (Splink uses the value's frequency as u for an exact match), and is
-exact when no model adjusts for term frequencies. Pairs that involve a new, changed or moved
+kept edge differs from a full re-run's by at most ``-log2(1 - tf_tolerance)`` bits per
+term-frequency comparison (Splink uses the value's frequency as u for an exact match;
+:func:`drift_bound`), and is exact when no model adjusts for term frequencies. Kept edges whose
+weight lies within that bound of a threshold are scored again (:func:`near_thresholds`,
+:func:`bold_spark.linkage.scoring.rescore_edges`), so the thresholded graph, and so the clusters,
+are a full re-run's. Pairs that involve a new, changed or moved
 record are blocked and scored again (:func:`bold_spark.linkage.pairs.blocked_pairs` with a
 focus), with the same blocking rules and model.
 """
@@ -24,9 +27,11 @@ focus), with the same blocking rules and model.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
+from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.pairs import term_frequencies
@@ -147,6 +152,25 @@ def surviving_edges(edges: DataFrame, removed: DataFrame) -> DataFrame:
     gone = removed.select(F.col(RECORD_KEY).alias("_gone")).distinct()
     out = edges.join(F.broadcast(gone), F.col("record_key_l") == F.col("_gone"), "left_anti")
     return out.join(F.broadcast(gone), out["record_key_r"] == gone["_gone"], "left_anti")
+
+
+def drift_bound(tf_comparisons: int, tolerance: float) -> float:
+    """The most a kept edge's match weight can differ from a full re-run's, in bits: each
+    term-frequency comparison's adjustment is log2 of a relative frequency that moved by at most
+    ``tolerance`` either way (values that moved more put their records in the focus), so by at
+    most -log2(1 - tolerance) bits each."""
+    return tf_comparisons * -math.log2(1 - tolerance) if tf_comparisons and tolerance > 0 else 0.0
+
+
+def near_thresholds(edges: DataFrame, thresholds: list[float], bound: float) -> Column:
+    """True for edges whose ``match_weight`` lies within ``bound`` bits of a threshold (match
+    probabilities): a drift that small could put them on the other side of it, so an incremental
+    run scores them again to publish the clusters a full re-run would."""
+    if bound <= 0:
+        return F.lit(False)
+    weights = [math.log2(t / (1 - t)) for t in thresholds if 0 < t < 1]
+    near = [F.abs(F.col("match_weight") - F.lit(w)) <= F.lit(bound) for w in weights]
+    return reduce(lambda a, b: a | b, near, F.lit(False))
 
 
 def with_focus(recs: DataFrame, focus: DataFrame) -> DataFrame:

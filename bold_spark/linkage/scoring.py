@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
-from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors, group_records
+from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors, group_records, pair_columns
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import (
     blocking_rules,
@@ -65,7 +65,35 @@ def predict_edges(
         from bold_spark.linkage.incremental import with_focus
 
         recs = with_focus(recs, focus)
-    pairs = blocked_pairs(recs, rules, scope)
+    return _edges(blocked_pairs(recs, rules, scope), model, settings, link_group, run_id)
+
+
+def rescore_edges(
+    records: DataFrame,
+    model: LinkModel,
+    edges: DataFrame,
+    link_group: str,
+    sources: list[str],
+    run_id: str,
+) -> DataFrame:
+    """``edges`` (pairs already found: ``record_key_l``, ``record_key_r``, ``match_key``) scored
+    again against the current ``records``, exactly as :func:`predict_edges` scores them (same
+    columns, term frequencies from the current records of the group). An incremental run uses it
+    for kept edges whose weight may have drifted across a threshold."""
+    settings = model.splink_settings()
+    recs = group_records(records, sources, needed_columns(settings), settings)
+    cols = pair_columns(recs)
+    left = recs.select(*[F.col(f"`{c}`").alias(f"{c}_l") for c in cols])
+    right = recs.select(*[F.col(f"`{c}`").alias(f"{c}_r") for c in cols])
+    pairs = edges.select("record_key_l", "record_key_r", F.col("match_key").cast("int").alias("match_key")) \
+        .join(left, "record_key_l").join(right, "record_key_r")
+    return _edges(pairs, model, settings, link_group, run_id)
+
+
+def _edges(pairs: DataFrame, model: LinkModel, settings, link_group: str, run_id: str) -> DataFrame:
+    """Scored edges (the columns :func:`predict_edges` documents) of pairs with ``<col>_l`` /
+    ``<col>_r`` record columns and ``match_key``."""
+    rules = blocking_rules(settings)
     keep = ["record_key_l", "record_key_r", "source_l", "source_r", "match_key"]
     scored = score_vectors(comparison_vectors(pairs, settings, keep), settings)
     rule_sql = F.array(*[F.lit(r.sql) for r in rules])
