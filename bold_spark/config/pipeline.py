@@ -91,8 +91,8 @@ class IncrementalConfig:
     """``bold run --incremental`` (bold_spark/linkage/incremental.py)."""
 
     # Relative change of a value's term frequency above which the pairs of records holding it
-    # are rescored; a kept edge's weight is off a full re-run's by at most log2(1 + this) bits
-    # per term-frequency comparison.
+    # are rescored; a kept edge's weight is off a full re-run's by at most -log2(1 - this) bits
+    # per term-frequency comparison, and kept edges that close to a threshold are rescored too.
     tf_tolerance: float = 0.05
 
 
