@@ -331,10 +331,10 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus)
             # kept edges whose weight may have drifted across a threshold: scored again
             bound = drift_bound(len(tf_columns(settings)), cfg.incremental.tf_tolerance)
-            near = near_thresholds(kept, thresholds, bound)
+            near = near_thresholds(thresholds, bound)
             again = rescore_edges(records, model, kept.where(near), g.name, g.sources, run.run_id)
             parts.append(kept.where(~near).select(*fresh.columns).unionByName(fresh)
-                         .unionByName(again.select(*fresh.columns)))
+                         .unionByName(again))
             if bound:
                 logger.info("link group %s: kept edges within %.3f bits of a threshold (the most "
                             "term-frequency drift within tf_tolerance moves a weight) scored again",

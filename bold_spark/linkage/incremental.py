@@ -162,7 +162,7 @@ def drift_bound(tf_comparisons: int, tolerance: float) -> float:
     return tf_comparisons * -math.log2(1 - tolerance) if tf_comparisons and tolerance > 0 else 0.0
 
 
-def near_thresholds(edges: DataFrame, thresholds: list[float], bound: float) -> Column:
+def near_thresholds(thresholds: list[float], bound: float) -> Column:
     """True for edges whose ``match_weight`` lies within ``bound`` bits of a threshold (match
     probabilities): a drift that small could put them on the other side of it, so an incremental
     run scores them again to publish the clusters a full re-run would."""

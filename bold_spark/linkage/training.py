@@ -50,7 +50,6 @@ from bold_spark.linkage.sql import (
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class EMSession:
     """What one EM session did: its blocking rule, the pairs and distinct comparison vectors it

@@ -114,6 +114,6 @@ def test_near_thresholds_selects_weights_within_the_drift_bound(spark):
     w95 = math.log2(0.95 / 0.05)  # 4.248 bits
     df = spark.createDataFrame([(w95 - 0.2,), (w95 - 0.1,), (w95 + 0.14,), (w95 + 0.16,), (-3.0,)],
                                "match_weight double")
-    near = near_thresholds(df, [0.95], drift_bound(2, 0.05))
+    near = near_thresholds([0.95], drift_bound(2, 0.05))
     assert [r[0] for r in df.select(near).collect()] == [False, True, True, False, False]
-    assert df.where(near_thresholds(df, [0.95], 0.0)).count() == 0
+    assert df.where(near_thresholds([0.95], 0.0)).count() == 0
