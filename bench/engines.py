@@ -45,7 +45,8 @@ def spark_session(tmp: str, delta_writer: str = "auto"):
     ))
 
 
-def run_bold(records_path: str, tmp: str, clusters_out: str, delta_writer: str = "native") -> dict:
+def run_bold(records_path: str, tmp: str, clusters_out: str, blocking: str = "narrow",
+             delta_writer: str = "native") -> dict:
     """bold-spark's train, predict (edges written as Delta) and cluster (clusters written as
     Delta); then, outside ``total``, the identify stage twice: a first run minting every ID, and
     a second run on the same clusters carrying them over (what a weekly run pays)."""
@@ -67,8 +68,8 @@ def run_bold(records_path: str, tmp: str, clusters_out: str, delta_writer: str =
         records = spark.read.parquet(records_path).select(*bench_model.COLUMNS)
     meta = ModelMeta(["all"], TrainingConfig(
         deterministic_rules=bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL,
-        em_blocking_rules=bench_model.em_rule_sql("spark"), u_max_pairs=bench_model.U_MAX_PAIRS))
-    model = LinkModel("bench", bench_model.settings("spark"), meta)
+        em_blocking_rules=bench_model.em_rule_sql("spark", blocking), u_max_pairs=bench_model.U_MAX_PAIRS))
+    model = LinkModel("bench", bench_model.settings("spark", blocking), meta)
     scope = PairScope()
     with t("train"):
         settings = model.splink_settings()
@@ -128,7 +129,7 @@ def _next_snapshot(labelled):
         "record_key", "person_id_medium", "cluster_size_medium", "cluster_key_medium")
 
 
-def _splink_train_predict(linker, dialect: str, t: Timer):
+def _splink_train_predict(linker, dialect: str, blocking: str, t: Timer):
     """Splink's own calls, with the options a competent user sets for this model; returns
     (comparisons, clusters SplinkDataFrame).
 
@@ -138,13 +139,13 @@ def _splink_train_predict(linker, dialect: str, t: Timer):
     tests/linkage/test_training_equivalence.py). Everything else is Splink's default."""
     import json
 
-    assert '"tf_adjustment_column": "' not in json.dumps(bench_model.settings(dialect)), \
+    assert '"tf_adjustment_column": "' not in json.dumps(bench_model.settings(dialect, blocking)), \
         "estimate_without_term_frequencies assumes a model without term-frequency adjustments"
     with t("train"):
         linker.training.estimate_probability_two_random_records_match(
             bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL)
         linker.training.estimate_u_using_random_sampling(max_pairs=bench_model.U_MAX_PAIRS)
-        for rule in bench_model.EM_RULES:
+        for rule in bench_model.em_rules(blocking):
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True)
     with t("predict"):
@@ -158,22 +159,22 @@ def _splink_train_predict(linker, dialect: str, t: Timer):
     return n, clusters
 
 
-def run_splink_spark(records_path: str, tmp: str, clusters_out: str) -> dict:
+def run_splink_spark(records_path: str, tmp: str, clusters_out: str, blocking: str = "narrow") -> dict:
     from splink import Linker, SparkAPI
 
     t = Timer()
     with t("setup"):
         spark = spark_session(tmp)
         records = spark.read.parquet(records_path).select(*bench_model.COLUMNS)
-        linker = Linker(SparkAPI(spark_session=spark).register(records), bench_model.settings("spark"),
-                        log_level=None)
-    n, clusters = _splink_train_predict(linker, "spark", t)
+        linker = Linker(SparkAPI(spark_session=spark).register(records),
+                        bench_model.settings("spark", blocking), log_level=None)
+    n, clusters = _splink_train_predict(linker, "spark", blocking, t)
     clusters.as_spark_dataframe().select("record_key", "cluster_id").write.mode("overwrite").parquet(clusters_out)
     spark.stop()
     return {"stages": t.stages, "comparisons": int(n)}
 
 
-def run_splink_duckdb(records_path: str, tmp: str, clusters_out: str) -> dict:
+def run_splink_duckdb(records_path: str, tmp: str, clusters_out: str, blocking: str = "narrow") -> dict:
     import duckdb
     from splink import DuckDBAPI, Linker
 
@@ -183,8 +184,8 @@ def run_splink_duckdb(records_path: str, tmp: str, clusters_out: str) -> dict:
         con.execute(f"create table records as select {', '.join(bench_model.COLUMNS)} "
                     f"from read_parquet('{records_path}/*.parquet')")
         db_api = DuckDBAPI(connection=con)
-        linker = Linker(db_api.register("records"), bench_model.settings("duckdb"), log_level=None)
-    n, clusters = _splink_train_predict(linker, "duckdb", t)
+        linker = Linker(db_api.register("records"), bench_model.settings("duckdb", blocking), log_level=None)
+    n, clusters = _splink_train_predict(linker, "duckdb", blocking, t)
     Path(clusters_out).mkdir(parents=True, exist_ok=True)
     con.execute(f"copy (select record_key, cluster_id from {clusters.physical_name}) "
                 f"to '{clusters_out}/part-0.parquet' (format parquet)")
@@ -219,17 +220,21 @@ def pairwise(clusters_path: str, truth_path: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """``engines.py <engine> <records> <clusters out>``: run one engine, write its clusters as
-    Parquet, print one JSON line of timings. Accuracy is computed by the caller (``pairwise``),
-    outside the measured process."""
-    engine, records_path, clusters_out = argv
+    """``engines.py <engine> <records> <clusters out> [narrow|wide]``: run one engine with the
+    model's narrow (default) or wide blocking rules, write its clusters as Parquet, print one JSON
+    line of timings. Accuracy is computed by the caller (``pairwise``), outside the measured process."""
+    engine, records_path, clusters_out, *rest = argv
+    blocking = rest[0] if rest else "narrow"
+    if blocking not in bench_model.BLOCKINGS:
+        raise SystemExit(f"blocking must be one of {', '.join(bench_model.BLOCKINGS)}, not {blocking!r}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("bold_spark").setLevel(logging.INFO)  # stage progress to stderr (saved by run_bench)
     with tempfile.TemporaryDirectory(prefix=f"bench-{engine}-", dir=str(Path(clusters_out).parent)) as tmp:
-        out = ENGINES[engine](records_path, tmp, clusters_out)
+        out = ENGINES[engine](records_path, tmp, clusters_out, blocking)
     # train + predict + cluster (setup and the identify runs are reported apart)
     total = sum(v for k, v in out["stages"].items() if k != "setup" and not k.startswith("identify"))
-    sys.stdout.write(json.dumps({"engine": engine, "stages": out["stages"], "total_s": round(total, 2),
+    sys.stdout.write(json.dumps({"engine": engine, "blocking": blocking, "stages": out["stages"],
+                                 "total_s": round(total, 2),
                                  "comparisons": out["comparisons"]}) + "\n")
     return 0
 

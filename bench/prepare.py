@@ -1,5 +1,9 @@
 """Benchmark data: generate a synthetic BOLD population, ingest it with bold-spark, and write the
-standardised records (Parquet) and the truth (record_key -> true person) for the engines."""
+standardised records (Parquet) and the truth (record_key -> true person) for the engines.
+
+    python bench/prepare.py PEOPLE SEED WORK [standard|realistic]
+
+The fourth argument is the generator's difficulty preset (docs/synthetic.md; default standard)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv: list[str]) -> int:
     people, seed, work = int(argv[0]), int(argv[1]), Path(argv[2])
+    difficulty = argv[3] if len(argv) > 3 else "standard"
 
     from engines import spark_session
     from pyspark.sql import functions as F
@@ -29,7 +34,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-prep-") as tmp:
         spark = spark_session(tmp)
         t0 = time.perf_counter()
-        counts = run_generate(spark, SyntheticSpec(people=people, seed=seed), str(work / "input"))
+        spec = SyntheticSpec(people=people, seed=seed, difficulty=difficulty)
+        counts = run_generate(spark, spec, str(work / "input"))
         generate_s = time.perf_counter() - t0
         # NDTMS carries initials only: the plain 5-field name model cannot link it, so the
         # benchmark dedupes the four name-bearing sources.
@@ -52,7 +58,8 @@ def main(argv: list[str]) -> int:
         keyed.coalesce(1).write.mode("overwrite").parquet(str(work / "truth"))
         n = spark.read.parquet(str(work / "records")).count()
         spark.stop()
-    sys.stdout.write(json.dumps({"people": people, "records": n, "generate_s": round(generate_s, 2),
+    sys.stdout.write(json.dumps({"people": people, "difficulty": difficulty, "records": n,
+                                 "generate_s": round(generate_s, 2),
                                  "ingest_s": round(ingest_s, 2),
                                  "extract_rows": {k: v for k, v in counts.items()}}) + "\n")
     return 0

@@ -1,8 +1,10 @@
 """`make bench`: bold-spark against Splink on Spark and Splink on DuckDB, same data, same model.
 
 For each population size: prepare (generate + ingest) once, then run each engine in its own
-process while sampling the memory of that whole process tree (Python, JVM, Python workers).
-Writes bench/results/results.json, results.md and results.png.
+process while sampling the memory of that whole process tree (Python, JVM, Python workers); at
+the ``--wide-at`` sizes every engine runs again with the wide blocking rules (about 16M
+comparisons at 1M records) on the same data. Writes bench/results/results.json, results.md and
+results.png.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ RESULTS = HERE / "results"
 # 100k, 1M and 10M records.
 SMALL = [2_500, 25_000]
 LARGE = [63_000, 630_000, 6_300_000]
+#: `--large` also runs the wide blocking rules at this size (bench/model.py WIDE_PREDICT_RULES).
+LARGE_WIDE = [630_000]
 # Splink on Spark run straight is not run above this many people unless --no-limits: at 825k
 # records it takes about 10 minutes here, and its pairwise EM grows with the comparisons.
 ENGINE_MAX_PEOPLE = {"splink-spark": 1_000_000}
@@ -100,43 +104,47 @@ def markdown(rows: list[dict], info: dict) -> str:
     lines = [f"Machine: {info['cpus']} cores, {info['memory_gib']} GiB, {info['platform']}. "
              f"Run {info['date']}. Spark local[2]; times in seconds; memory = peak RSS of the "
              "engine's whole process tree.", "",
-             "| records | engine | setup | train | predict | cluster | total | identify (first / carry-over) "
+             "| records | blocking | engine | setup | train | predict | cluster | total "
+             "| identify (first / carry-over) "
              "| process wall | e2e (incl. ingest) | peak GiB | comparisons | comp/s (predict) | precision "
              "| recall | F1 | status |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         s = r.get("stages", {})
         cps = r["comparisons"] / s["predict"] if r.get("comparisons") and s.get("predict") else None
         f = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"  # noqa: E731
         lines.append(
-            f"| {r['records']:,} | {r['engine']} | {f(s.get('setup'))} | {f(s.get('train'))} | "
+            f"| {r['records']:,} | {r.get('blocking', 'narrow')} | {r['engine']} | {f(s.get('setup'))} | "
+            f"{f(s.get('train'))} | "
             f"{f(s.get('predict'))} | {f(s.get('cluster'))} | {f(r.get('total_s'))} | "
             f"{ident(s)} | {f(r.get('wall_s'))} | {f(r.get('e2e_s'))} | {f(r.get('peak_gib'), 2)} | "
             f"{f(r.get('comparisons'), 0)} | {f(cps, 0)} | {f(r.get('precision'), 4)} | "
             f"{f(r.get('recall'), 4)} | {f(r.get('f1'), 4)} | {r['status']} |")
-    by_size: dict[int, dict] = {}
+    by_size: dict[tuple[int, str], dict] = {}
     for r in rows:
-        by_size.setdefault(r["records"], {})[r["engine"]] = r
+        by_size.setdefault((r["records"], r.get("blocking", "narrow")), {})[r["engine"]] = r
     lines += ["", "Ratios (same run, same data):", "",
-              "| records | Splink-Spark / bold-spark (total) | bold-spark / Splink-DuckDB (total) |",
-              "|---:|---:|---:|"]
-    for n, e in sorted(by_size.items()):
+              "| records | blocking | Splink-Spark / bold-spark (total) | bold-spark / Splink-DuckDB (total) |",
+              "|---:|---|---:|---:|"]
+    for (n, blocking), e in sorted(by_size.items()):
         b = e.get("bold-spark", {}).get("total_s")
         s = e.get("splink-spark", {}).get("total_s")
         d = e.get("splink-duckdb", {}).get("total_s")
-        lines.append(f"| {n:,} | {s / b:.1f}x |" if b and s else f"| {n:,} | - |")
+        lines.append(f"| {n:,} | {blocking} | {s / b:.1f}x |" if b and s else f"| {n:,} | {blocking} | - |")
         lines[-1] += f" {b / d:.1f}x |" if b and d else " - |"
     lines += ["", "Data preparation (synthetic generator, all five sources incl. NDTMS; then ingest of the four "
               "name-bearing sources):", "",
-              "| people | records benchmarked | generate (s) | extract rows written | ingest (s) | prepare peak GiB |",
-              "|---:|---:|---:|---:|---:|---:|"]
+              "| people | preset | records benchmarked | generate (s) | extract rows written | ingest (s) "
+              "| prepare peak GiB |",
+              "|---:|---|---:|---:|---:|---:|---:|"]
     seen = set()
     for r in rows:
         if r["people"] in seen:
             continue
         seen.add(r["people"])
         written = (r.get("extract_rows") or {}).get("ground_truth")  # one truth row per extract row
-        lines.append(f"| {r['people']:,} | {r['records']:,} | {r.get('generate_s', '-')} | "
+        lines.append(f"| {r['people']:,} | {r.get('difficulty', 'standard')} | {r['records']:,} | "
+                     f"{r.get('generate_s', '-')} | "
                      f"{'-' if written is None else f'{written:,}'} | {r.get('ingest_s', '-')} | "
                      f"{r.get('prepare_peak_gib') or '-'} |")
     return "\n".join(lines) + "\n"
@@ -151,7 +159,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for engine in [*ENGINES, *EXTRA_ENGINES]:
         pts = sorted((r["records"], r.get("total_s"), r.get("peak_gib")) for r in rows
-                     if r["engine"] == engine and r["status"] == "ok")
+                     if r["engine"] == engine and r["status"] == "ok" and r.get("blocking", "narrow") == "narrow")
         if not pts:
             continue
         ax1.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=engine)
@@ -167,6 +175,37 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def run_engine(engine: str, blocking: str, people: int, prep: dict, work: Path, args, rows: list[dict]) -> list[dict]:
+    """Run one engine at one size and blocking in its own measured process; return the rows with
+    its row added (a re-measured size, engine and blocking replaces the old row)."""
+    if not args.no_limits and people > ENGINE_MAX_PEOPLE.get(engine, people):
+        print(f"  {engine:14s} skipped above {ENGINE_MAX_PEOPLE[engine]:,} people (--no-limits runs it)",
+              file=sys.stderr)
+        return rows
+    name = engine if blocking == "narrow" else f"{engine}-{blocking}"
+    clusters_out = work / f"clusters_{name}"
+    res, wall, peak, status = run_measured(
+        [sys.executable, str(HERE / "engines.py"), engine, str(work / "records"), str(clusters_out), blocking],
+        args.timeout, work / f"{name}.log")
+    if res:  # accuracy outside the measured engine process
+        res.update(pairwise(str(clusters_out), str(work / "truth")))
+    row = {"engine": engine, "blocking": blocking, "people": people, "records": prep["records"],
+           "difficulty": prep.get("difficulty", "standard"), "status": status,
+           "peak_gib": round(peak, 2), "wall_s": round(wall, 1),
+           "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"],
+           "prepare_peak_gib": prep.get("prepare_peak_gib"),
+           "extract_rows": prep.get("extract_rows"), **(res or {})}
+    if engine.startswith("bold-spark") and res:
+        row["e2e_s"] = round(prep["ingest_s"] + res["total_s"], 2)
+    key = (people, engine, blocking)
+    rows = [r for r in rows if (r["people"], r["engine"], r.get("blocking", "narrow")) != key] + [row]
+    order = [*ENGINES, *EXTRA_ENGINES]
+    rows.sort(key=lambda r: (r["records"], r.get("blocking", "narrow") != "narrow", order.index(r["engine"])))
+    print(f"  {name:20s} {status:10s} total {row.get('total_s', '-')}s peak {peak:.2f} GiB "
+          f"F1 {row.get('f1', float('nan')):.4f}", file=sys.stderr)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--large", action="store_true", help=f"people sizes {LARGE} instead of {SMALL}")
@@ -180,10 +219,17 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"run every engine at every size (default skips {ENGINE_MAX_PEOPLE})")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse a population already prepared in --work for the same size (skips generate + ingest)")
+    ap.add_argument("--wide-at", type=int, nargs="*", default=None,
+                    help=f"population sizes also run with the wide blocking rules (default {LARGE_WIDE} "
+                         "with --large, none otherwise)")
+    ap.add_argument("--difficulty", choices=["standard", "realistic"], default="realistic",
+                    help="the generator's preset (docs/synthetic.md): realistic has households, twins, "
+                         "name changes, swaps and nicknames")
     ap.add_argument("--append", action="store_true",
                     help="keep the rows already in the result file (a re-measured size and engine replaces its row)")
     args = ap.parse_args(argv)
     sizes = args.people or (LARGE if args.large else SMALL)
+    wide_at = set(args.wide_at if args.wide_at is not None else (LARGE_WIDE if args.large else []))
     if args.tag is None:  # `make bench` must not overwrite the large results the README quotes
         args.tag = "" if (args.large or args.people) else "_small"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -194,13 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(result_json.read_text())["rows"]
     py = sys.executable
     for people in sizes:
-        work = Path(args.work) / f"p{people}"
+        work = Path(args.work) / f"p{people}{'' if args.difficulty == 'standard' else '-' + args.difficulty}"
         prep_json = work / "prepare.json"
-        if args.reuse and prep_json.exists():
+        if args.reuse and prep_json.exists() and \
+                json.loads(prep_json.read_text()).get("difficulty", "standard") == args.difficulty:
             prep = json.loads(prep_json.read_text())
         else:
             prep, wall, peak, status = run_measured(
-                [py, str(HERE / "prepare.py"), str(people), "42", str(work)], args.timeout,
+                [py, str(HERE / "prepare.py"), str(people), "42", str(work), args.difficulty], args.timeout,
                 work / "prepare.log")
             if prep is None:
                 print(f"prepare {people} people: {status}", file=sys.stderr)
@@ -209,30 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             prep_json.write_text(json.dumps(prep, indent=2))
         print(f"{people:,} people -> {prep['records']:,} records: generate {prep['generate_s']}s, "
               f"ingest {prep['ingest_s']}s", file=sys.stderr)
-        for engine in args.engines:
-            if not args.no_limits and people > ENGINE_MAX_PEOPLE.get(engine, people):
-                print(f"  {engine:14s} skipped above {ENGINE_MAX_PEOPLE[engine]:,} people (--no-limits runs it)",
-                      file=sys.stderr)
-                continue
-            clusters_out = work / f"clusters_{engine}"
-            res, wall, peak, status = run_measured(
-                [py, str(HERE / "engines.py"), engine, str(work / "records"), str(clusters_out)],
-                args.timeout, work / f"{engine}.log")
-            if res:  # accuracy outside the measured engine process
-                res.update(pairwise(str(clusters_out), str(work / "truth")))
-            row = {"engine": engine, "people": people, "records": prep["records"], "status": status,
-                   "peak_gib": round(peak, 2), "wall_s": round(wall, 1),
-                   "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"],
-                   "prepare_peak_gib": prep.get("prepare_peak_gib"),
-                   "extract_rows": prep.get("extract_rows"), **(res or {})}
-            if engine.startswith("bold-spark") and res:
-                row["e2e_s"] = round(prep["ingest_s"] + res["total_s"], 2)
-            rows = [r for r in rows if (r["people"], r["engine"]) != (people, engine)] + [row]
-            order = [*ENGINES, *EXTRA_ENGINES]
-            rows.sort(key=lambda r: (r["records"], order.index(r["engine"])))
-            print(f"  {engine:14s} {status:10s} total {row.get('total_s', '-')}s peak {peak:.2f} GiB "
-                  f"F1 {row.get('f1', float('nan')):.4f}", file=sys.stderr)
-            result_json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+        for blocking in ["narrow", *(["wide"] if people in wide_at else [])]:
+            for engine in args.engines:
+                rows = run_engine(engine, blocking, people, prep, work, args, rows)
+                result_json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
     (RESULTS / f"results{args.tag}.md").write_text(markdown(rows, info))
     plot(rows, RESULTS / f"results{args.tag}.png")
     print(markdown(rows, info))
