@@ -105,6 +105,22 @@ def test_incremental_run_reports_the_change_and_scores_fewer_pairs(runs):
     assert m["kept_edges"] > 0
 
 
+def test_records_keep_first_seen_and_show_the_run_that_last_wrote_them(spark, runs):
+    """A record's ``first_seen_run_id`` is the run that first published it, whatever later runs
+    did; its ``run_id`` the run that last wrote it: unchanged rows are not rewritten."""
+    _, inc, _, first, incremental, _, before = runs
+    r1, r2 = first.run.run_id, incremental.run.run_id
+    now = read_published(spark, inc.output_root)["records"]
+    old = before["records"].select("record_key", F.lit(True).alias("_old"))
+    rows = now.join(old, "record_key", "left").groupBy(
+        F.coalesce("_old", F.lit(False)).alias("old"), "first_seen_run_id", "run_id").count().collect()
+    got = {(r["old"], r["first_seen_run_id"], r["run_id"]): r["count"] for r in rows}
+    assert got[(True, r1, r1)] > 0.8 * before["records"].count()  # unchanged, not rewritten
+    assert got[(True, r1, r2)] == CHANGED  # changed in place: first seen in run 1
+    assert got[(False, r2, r2)] == incremental.run.metrics["records_new"]  # new in run 2
+    assert set(got) == {(True, r1, r1), (True, r1, r2), (False, r2, r2)}, got
+
+
 def test_incremental_equals_a_full_rerun(spark, runs):
     _, inc, full_cfg, _, _, _, _ = runs
     assert_same_published(spark, inc, full_cfg)
