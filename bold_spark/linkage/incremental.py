@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 NOT_CONTENT = ("record_key", "run_id", "snapshot_date", "first_seen_run_id", "content_hash")
 
 FOCUS = "_focus"
+#: Focus records (new, changed, moved) up to which an incremental run broadcasts them into the
+#: blocking joins (each row holds the group's comparison columns, a few hundred bytes).
+FOCUS_BROADCAST_MAX_ROWS = 200_000
 
 
 def content_hash(records: DataFrame) -> DataFrame:

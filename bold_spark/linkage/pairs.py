@@ -64,6 +64,7 @@ def blocked_pairs(
     rules: list[BlockingRule],
     scope: PairScope,
     exclude_earlier_rules: bool = True,
+    broadcast_focus: bool = False,
 ) -> DataFrame:
     """The pairs blocking rules find, as a Spark join per rule (no pair materialised apart).
 
@@ -80,7 +81,10 @@ def blocked_pairs(
     With a boolean ``_focus`` column in ``recs`` (incremental runs), only pairs with a focus
     record on at least one side: each rule joins the focus records against all records twice
     (focus on the left, then on the right with a non-focus left), so the work grows with the
-    focus, not with all pairs, and each pair still appears once.
+    focus, not with all pairs, and each pair still appears once. ``broadcast_focus``: the focus
+    records are few enough to broadcast, so all records stream through each join unshuffled
+    (sort-merge joins shuffled every record twice per rule: 5.9 GB of shuffle for 20k focus
+    records among 1.25M at 11 rules).
     """
     from bold_spark.linkage.incremental import FOCUS
 
@@ -103,6 +107,8 @@ def blocked_pairs(
             parts.append(left.join(right, cond, "inner").where(where).select(*select, tag))
             continue
         focus = recs.where(F.col(FOCUS))
+        if broadcast_focus:
+            focus = F.broadcast(focus)
         parts.append(focus.alias("l").join(right, cond, "inner").where(where).select(*select, tag))
         parts.append(left.join(focus.alias("r"), cond, "inner")
                      .where(where & ~F.col(f"l.{FOCUS}")).select(*select, tag))

@@ -61,11 +61,14 @@ def predict_edges(
     settings = model.splink_settings()
     rules = blocking_rules(settings)
     recs = group_records(records, sources, needed_columns(settings), settings)
+    small = False
     if focus is not None:
-        from bold_spark.linkage.incremental import with_focus
+        from bold_spark.linkage.incremental import FOCUS_BROADCAST_MAX_ROWS, with_focus
 
         recs = with_focus(recs, focus)
-    return _edges(blocked_pairs(recs, rules, scope), model, settings, link_group, run_id)
+        small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
+    return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small), model, settings,
+                  link_group, run_id)
 
 
 def rescore_edges(
