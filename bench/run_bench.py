@@ -2,9 +2,9 @@
 
 For each population size: prepare (generate + ingest) once, then run each engine in its own
 process while sampling the memory of that whole process tree (Python, JVM, Python workers); at
-the ``--wide-at`` sizes every engine runs again with the wide blocking rules (about 16M
-comparisons at 1M records) on the same data. Writes bench/results/results.json, results.md and
-results.png.
+the ``--wide-at`` sizes every engine runs again with the wide blocking rules (16M comparisons at
+1M records of the standard preset, 37M of the realistic one) on the same data. Writes
+bench/results/results.json, results.md and results.png.
 """
 
 from __future__ import annotations
