@@ -83,8 +83,8 @@ def blocked_pairs(
     (focus on the left, then on the right with a non-focus left), so the work grows with the
     focus, not with all pairs, and each pair still appears once. ``broadcast_focus``: the focus
     records are few enough to broadcast, so all records stream through each join unshuffled
-    (sort-merge joins shuffled every record twice per rule: 5.9 GB of shuffle for 20k focus
-    records among 1.25M at 11 rules).
+    (sort-merge joins shuffled every record twice per rule: 5.9 GB of shuffle for one
+    incremental predict over 1.25M records and 16 rules).
     """
     from bold_spark.linkage.incremental import FOCUS
 
