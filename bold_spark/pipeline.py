@@ -232,7 +232,7 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
             records = _with_changes(run, records, ingested, previous)
         # A MERGE keeps an updated row's first_seen_run_id and inserts only new records, so the
         # rows it reads are stamped with this run's id: no join with the published records.
-        stamped = records.drop("first_seen_run_id").withColumn("first_seen_run_id", F.lit(run.run_id))
+        stamped = carry_first_seen(records, None, run.run_id)
         same_schema = previous is not None and sorted(previous.columns) == sorted(stamped.columns)
         if incremental and same_schema:
             _merge_records(spark, cfg, run, stamped, previous)
