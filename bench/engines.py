@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -40,7 +41,8 @@ def spark_session(tmp: str, delta_writer: str = "auto"):
     return build_spark(SparkConfig(
         master="local[2]", app_name="bold-bench", checkpoint_dir=f"{tmp}/checkpoints",
         delta_writer=delta_writer,
-        conf={"spark.driver.memory": "16g", "spark.sql.shuffle.partitions": "8",
+        conf={"spark.driver.memory": os.environ.get("BENCH_DRIVER_MEMORY", "16g"),
+              "spark.sql.shuffle.partitions": "8",
               "spark.ui.enabled": "false", "spark.local.dir": f"{tmp}/spark-local"},
     ))
 

@@ -21,8 +21,7 @@ PREDICT_RULES = [
 EM_RULES = [block_on("dob_string", "surname"), block_on("postcode", "first_name")]
 # The wide variant (``--wide-at``): the earlier rules, about 16M comparisons at 1M records of the
 # standard preset and 37M of the realistic one, because linkage at scale is rarely one comparison
-# per record. (On dob_string, not dob, for the
-# reason above: the same pairs.)
+# per record. (On dob_string, not dob, for the reason above: the same pairs.)
 WIDE_PREDICT_RULES = [block_on("dob_string", "first_initial"), block_on("surname", "first_name")]
 WIDE_EM_RULES = WIDE_PREDICT_RULES
 BLOCKINGS = {"narrow": (PREDICT_RULES, EM_RULES), "wide": (WIDE_PREDICT_RULES, WIDE_EM_RULES)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -100,6 +101,15 @@ def ident(stages: dict) -> str:
     return f"{stages['identify_first']:,.1f} / {stages.get('identify_carry', 0):,.1f}"
 
 
+def scaling_exponent(points: list[tuple[float, float]]) -> float:
+    """The slope b of log(y) = log(a) + b * log(x) by least squares over ``points`` (x, y), at
+    least two distinct x: how y grows with x (1 = linear, 2 = quadratic)."""
+    xs = [math.log(x) for x, _ in points]
+    ys = [math.log(y) for _, y in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
 def markdown(rows: list[dict], info: dict) -> str:
     lines = [f"Machine: {info['cpus']} cores, {info['memory_gib']} GiB, {info['platform']}. "
              f"Run {info['date']}. Spark local[2]; times in seconds; memory = peak RSS of the "
@@ -132,6 +142,21 @@ def markdown(rows: list[dict], info: dict) -> str:
         d = e.get("splink-duckdb", {}).get("total_s")
         lines.append(f"| {n:,} | {blocking} | {s / b:.1f}x |" if b and s else f"| {n:,} | {blocking} | - |")
         lines[-1] += f" {b / d:.1f}x |" if b and d else " - |"
+    lines += ["", "Scaling (narrow blocking, every size that ran ok): the exponent b of time = a * n^b, by "
+              "least squares on log-log, against comparisons and against records (1 = linear); fixed costs "
+              "(session start, per-job overheads) pull it below 1 at small sizes, so the last column "
+              "takes the two largest sizes only:", "",
+              "| engine | sizes | exponent vs comparisons | exponent vs records | vs comparisons, two largest |",
+              "|---|---:|---:|---:|---:|"]
+    for engine in [*ENGINES, *EXTRA_ENGINES]:
+        pts = [(r["comparisons"], r["records"], r["total_s"]) for r in rows
+               if r["engine"] == engine and r["status"] == "ok" and r.get("blocking", "narrow") == "narrow"
+               and r.get("comparisons") and r.get("total_s")]
+        if len({p[1] for p in pts}) >= 2:
+            top = sorted(pts, key=lambda p: p[1])[-2:]
+            lines.append(f"| {engine} | {len(pts)} | {scaling_exponent([(c, t) for c, _, t in pts]):.2f} | "
+                         f"{scaling_exponent([(n, t) for _, n, t in pts]):.2f} | "
+                         f"{scaling_exponent([(c, t) for c, _, t in top]):.2f} |")
     lines += ["", "Data preparation (synthetic generator, all five sources incl. NDTMS; then ingest of the four "
               "name-bearing sources):", "",
               "| people | preset | records benchmarked | generate (s) | extract rows written | ingest (s) "
