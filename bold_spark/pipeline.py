@@ -21,7 +21,16 @@ from bold_spark.exceptions import (
     redact_error,
 )
 from bold_spark.ingest.ingest import ingest_sources
-from bold_spark.io.delta import merge_table, read_table, restore_table, table_version, write_table
+from bold_spark.io.delta import (
+    delete_rows,
+    enable_deletion_vectors,
+    merge_table,
+    read_table,
+    restore_table,
+    table_version,
+    write_table,
+    writer_for,
+)
 from bold_spark.linkage.analysis import analysis_schema, analysis_table
 from bold_spark.linkage.blocking import check_blocking, check_model_sql
 from bold_spark.linkage.clustering import cluster_records
@@ -129,6 +138,33 @@ def _reset_to_published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord
                        "unpublished versions first", table, latest, published_version)
         restore_table(uri, published_version, spark)
     return True
+
+
+def _change_in_place(spark, cfg: PipelineConfig, run: RunRecord, table: str, gone: list[DataFrame],
+                     dropped: list, added: DataFrame) -> None:
+    """Change ``table`` (edges) from its published version in place, with deletion vectors:
+    delete the rows whose ``record_key_l`` or ``record_key_r`` is a ``record_key`` of ``gone`` in
+    the same link group, then those matching any ``dropped`` condition, then append ``added``.
+    Versions of unpublished runs are rolled back first; the commits in between are never
+    published on their own (the run publishes the last)."""
+    uri = cfg.table_uri(table)
+    _reset_to_published(spark, cfg, run, table)
+    enable_deletion_vectors(uri, spark)
+    deleted = 0
+    if gone:
+        keys = reduce(lambda a, b: a.unionByName(b), gone).select(RECORD_KEY, "link_group").distinct() \
+            .localCheckpoint(eager=True)  # read by both deletes
+        for side in ("l", "r"):
+            deleted += delete_rows(uri, spark, keys=keys, on=[(f"record_key_{side}", RECORD_KEY),
+                                                              ("link_group", "link_group")]).deleted
+    if dropped:
+        deleted += delete_rows(uri, spark, where=reduce(lambda a, b: a | b, dropped)).deleted
+    result = write_table(added, uri, mode="append")
+    run.table_rows[table] = _base(spark, cfg, run).rows[table] - deleted + result.rows
+    run.table_versions[table] = result.version
+    run.metrics[f"{table}_deleted_in_place"] = float(deleted)
+    logger.info("table %-10s %10d rows -> %s (version %d): %d deleted, %d appended, in place",
+                table, run.table_rows[table], result.uri, result.version, deleted, result.rows)
 
 
 def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame):
@@ -315,7 +351,13 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             F.collect_set("model_version").alias("v")).collect()}
     elif incremental:
         logger.warning("incremental run: no published records and edges, so every pair is scored")
+    # in place: delete the dropped edges and append the new ones (deletion vectors) instead of
+    # writing every kept edge again
+    in_place = delta and cfg.incremental.deletion_vectors and writer_for(spark) == "native"
+    if delta and cfg.incremental.deletion_vectors and not in_place:
+        logger.warning("incremental.deletion_vectors needs the native Delta writer: rewriting edges")
     parts, counts = [], {}
+    gone, dropped = [], []  # in place: (record_key, link_group) whose edges go; conditions on edges
     thresholds = [cfg.thresholds.high, cfg.thresholds.medium, cfg.thresholds.low]
     for g in cfg.link_groups:
         model = load_model(g.model)
@@ -337,8 +379,13 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             bound = drift_bound(len(tf_columns(settings)), cfg.incremental.tf_tolerance)
             near = near_thresholds(thresholds, bound)
             again = rescore_edges(records, model, kept.where(near), g.name, g.sources, run.run_id)
-            parts.append(kept.where(~near).select(*fresh.columns).unionByName(fresh)
-                         .unionByName(again))
+            if in_place:
+                gone.append(focus.unionByName(withdrawn).withColumn("link_group", F.lit(g.name)))
+                dropped.append((F.col("link_group") == g.name) & near)
+                parts.append(fresh.unionByName(again))
+            else:
+                parts.append(kept.where(~near).select(*fresh.columns).unionByName(fresh)
+                             .unionByName(again))
             if bound:
                 logger.info("link group %s: kept edges within %.3f bits of a threshold (the most "
                             "term-frequency drift within tf_tolerance moves a weight) scored again",
@@ -350,12 +397,18 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
                            "rescoring every pair of the group", g.name, model.version,
                            published_models.get(g.name) or "(none)")
             run.metrics[f"full_rescore_{g.name}"] = 1.0
+            dropped.append(F.col("link_group") == g.name)
         rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
                                      cfg.max_comparisons, g.name)
         counts[g.name] = sum(c.comparisons for c in rule_counts)
         parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id))
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    _write(spark, cfg, run, "edges", edges)
+    if in_place:
+        # link groups no longer configured lose their edges too, as in a rewrite
+        dropped.append(~F.col("link_group").isin(*[g.name for g in cfg.link_groups]))
+        _change_in_place(spark, cfg, run, "edges", gone, dropped, edges)
+    else:
+        _write(spark, cfg, run, "edges", edges)
     run.metrics["blocked_comparisons_upper_bound"] = float(sum(counts.values()))
     scored = _read(spark, cfg, run, "edges").where(F.col("run_id") == run.run_id) \
         .groupBy("link_group").count().collect()

@@ -22,6 +22,8 @@ import yaml
 from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import load_pipeline_config
+from bold_spark.exceptions import DeltaWriteError
+from bold_spark.io.delta import has_deletion_vectors, read_table
 from bold_spark.pipeline import run_pipeline
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.publish import read_published
@@ -36,10 +38,12 @@ LEVELS = ("high", "medium", "low")
 pytestmark = pytest.mark.e2e
 
 
-def config(tmp: Path, output: str, model: str | None = None, datasets: Path | None = None) -> object:
+def config(tmp: Path, output: str, model: str | None = None, datasets: Path | None = None,
+           deletion_vectors: bool = False) -> object:
     base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
     base.update(input_root=str(tmp / "input"), output_root=str(tmp / output),
                 datasets_dir=str(datasets or REPO / "conf/datasets"), ground_truth=None)
+    base.setdefault("incremental", {})["deletion_vectors"] = deletion_vectors
     base["sources"] = ["prison", "probation"]
     base["link_groups"] = [{"name": "rich", "model": model or str(REPO / "conf/models/rich.json"),
                             "sources": ["prison", "probation"]}]
@@ -268,7 +272,8 @@ def change_run(spark, runs):
     (datasets / "prison.yaml").write_text(yaml.safe_dump(prison))
     shutil.copy(REPO / "conf/datasets/probation.yaml", datasets / "probation.yaml")
     made = write_change_file(spark, tmp)
-    cfg = config(tmp, "cf", datasets=datasets)
+    # edges changed in place (deletion vectors), so that path is compared with the full re-run too
+    cfg = config(tmp, "cf", datasets=datasets, deletion_vectors=True)
     return cfg, made, run_pipeline(spark, cfg, KEY, incremental=True)
 
 
@@ -301,7 +306,19 @@ def test_change_file_equals_a_full_rerun(spark, runs, change_run):
     assert (m["change_rows_added"], m["change_rows_updated"], m["change_rows_deleted"]) == (
         want["added"], want["updated"], want["deleted"])
     assert 0 < m["scored_pairs"] == inc.run.metrics["scored_pairs"]
+    # edges changed in place: the dropped ones deleted with deletion vectors, the new appended
+    assert m["edges_deleted_in_place"] > 0 and has_deletion_vectors(cfg.table_uri("edges"), spark)
+    assert result.run.table_rows["edges"] == read_published(spark, cfg.output_root)["edges"].count()
     assert_same_published(spark, cfg, full_cfg)
+
+
+def test_embedded_reader_refuses_a_table_with_deletion_vectors(spark, change_run, embedded):
+    """The delta-rs fallback reads a version's data files directly, which would bring back the
+    rows the deletion vectors removed: it must refuse, naming the table."""
+    edges = change_run[0].table_uri("edges")
+    with pytest.raises(DeltaWriteError, match="deletion vectors") as e:
+        read_table(spark, edges)
+    assert edges in str(e.value)
 
 
 def test_change_file_rows_are_all_accounted_for(spark, runs, change_run):

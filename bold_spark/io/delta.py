@@ -261,6 +261,82 @@ def merge_table(
     return result
 
 
+#: The Delta table feature that lets DELETE and MERGE mark rows instead of rewriting files.
+DELETION_VECTORS = "deletionVectors"
+
+
+def has_deletion_vectors(uri: str, spark: SparkSession | None = None) -> bool:
+    """Whether the table at ``uri`` has the deletion-vectors reader feature (its readers must
+    apply them: Spark with Delta, delta-rs ``DeltaTable.scan``, not a plain Parquet scan)."""
+    uri = normalise_uri(uri)
+    if _native(spark):
+        props = spark.sql(f"DESCRIBE DETAIL delta.`{uri}`").first()
+        features = props["tableFeatures"] if "tableFeatures" in props else None
+        return DELETION_VECTORS in (features or [])
+    from deltalake import DeltaTable
+
+    features = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).protocol().reader_features
+    return DELETION_VECTORS in (features or [])
+
+
+def _native_only(spark: SparkSession, what: str) -> None:
+    if writer_for(spark) != "native":
+        raise DeltaWriteError(f"{what} needs the native Delta writer (Delta Lake jars); this session "
+                              "uses the embedded delta-rs writer")
+
+
+def enable_deletion_vectors(uri: str, spark: SparkSession) -> bool:
+    """Turn on ``delta.enableDeletionVectors`` for the table at ``uri`` (one metadata commit,
+    native writer only), so that DELETE and MERGE mark removed rows in small deletion-vector
+    files instead of rewriting every data file that holds one. Returns whether it committed."""
+    _native_only(spark, "deletion vectors")
+    uri = normalise_uri(uri)
+    if has_deletion_vectors(uri, spark):
+        return False
+    spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    logger.info("deletion vectors enabled on %s", uri)
+    return True
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    uri: str
+    version: int
+    deleted: int
+
+
+def delete_rows(uri: str, spark: SparkSession, *, keys: DataFrame | None = None,
+                on: list[tuple[str, str]] | None = None, where=None) -> DeleteResult:
+    """Delete rows of the Delta table at ``uri`` in one commit (native writer only): those with
+    a row of ``keys`` whose columns equal theirs (``on``: (table column, keys column) pairs; a
+    MERGE ... WHEN MATCHED THEN DELETE, an equi-join), or those matching the ``where`` condition
+    (a Column or SQL string). With deletion vectors enabled on the table, only the deleted
+    rows' positions are written; otherwise every file holding one is rewritten."""
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    _native_only(spark, "deleting rows")
+    if (keys is None) == (where is None) or (keys is not None and not on):
+        raise DeltaWriteError("delete_rows takes keys with on, or where, not both")
+    uri = normalise_uri(uri)
+    t0 = time.monotonic()
+    table = SparkDeltaTable.forPath(spark, uri)
+    before = int(table.history(1).select("version").first()[0])
+    if keys is not None:
+        cond = " and ".join(f"t.`{a}` = s.`{b}`" for a, b in on)
+        table.alias("t").merge(keys.alias("s"), cond).whenMatchedDelete().execute()
+        metric = "numTargetRowsDeleted"
+    else:
+        table.delete(where)
+        metric = "numDeletedRows"
+    hist = spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").collect()[0]
+    # a delete that matches no row commits nothing: the latest entry is then an older operation
+    deleted = int((hist["operationMetrics"] or {}).get(metric, 0)) if hist["version"] > before else 0
+    result = DeleteResult(uri, int(hist["version"]), deleted)
+    logger.info("deleted %d rows from %s (version %d, %s, %.1fs)", result.deleted, uri, result.version,
+                "by key" if keys is not None else "by condition", time.monotonic() - t0)
+    return result
+
+
 def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None) -> WriteResult:
     spark = df.sparkSession
     w = df.write.format("delta").mode(mode)
@@ -432,6 +508,17 @@ def _to_pyarrow_schema(schema):
     return pa.schema(schema)
 
 
+def _refuse_deletion_vectors(dt, uri: str) -> None:
+    """The embedded path reads a version's Parquet files (and their row-count statistics)
+    directly, which would still return the rows a deletion vector removes: refuse instead."""
+    if DELETION_VECTORS in (dt.protocol().reader_features or []):
+        raise DeltaWriteError(
+            f"Delta table {uri} has deletion vectors (written natively with "
+            "incremental.deletion_vectors on): the embedded delta-rs path reads data files "
+            "directly and cannot apply them; run with the Delta Lake jars (bold.delta_writer "
+            "native), or read it with delta-rs DeltaTable.scan()")
+
+
 def read_table(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
     """Read the current (or a given older) version of a Delta table into Spark."""
     uri = normalise_uri(uri)
@@ -447,6 +534,7 @@ def read_table(spark: SparkSession, uri: str, version: int | None = None) -> Dat
         dt = DeltaTable(rs_uri, version=version, storage_options=storage_options())
     except Exception as e:
         raise DeltaWriteError(f"cannot open Delta table {uri} (version {version}): {e}") from e
+    _refuse_deletion_vectors(dt, uri)
     files = [_spark_path(f, uri) for f in dt.file_uris()]
     schema = _spark_schema(dt)
     if not files:
@@ -474,5 +562,6 @@ def file_row_counts(uri: str, version: int | None = None) -> list[int]:
     from deltalake import DeltaTable
 
     dt = DeltaTable(_delta_rs_uri(normalise_uri(uri)), version=version, storage_options=storage_options())
+    _refuse_deletion_vectors(dt, uri)
     actions = pa.table(dt.get_add_actions(flatten=True))
     return [int(n) for n in actions.column("num_records").to_pylist() if n is not None]
