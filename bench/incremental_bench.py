@@ -37,11 +37,12 @@ NEW_PEOPLE = 0.01
 LEVELS = ("high", "medium", "low")
 
 
-def pipeline_yaml(work: Path, inputs: Path, output: Path) -> Path:
+def pipeline_yaml(work: Path, inputs: Path, output: Path, deletion_vectors: bool = False) -> Path:
     """conf/pipeline.yaml with this run's input and output roots and absolute config paths."""
     cfg = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
     cfg.update(input_root=str(inputs), output_root=str(output), datasets_dir=str(REPO / "conf/datasets"),
                spark=str(REPO / "conf/spark/local.yaml"), ground_truth=None)
+    cfg.setdefault("incremental", {})["deletion_vectors"] = deletion_vectors
     for g in cfg["link_groups"]:
         g["model"] = str(REPO / "conf" / g["model"])
     path = work / f"pipeline-{output.name}.yaml"
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "cores": os.cpu_count(), "platform": platform.platform()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "stages": {}}
 
-    def timed_run(name: str, inputs: Path, root: Path, incremental: bool) -> dict:
-        cfg = load_pipeline_config(pipeline_yaml(work, inputs, root))
+    def timed_run(name: str, inputs: Path, root: Path, incremental: bool, deletion_vectors: bool = False) -> dict:
+        cfg = load_pipeline_config(pipeline_yaml(work, inputs, root, deletion_vectors))
         t0 = time.perf_counter()
         res = run_pipeline(spark, cfg, key, incremental=incremental)
         wall = time.perf_counter() - t0
@@ -158,13 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     out["generate_week1_seconds"] = round(time.perf_counter() - t0, 1)
     timed_run("week1_full", week1, work / "out_incremental", incremental=False)
     shutil.copytree(work / "out_incremental", work / "out_full")
+    shutil.copytree(work / "out_incremental", work / "out_dv")
     run_generate(spark, SyntheticSpec(people=round(args.people * (1 + NEW_PEOPLE)), seed=args.seed),
                  str(week2), withdraw=WITHDRAWN)
     out["changed_rows"] = change_rows(week2, CHANGED)
     inc = timed_run("week2_incremental", week2, work / "out_incremental", incremental=True)
+    dv = timed_run("week2_incremental_dv", week2, work / "out_dv", incremental=True, deletion_vectors=True)
     full = timed_run("week2_full", week2, work / "out_full", incremental=False)
     out["equal"] = compare(spark, str(work / "out_full"), str(work / "out_incremental"))
+    out["equal_dv"] = compare(spark, str(work / "out_full"), str(work / "out_dv"))
     out["ratios"] = {"time": round(inc["seconds"] / full["seconds"], 3),
+                     "time_dv": round(dv["seconds"] / full["seconds"], 3),
                      "scored_pairs": round((inc["scored_pairs"] or 0) / (full["scored_pairs"] or 1), 4)}
     spark.stop()
     args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +185,9 @@ def markdown(r: dict) -> str:
              f"{r['date']}; times in seconds (whole `run_pipeline`, ingest to publish).", "",
              "| run | records | new | changed | withdrawn | pairs scored | edges kept | total (s) | "
              "ingest | predict | cluster | identify |", "|---|" + "---:|" * 11]
-    for name in ("week1_full", "week2_incremental", "week2_full"):
+    for name in ("week1_full", "week2_incremental", "week2_incremental_dv", "week2_full"):
+        if name not in s:
+            continue
         x = s[name]
         st = x["stage_seconds"]
         lines.append("| " + " | ".join([name, *[f"{v:,.0f}" if isinstance(v, (int, float)) else "-" for v in (
@@ -192,8 +199,14 @@ def markdown(r: dict) -> str:
               f"{r['ratios']['scored_pairs']:.4f}. Published edges: {e['pairs']:,} pairs, "
               f"{e['only_full']} only in the full run, {e['only_incremental']} only in the incremental run, "
               f"largest match-weight difference {e['max_weight_diff']}; clusters rows differing at any level: "
-              f"{e['cluster_rows_differing']}; records {e['records'][0]:,} / {e['records'][1]:,}.",
-              f"Changed extract rows: {r['changed_rows']}."]
+              f"{e['cluster_rows_differing']}; records {e['records'][0]:,} / {e['records'][1]:,}."]
+    if "equal_dv" in r:
+        d = r["equal_dv"]
+        lines += ["", f"With `incremental.deletion_vectors` (edges changed in place): time / full "
+                  f"{r['ratios']['time_dv']:.2f}; {d['only_full']} pairs only in the full run, "
+                  f"{d['only_incremental']} only in the incremental run, largest match-weight difference "
+                  f"{d['max_weight_diff']}; cluster rows differing: {d['cluster_rows_differing']}."]
+    lines += ["", f"Changed extract rows: {r['changed_rows']}."]
     return "\n".join(lines) + "\n"
 
 
