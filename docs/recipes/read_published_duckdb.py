@@ -9,6 +9,7 @@ import os
 import sys
 
 import duckdb
+import pyarrow as pa
 from deltalake import DeltaTable
 
 root, run_id = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
@@ -20,13 +21,19 @@ versions = dict(con.execute(
     f"select table_name, version from read_parquet({pub_files}) where seq = {seq_sql}",
     [run_id] if run_id else [],
 ).fetchall())
-for table, version in versions.items():
-    files = DeltaTable(f"{root}/{table}", version=version).file_uris()
-    if files:
-        con.execute(f"create view {table} as select * from read_parquet({files})")
-counts = {t: (con.execute(f"select count(*) from {t}").fetchone()[0]
-              if DeltaTable(f"{root}/{t}", version=v).file_uris() else 0)
-          for t, v in sorted(versions.items())}
+counts = {}
+for table, version in sorted(versions.items()):
+    dt = DeltaTable(f"{root}/{table}", version=version)
+    if "deletionVectors" in (dt.protocol().reader_features or []):
+        # edges with incremental.deletion_vectors: its files still hold the rows the deletion
+        # vectors remove, so read it through delta-rs, which applies them
+        con.register(table, pa.RecordBatchReader.from_stream(dt.scan()).read_all())
+    elif dt.file_uris():
+        con.execute(f"create view {table} as select * from read_parquet({dt.file_uris()})")
+    else:
+        counts[table] = 0
+        continue
+    counts[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
 print(json.dumps(counts))
 sys.stdout.flush()
 os._exit(0)  # see read_published_deltalake.py
