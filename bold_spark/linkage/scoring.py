@@ -65,7 +65,9 @@ def predict_edges(
     if focus is not None:
         from bold_spark.linkage.incremental import FOCUS_BROADCAST_MAX_ROWS, with_focus
 
-        recs = with_focus(recs, focus)
+        # materialised once: every rule joins it twice, and lazily each join re-read the records
+        # and recomputed their term frequencies
+        recs = with_focus(recs, focus).localCheckpoint(eager=True)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
     return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small), model, settings,
                   link_group, run_id)

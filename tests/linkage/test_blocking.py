@@ -57,3 +57,30 @@ def test_pair_count_formula_matches_generated_pairs_for_every_scope(spark, scope
     rule = BlockingRule(0, "l.surname = r.surname")
     assert count_rule_comparisons(recs, rule, scope).comparisons == blocked_pairs(recs, [rule], scope).count()
     assert scope.total_pairs(recs) == blocked_pairs(recs, [BlockingRule(0, "1 = 1")], scope).count()
+
+
+@pytest.mark.parametrize("rules, broadcast", [
+    # symmetric: one join per rule, pairs oriented afterwards
+    ([BlockingRule(0, "l.surname = r.surname"), BlockingRule(1, "l.dob = r.dob")], True),
+    # not symmetric (a one-sided term): the two joins per rule
+    ([BlockingRule(0, "l.surname = r.surname and l.dob > '1985'"), BlockingRule(1, "l.dob = r.dob")], False),
+])
+def test_focus_pairs_are_the_pairs_touching_the_focus(spark, recs, rules, broadcast):
+    scope = ANCHOR_A
+    from pyspark.sql import functions as F
+
+    from bold_spark.linkage.incremental import with_focus
+    from bold_spark.linkage.pairs import symmetric_rule
+
+    assert all(symmetric_rule(r.sql) for r in rules) == (rules[0].sql == "l.surname = r.surname")
+    focus = spark.createDataFrame([("r01",), ("r04",), ("r05",), ("r09",)], "record_key string")
+    keys = {"r01", "r04", "r05", "r09"}
+    cols = ["record_key_l", "record_key_r", "source_l", "surname_r", "dob_l", "match_key"]
+    everything = {tuple(r) for r in blocked_pairs(recs, rules, scope).select(*cols).collect()}
+    expected = {p for p in everything if p[0] in keys or p[1] in keys}
+    got = blocked_pairs(with_focus(recs, focus), rules, scope, broadcast_focus=broadcast) \
+        .select(*cols).collect()
+    assert len(got) == len(expected) and {tuple(r) for r in got} == expected
+    assert 0 < len(expected) < len(everything)
+    assert blocked_pairs(with_focus(recs, focus), rules, scope).where(
+        F.col("record_key_l") >= F.col("record_key_r")).count() == 0
