@@ -94,16 +94,28 @@ def blocked_pairs(
 
     cols = [c for c in pair_columns(recs) if c != FOCUS]
     focused = FOCUS in recs.columns
+    one_join = focused and all(symmetric_rule(r.sql) for r in rules)
     left, right = recs.alias("l"), recs.alias("r")
-    select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
-        F.col(f"r.`{c}`").alias(f"{c}_r") for c in cols
-    ]
-    if focused and all(symmetric_rule(r.sql) for r in rules):
-        return _focus_pairs(recs, cols, rules, scope, exclude_earlier_rules, broadcast_focus)
+    if one_join:
+        # l is a focus record; a pair of two focus records is kept from its smaller key's side,
+        # then every pair is oriented (the rules and the scope hold either way round)
+        keys = f"l.{RECORD_KEY} <> r.{RECORD_KEY} and (not r.{FOCUS} or l.{RECORD_KEY} < r.{RECORD_KEY})"
+        swap = F.col(f"l.{RECORD_KEY}") > F.col(f"r.{RECORD_KEY}")
+        select = [F.when(swap, F.col(f"r.`{c}`")).otherwise(F.col(f"l.`{c}`")).alias(f"{c}_l") for c in cols] + [
+            F.when(swap, F.col(f"l.`{c}`")).otherwise(F.col(f"r.`{c}`")).alias(f"{c}_r") for c in cols
+        ]
+    else:
+        keys = f"l.{RECORD_KEY} < r.{RECORD_KEY}"
+        select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
+            F.col(f"r.`{c}`").alias(f"{c}_r") for c in cols
+        ]
+    focus = recs.where(F.col(FOCUS)) if focused else None
+    if focused and broadcast_focus:
+        focus = F.broadcast(focus)
     parts = []
     for rule in rules:
         cond = F.expr(rule.sql)
-        where = F.expr(f"l.{RECORD_KEY} < r.{RECORD_KEY} and {scope.sql()}")
+        where = F.expr(f"{keys} and {scope.sql()}")
         if exclude_earlier_rules:
             for prev in rules:
                 if prev.index < rule.index:
@@ -112,12 +124,10 @@ def blocked_pairs(
         if not focused:
             parts.append(left.join(right, cond, "inner").where(where).select(*select, tag))
             continue
-        focus = recs.where(F.col(FOCUS))
-        if broadcast_focus:
-            focus = F.broadcast(focus)
         parts.append(focus.alias("l").join(right, cond, "inner").where(where).select(*select, tag))
-        parts.append(left.join(focus.alias("r"), cond, "inner")
-                     .where(where & ~F.col(f"l.{FOCUS}")).select(*select, tag))
+        if not one_join:
+            parts.append(left.join(focus.alias("r"), cond, "inner")
+                         .where(where & ~F.col(f"l.{FOCUS}")).select(*select, tag))
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 
@@ -136,35 +146,6 @@ def symmetric_rule(sql: str) -> bool:
     an equality or itself symmetric), so ``rule(a, b) == rule(b, a)`` for every pair."""
     swapped = re.sub(r"\b([lr])\.", lambda m: "r." if m.group(1) == "l" else "l.", sql)
     return _conjuncts(sql) == _conjuncts(swapped)
-
-
-def _focus_pairs(recs: DataFrame, cols: list[str], rules: list[BlockingRule], scope: PairScope,
-                 exclude_earlier_rules: bool, broadcast_focus: bool) -> DataFrame:
-    """:func:`blocked_pairs` with a focus and symmetric rules: per rule, one join of the focus
-    records (as ``l``) against all records (as ``r``); a pair of two focus records is kept from
-    the side with the smaller key, then every pair is oriented (``record_key_l <
-    record_key_r``). The rules and the scope being symmetric, their conditions hold whichever
-    way round the pair is joined."""
-    from bold_spark.linkage.incremental import FOCUS
-
-    focus = recs.where(F.col(FOCUS))
-    if broadcast_focus:
-        focus = F.broadcast(focus)
-    swap = F.col(f"l.{RECORD_KEY}") > F.col(f"r.{RECORD_KEY}")
-    select = [F.when(swap, F.col(f"r.`{c}`")).otherwise(F.col(f"l.`{c}`")).alias(f"{c}_l") for c in cols] + [
-        F.when(swap, F.col(f"l.`{c}`")).otherwise(F.col(f"r.`{c}`")).alias(f"{c}_r") for c in cols
-    ]
-    once = f"l.{RECORD_KEY} <> r.{RECORD_KEY} and (not r.{FOCUS} or l.{RECORD_KEY} < r.{RECORD_KEY})"
-    parts = []
-    for rule in rules:
-        where = F.expr(f"{once} and {scope.sql()}")
-        if exclude_earlier_rules:
-            for prev in rules:
-                if prev.index < rule.index:
-                    where = where & ~F.coalesce(F.expr(f"({prev.sql})"), F.lit(False))
-        parts.append(focus.alias("l").join(recs.alias("r"), F.expr(rule.sql), "inner").where(where)
-                     .select(*select, F.lit(rule.index).alias("match_key")))
-    return reduce(lambda a, b: a.unionByName(b), parts)
 
 
 def comparison_vectors(pairs: DataFrame, settings, keep: list[str]) -> DataFrame:

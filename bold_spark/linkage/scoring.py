@@ -65,8 +65,8 @@ def predict_edges(
     if focus is not None:
         from bold_spark.linkage.incremental import FOCUS_BROADCAST_MAX_ROWS, with_focus
 
-        # materialised once: every rule joins it twice, and lazily each join re-read the records
-        # and recomputed their term frequencies
+        # materialised once: every rule joins it (lazily, each join re-read the records and
+        # recomputed their term frequencies)
         recs = with_focus(recs, focus).localCheckpoint(eager=True)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
     return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small), model, settings,

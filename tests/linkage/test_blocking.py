@@ -1,10 +1,12 @@
 """Pre-flight comparison counts and the cap that refuses a blow-up."""
 
 import pytest
+from pyspark.sql import functions as F
 
 from bold_spark.exceptions import BlockingCapExceeded
 from bold_spark.linkage.blocking import check_blocking, count_rule_comparisons
-from bold_spark.linkage.pairs import blocked_pairs
+from bold_spark.linkage.incremental import with_focus
+from bold_spark.linkage.pairs import blocked_pairs, symmetric_rule
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import BlockingRule
 
@@ -67,11 +69,6 @@ def test_pair_count_formula_matches_generated_pairs_for_every_scope(spark, scope
 ])
 def test_focus_pairs_are_the_pairs_touching_the_focus(spark, recs, rules, broadcast):
     scope = ANCHOR_A
-    from pyspark.sql import functions as F
-
-    from bold_spark.linkage.incremental import with_focus
-    from bold_spark.linkage.pairs import symmetric_rule
-
     assert all(symmetric_rule(r.sql) for r in rules) == (rules[0].sql == "l.surname = r.surname")
     focus = spark.createDataFrame([("r01",), ("r04",), ("r05",), ("r09",)], "record_key string")
     keys = {"r01", "r04", "r05", "r09"}
