@@ -36,7 +36,7 @@ lint: install
 
 # Everything: lint, then unit, end-to-end, notebooks, and the standalone-cluster test (what CI runs).
 test: install lint
-	$(BIN)/python -m pytest --durations=25 tests
+	$(BIN)/python -m pytest --durations=60 tests
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not cluster and not notebooks and not e2e" tests

@@ -152,6 +152,9 @@ VALUE_QUOTING_LOGGERS = (
     "org.apache.spark.executor.Executor",
     "org.apache.spark.scheduler.TaskSetManager",
     "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+    # Delta's own writer logs "Aborting job" with the task's exception chain (found in the
+    # cluster test's driver log: ``raise_error`` text quoting a postcode)
+    "org.apache.spark.sql.delta.files.DeltaFileFormatWriter",
 )
 
 

@@ -128,9 +128,9 @@ def unreferenced_files(root: str) -> list[str]:
 
 
 @pytest.mark.parametrize("command, marker", [
-    ("run", "[ingest] started"),      # during ingest
-    ("run", "[predict] started"),     # during predict (records already written)
-    ("run", "[cluster] started"),     # during cluster (records and edges written)
+    # during predict: records already written, edges being written (a kill during ingest or
+    # cluster leaves a subset of the states these two leave: dropped to keep the suite short)
+    ("run", "[predict] started"),
     # after the last write (clusters, person_events appended), before the publish commit; a
     # `bold cluster` re-run gets there in a third of a whole run's time
     ("cluster", "[audit] started"),
@@ -170,7 +170,7 @@ def test_after_killed_runs_readers_see_the_old_set_and_the_next_run_recovers(spa
     assert lock_holder(spark, cfg.output_root) is None
     runs = read_table(spark, cfg.table_uri("runs"))
     abandoned = runs.where("status = 'abandoned'").count()
-    assert abandoned == 4, runs.select("run_id", "status").collect()
+    assert abandoned == 2, runs.select("run_id", "status").collect()
     unfinished = runs.groupBy("run_id").agg(F.max(F.col("status") != "running").alias("ended"))
     assert unfinished.where("not ended").count() == 0
     assert unreferenced_files(cfg.output_root) == []

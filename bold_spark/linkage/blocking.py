@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from bold_spark.exceptions import BlockingCapExceeded, ConfigError
 from bold_spark.linkage.model import meta_path
-from bold_spark.linkage.scope import PairScope
+from bold_spark.linkage.scope import SOURCE, PairScope
 from bold_spark.linkage.sql import (
     BlockingRule,
     blocking_rules,
@@ -74,19 +74,34 @@ def _block_keys(rule: BlockingRule) -> list[str]:
     return [left for left, _ in keys] if symmetric else []
 
 
-def _rule_blocks(recs: DataFrame, rule: BlockingRule, scope: PairScope, position: int) -> DataFrame:
-    """Per block of the rule: its size ``n`` and in-scope ``pairs``, tagged with the rule's
-    position and whether its blocks can be skipped."""
-    keys = _block_keys(rule)
-    key_exprs = [F.expr(k) for k in keys] if keys else [F.lit(1)]
-    return scope.block_counts(recs, key_exprs).select(
-        F.lit(position).alias("rule"), F.lit(bool(keys)).alias("skippable"), "n", "pairs")
+def _rule_keys(recs: DataFrame, rules: list[BlockingRule]) -> DataFrame:
+    """One row per record and rule whose block key is complete: ``rule`` (position),
+    ``skippable`` (the rule has block keys) and ``key``, the rule's key values as strings (an
+    empty array for a rule without keys: one block), beside ``source``. One pass over ``recs``
+    for all rules: each rule read on its own re-ran the records' plan (term frequencies
+    included) once per rule, dozens of small stages per pre-flight."""
+    entries = []
+    for i, rule in enumerate(rules):
+        exprs = [F.expr(k) for k in _block_keys(rule)]
+        if exprs:
+            complete = exprs[0].isNotNull()
+            for e in exprs[1:]:
+                complete = complete & e.isNotNull()
+            key = F.when(complete, F.array(*[e.cast("string") for e in exprs]))
+        else:
+            key = F.array().cast("array<string>")
+        entries.append(F.struct(F.lit(i).alias("rule"), F.lit(bool(exprs)).alias("skippable"),
+                                key.alias("key")))
+    return (recs.select(SOURCE, F.explode(F.array(*entries)).alias("_e"))
+            .select(SOURCE, "_e.rule", "_e.skippable", "_e.key")
+            .where(F.col("key").isNotNull()))
 
 
 def count_comparisons(
     recs: DataFrame, rules: list[BlockingRule], scope: PairScope, max_block_size: int = 0,
 ) -> list[RuleCount]:
-    """Comparisons each blocking rule generates, from block sizes (no join), in one Spark job.
+    """Comparisons each blocking rule generates, from block sizes (no join), in one Spark job
+    over one pass of ``recs``.
 
     Parameters:
         recs: the link group's records.
@@ -98,10 +113,9 @@ def count_comparisons(
     Returns one :class:`RuleCount` per rule, in order: upper bounds (pairs an earlier rule
     finds, and filters beyond the equi-join, are not subtracted).
     """
-    parts = [_rule_blocks(recs, r, scope, i) for i, r in enumerate(rules)]
-    union = parts[0]
-    for p in parts[1:]:
-        union = union.unionByName(p)
+    blocks = scope.block_counts(_rule_keys(recs, rules),
+                                [F.col("rule"), F.col("skippable"), F.col("key")])
+    union = blocks.select(F.col("_k0").alias("rule"), F.col("_k1").alias("skippable"), "n", "pairs")
     big = (F.col("skippable") & (F.col("n") > max_block_size)) if max_block_size > 0 else F.lit(False)
     rows = union.groupBy("rule").agg(
         F.sum(F.when(~big, F.col("pairs"))).alias("pairs"),

@@ -69,6 +69,10 @@ def predict_edges(
         # recomputed their term frequencies)
         recs = with_focus(recs, focus).localCheckpoint(eager=True)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
+    else:
+        # materialised once as well: each rule's join reads it twice (20 reads of the records
+        # and of each term-frequency aggregate for 10 rules, lazily)
+        recs = recs.localCheckpoint(eager=True)
     return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small), model, settings,
                   link_group, run_id)
 

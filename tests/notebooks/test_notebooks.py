@@ -48,7 +48,12 @@ def test_notebook_is_stored_small_and_without_outputs(name):
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Run the three notebooks in order, in one workspace; keep each executed copy for debugging."""
+    """Run the four notebooks in order, in one workspace; keep each executed copy for debugging.
+
+    They share one kernel (its namespace cleared with ``%reset -f`` before each notebook, which
+    builds its own SparkSession after the last one's ``spark.stop()``): a kernel per notebook
+    started a JVM per notebook, and a cold JVM's first Delta reads and writes cost a
+    warm one's several times over (about two minutes of the suite on this 2-core machine)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -66,22 +71,28 @@ def executed(tmp_path_factory):
         mp.setenv(k, v)
     mp.setenv("BOLD_HMAC_KEY", "notebook-test-key-" + "0" * 32)  # fixed: the same record keys every run
     mp.delenv("BOLD_HMAC_KEY_FILE", raising=False)
-    results = {}
+    results, owner = {}, None
     try:
         for name in NOTEBOOKS:
             nb = _read(name)
+            if owner is not None:  # a clean namespace, as in a kernel of its own
+                nb.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))
             client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                                    km=owner.km if owner is not None and owner.km is not None else None,
                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
             started = time.perf_counter()
             try:
-                client.execute()
+                client.execute(cleanup_kc=False)
                 error = None
             except Exception as e:  # noqa: BLE001 - a cell error, a timeout or a dead kernel: reported by the tests
                 error = e
+            owner = owner or client
             nbformat.write(nb, work / f"executed-{name}")
             results[name] = {"error": error, "seconds": time.perf_counter() - started}
     finally:
         mp.undo()
+        if owner is not None and owner.km is not None:
+            owner._cleanup_kernel()
     (work / "timings.json").write_text(json.dumps({k: v["seconds"] for k, v in results.items()}))
     return work, results
 
