@@ -128,8 +128,10 @@ def unreferenced_files(root: str) -> list[str]:
 
 
 @pytest.mark.parametrize("command, marker", [
-    # during predict: records already written, edges being written (a kill during ingest or
-    # cluster leaves a subset of the states these two leave: dropped to keep the suite short)
+    # during predict: records committed to their table but not published, edges being written.
+    # (Kills during ingest and during cluster, dropped to keep the suite short, interrupt the
+    # same kinds of state on other tables: a write with data files and no commit, earlier
+    # tables committed and unpublished.)
     ("run", "[predict] started"),
     # after the last write (clusters, person_events appended), before the publish commit; a
     # `bold cluster` re-run gets there in a third of a whole run's time
