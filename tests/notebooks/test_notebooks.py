@@ -78,7 +78,7 @@ def executed(tmp_path_factory):
             if owner is not None:  # a clean namespace, as in a kernel of its own
                 nb.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))
             client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                    km=owner.km if owner is not None and owner.km is not None else None,
+                                    km=owner.km if owner is not None else None,
                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
             started = time.perf_counter()
             try:
