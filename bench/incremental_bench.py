@@ -184,7 +184,7 @@ def markdown(r: dict) -> str:
     lines = [f"Incremental vs full re-run, {r['people']:,} people, machine {r['machine']['cores']} cores, "
              f"{r['date']}; times in seconds (whole `run_pipeline`, ingest to publish).", "",
              "| run | records | new | changed | withdrawn | pairs scored | edges kept | total (s) | "
-             "ingest | predict | cluster | identify |", "|---|" + "---:|" * 11]
+             "ingest | predict | cluster | identify | analysis |", "|---|" + "---:|" * 12]
     for name in ("week1_full", "week2_incremental", "week2_incremental_dv", "week2_full"):
         if name not in s:
             continue
@@ -193,7 +193,7 @@ def markdown(r: dict) -> str:
         lines.append("| " + " | ".join([name, *[f"{v:,.0f}" if isinstance(v, (int, float)) else "-" for v in (
             x["records"], x["records_new"], x["records_changed"], x["records_withdrawn"], x["scored_pairs"],
             x["kept_edges"])], f"{x['seconds']:.1f}", *[f"{st.get(k, 0):.1f}" for k in (
-                "ingest", "predict", "cluster", "identify")]]) + " |")
+                "ingest", "predict", "cluster", "identify", "analysis")]]) + " |")
     e = r["equal"]
     lines += ["", f"Incremental / full: time {r['ratios']['time']:.2f}, pairs scored "
               f"{r['ratios']['scored_pairs']:.4f}. Published edges: {e['pairs']:,} pairs, "

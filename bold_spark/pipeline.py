@@ -436,10 +436,6 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         _write(spark, cfg, run, "clusters", ids.stable)
         _append(spark, cfg, run, "person_events", ids.events)
         run.metrics["identify_decided"] = float(ids.touched)  # clusters + previous ids through the rules
-        # analyst zone: person IDs and the declared analysis columns, no identifiers (docs/analysis.md)
-        _write(spark, cfg, run, "analysis", analysis_table(
-            _read(spark, cfg, run, "records"), _read(spark, cfg, run, "clusters"),
-            analysis_schema(cfg.dataset_configs()), levels, run.run_id))
         counts = read_table(spark, cfg.table_uri("person_events"), run.table_versions["person_events"]) \
             .where(F.col("run_id") == run.run_id).groupBy("threshold", "event").count().collect()
         for r in counts:
@@ -451,6 +447,12 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
                 run.metrics[f"id_churn_{lv}"] = share
         logger.info("person ids: %s", ", ".join(f"{k[3:]} {v:.0f}" for k, v in sorted(run.metrics.items())
                                                  if k.startswith("id_") and not k.startswith("id_churn")))
+    # its own stage (it is not identify's cost): analyst zone, person IDs and the declared
+    # analysis columns, no identifiers (docs/analysis.md)
+    with stage("analysis", run.stage_seconds):
+        _write(spark, cfg, run, "analysis", analysis_table(
+            _read(spark, cfg, run, "records"), _read(spark, cfg, run, "clusters"),
+            analysis_schema(cfg.dataset_configs()), levels, run.run_id))
     stats = _read(spark, cfg, run, "clusters").agg(
         *[F.countDistinct(f"person_id_{lv}").alias(lv) for lv in thresholds],
         *[F.max(f"cluster_size_{lv}").alias(f"max_{lv}") for lv in thresholds],

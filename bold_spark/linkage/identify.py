@@ -95,7 +95,6 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -369,16 +368,33 @@ def assign_person_ids(
 
 def _first_run(clusters: DataFrame, levels: Sequence[str], run_id: str) -> Identified:
     """No previous IDs: every cluster gets a new ID from its smallest record key; no shuffle."""
-    c = clusters.localCheckpoint(eager=True)  # read by both outputs
+    # read by both outputs; the provisional labels are replaced, so never computed or kept
+    c = clusters.drop(*_provisional(levels)).localCheckpoint(eager=True)
     ids = {lv: mint_person_id(run_id, F.lit(lv), F.col(f"cluster_key_{lv}")) for lv in levels}
-    events = reduce(DataFrame.unionByName, [
-        c.where(F.col("record_key") == F.col(f"cluster_key_{lv}")).select(
-            ids[lv].alias("person_id"), F.lit("created").alias("event"),
-            F.lit(None).cast("string").alias("other_person_id"), F.lit(lv).alias("threshold"),
-            F.lit(run_id).alias("run_id"), F.col(f"cluster_size_{lv}").cast("bigint").alias("records"),
-            F.lit(None).cast("bigint").alias("previous_records"))
-        for lv in levels])
+    events = _per_level_events(c, levels, {
+        lv: (F.col("record_key") == F.col(f"cluster_key_{lv}"), ids[lv], "created",
+             F.lit(None).cast("bigint")) for lv in levels}, run_id)
     return Identified(_replace_ids(clusters, c, ids, levels), events, None, "first", 0)
+
+
+def _provisional(levels: Sequence[str]) -> list[str]:
+    """The columns :func:`identify` replaces: never read from its input."""
+    return ["person_id", *[f"person_id_{lv}" for lv in levels]]
+
+
+def _per_level_events(frame: DataFrame, levels: Sequence[str],
+                      spec: dict[str, tuple[Column, Column, str, Column]], run_id: str) -> DataFrame:
+    """One event per level for each row of ``frame`` that is its cluster's row at that level, in
+    one pass over ``frame`` (a union of a filter per level would read it once per level).
+
+    ``spec[level]`` = (row condition, person_id, event, previous_records); ``records`` is the
+    row's ``cluster_size_<level>``."""
+    return frame.select(F.inline(F.filter(F.array(*[F.struct(
+        cond.alias("_on"), pid.alias("person_id"), F.lit(event).alias("event"),
+        F.lit(None).cast("string").alias("other_person_id"), F.lit(lv).alias("threshold"),
+        F.lit(run_id).alias("run_id"), F.col(f"cluster_size_{lv}").cast("bigint").alias("records"),
+        prev.alias("previous_records"))
+        for lv, (cond, pid, event, prev) in spec.items()]), lambda e: e["_on"]))).drop("_on")
 
 
 def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str], run_id: str,
@@ -400,8 +416,10 @@ def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str],
     same = {lv: F.coalesce((F.col(f"cluster_key_{lv}") == F.col(f"_okey_{lv}"))
                            & (F.col(f"cluster_size_{lv}") == F.col(f"_osize_{lv}")), F.lit(False))
             for lv in levels}
-    # the one shuffle over all records: this run's clusters beside the previous ones
-    j = clusters.withColumn("_in_cur", F.lit(True)).join(prev, "record_key", "full_outer") \
+    # the one shuffle over all records: this run's clusters beside the previous ones (the
+    # provisional labels, which are replaced, are left out: never computed, never shuffled)
+    j = clusters.drop(*_provisional(levels)).withColumn("_in_cur", F.lit(True)) \
+        .join(prev, "record_key", "full_outer") \
         .select("*", *[same[lv].alias(f"_same_{lv}") for lv in levels]).localCheckpoint(eager=True)
     stacked = j.select("record_key", F.inline(F.array(*[F.struct(
         F.lit(lv).alias("level"), F.col(f"cluster_key_{lv}").alias("label"),
@@ -430,13 +448,11 @@ def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str],
         joined = joined.select("*", *[F.lit(None).cast("string").alias(f"_m_{lv}") for lv in levels])
         events = None
     ids = {lv: F.coalesce(F.col(f"_m_{lv}"), F.col(f"_oid_{lv}")) for lv in levels}
-    kept = reduce(DataFrame.unionByName, [
-        joined.where((F.col("record_key") == F.col(f"cluster_key_{lv}")) & F.col(f"_m_{lv}").isNull()).select(
-            F.col(f"_oid_{lv}").alias("person_id"), F.lit("kept").alias("event"),
-            F.lit(None).cast("string").alias("other_person_id"), F.lit(lv).alias("threshold"),
-            F.lit(run_id).alias("run_id"), F.col(f"cluster_size_{lv}").cast("bigint").alias("records"),
-            F.col(f"_osize_{lv}").alias("previous_records"))
-        for lv in levels])
+    # an untouched cluster is a previous one unchanged: previous_records = its size
+    kept = _per_level_events(joined, levels, {
+        lv: ((F.col("record_key") == F.col(f"cluster_key_{lv}")) & F.col(f"_m_{lv}").isNull(),
+             F.col(f"_oid_{lv}"), "kept", F.col(f"cluster_size_{lv}").cast("bigint"))
+        for lv in levels}, run_id)
     events = kept if events is None else kept.unionByName(events)
     row = joined.where(F.coalesce(F.col("_in_prev"), F.lit(False))).agg(
         F.count(F.lit(1)).alias("_n"),
