@@ -436,10 +436,12 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         _write(spark, cfg, run, "clusters", ids.stable)
         _append(spark, cfg, run, "person_events", ids.events)
         run.metrics["identify_decided"] = float(ids.touched)  # clusters + previous ids through the rules
+        # this run's events only (the run id prunes the table's files by their statistics)
         counts = read_table(spark, cfg.table_uri("person_events"), run.table_versions["person_events"]) \
-            .where(F.col("run_id") == run.run_id).groupBy("threshold", "event").count().collect()
+            .where(F.col("run_id") == run.run_id).groupBy("threshold", "event") \
+            .agg(F.count(F.lit(1)).alias("n"), F.max("records").alias("max_records")).collect()
         for r in counts:
-            run.metrics[f"id_{r['event']}_{r['threshold']}"] = float(r["count"])
+            run.metrics[f"id_{r['event']}_{r['threshold']}"] = float(r["n"])
         if previous is not None:
             churn = ids.churn if ids.churn is not None else id_churn(
                 previous, _read(spark, cfg, run, "clusters"), levels)
@@ -453,16 +455,17 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         _write(spark, cfg, run, "analysis", analysis_table(
             _read(spark, cfg, run, "records"), _read(spark, cfg, run, "clusters"),
             analysis_schema(cfg.dataset_configs()), levels, run.run_id))
-    stats = _read(spark, cfg, run, "clusters").agg(
-        *[F.countDistinct(f"person_id_{lv}").alias(lv) for lv in thresholds],
-        *[F.max(f"cluster_size_{lv}").alias(f"max_{lv}") for lv in thresholds],
-    ).collect()[0]
+    # Every current ID has exactly one created / kept / split_from event of this run, whose
+    # ``records`` is its cluster's size: persons and the largest cluster per level come from the
+    # events counted above (a distinct count over the clusters table cost a pass over it).
+    current = [r for r in counts if r["event"] in ("created", "kept", "split_from")]
     out = {}
     for lv in thresholds:
-        out[f"persons_{lv}"] = int(stats[lv])
-        out[f"max_cluster_size_{lv}"] = int(stats[f"max_{lv}"] or 0)
-        run.metrics[f"persons_{lv}"] = float(stats[lv])
-        run.metrics[f"max_cluster_size_{lv}"] = float(stats[f"max_{lv}"] or 0)
+        mine = [r for r in current if r["threshold"] == lv]
+        out[f"persons_{lv}"] = sum(int(r["n"]) for r in mine)
+        out[f"max_cluster_size_{lv}"] = max((int(r["max_records"] or 0) for r in mine), default=0)
+        run.metrics[f"persons_{lv}"] = float(out[f"persons_{lv}"])
+        run.metrics[f"max_cluster_size_{lv}"] = float(out[f"max_cluster_size_{lv}"])
         logger.info("clusters at %-6s (p >= %.2f): %d persons, largest cluster %d records",
                     lv, thresholds[lv], out[f"persons_{lv}"], out[f"max_cluster_size_{lv}"])
     return out

@@ -55,6 +55,16 @@ def demo_run(spark, tmp_path_factory):
     return tmp, cfg, key, result
 
 
+def assert_cluster_metrics(run, clusters):
+    """The run's persons and largest cluster per level (taken from its person events) are the
+    published clusters table's own."""
+    row = clusters.agg(*[c for lv in ("high", "medium", "low") for c in (
+        F.countDistinct(f"person_id_{lv}").alias(lv), F.max(f"cluster_size_{lv}").alias(f"max_{lv}"))]).first()
+    for lv in ("high", "medium", "low"):
+        assert run.metrics[f"persons_{lv}"] == row[lv], lv
+        assert run.metrics[f"max_cluster_size_{lv}"] == row[f"max_{lv}"], lv
+
+
 def test_run_succeeds_and_conserves_records(spark, demo_run):
     _, cfg, _, result = demo_run
     run = result.run
@@ -75,6 +85,7 @@ def test_run_succeeds_and_conserves_records(spark, demo_run):
     runs = ended_runs(spark, cfg).collect()
     assert [r["status"] for r in runs] == ["succeeded"] and runs[0]["config_hash"] == cfg.config_hash()
     assert runs[0]["published_seq"] == published_set(spark, cfg.output_root).seq == 1
+    assert_cluster_metrics(run, clusters)
 
 
 def test_edge_schema(spark, demo_run):
@@ -173,6 +184,7 @@ def test_next_snapshot_carries_person_ids_over(spark, demo_run):
     result = run_pipeline(spark, cfg, key)
     assert result.run.status == "succeeded"
     after = read_published(spark, cfg.output_root)["clusters"].collect()
+    assert_cluster_metrics(result.run, read_published(spark, cfg.output_root)["clusters"])
     m = result.run.metrics
     for level in ("high", "medium", "low"):
         old = _members(before, level)
