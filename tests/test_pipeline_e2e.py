@@ -183,8 +183,9 @@ def test_next_snapshot_carries_person_ids_over(spark, demo_run):
     run_generate(spark, spec, str(tmp / "input"), withdraw=0.01)
     result = run_pipeline(spark, cfg, key)
     assert result.run.status == "succeeded"
-    after = read_published(spark, cfg.output_root)["clusters"].collect()
-    assert_cluster_metrics(result.run, read_published(spark, cfg.output_root)["clusters"])
+    published_clusters = read_published(spark, cfg.output_root)["clusters"]
+    after = published_clusters.collect()
+    assert_cluster_metrics(result.run, published_clusters)
     m = result.run.metrics
     for level in ("high", "medium", "low"):
         old = _members(before, level)

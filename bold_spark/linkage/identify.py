@@ -371,7 +371,7 @@ def _first_run(clusters: DataFrame, levels: Sequence[str], run_id: str) -> Ident
     # read by both outputs; the provisional labels are replaced, so never computed or kept
     c = clusters.drop(*_provisional(levels)).localCheckpoint(eager=True)
     ids = {lv: mint_person_id(run_id, F.lit(lv), F.col(f"cluster_key_{lv}")) for lv in levels}
-    events = _per_level_events(c, levels, {
+    events = _per_level_events(c, {
         lv: (F.col("record_key") == F.col(f"cluster_key_{lv}"), ids[lv], "created",
              F.lit(None).cast("bigint")) for lv in levels}, run_id)
     return Identified(_replace_ids(clusters, c, ids, levels), events, None, "first", 0)
@@ -382,8 +382,8 @@ def _provisional(levels: Sequence[str]) -> list[str]:
     return ["person_id", *[f"person_id_{lv}" for lv in levels]]
 
 
-def _per_level_events(frame: DataFrame, levels: Sequence[str],
-                      spec: dict[str, tuple[Column, Column, str, Column]], run_id: str) -> DataFrame:
+def _per_level_events(frame: DataFrame, spec: dict[str, tuple[Column, Column, str, Column]],
+                      run_id: str) -> DataFrame:
     """One event per level for each row of ``frame`` that is its cluster's row at that level, in
     one pass over ``frame`` (a union of a filter per level would read it once per level).
 
@@ -449,7 +449,7 @@ def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str],
         events = None
     ids = {lv: F.coalesce(F.col(f"_m_{lv}"), F.col(f"_oid_{lv}")) for lv in levels}
     # an untouched cluster is a previous one unchanged: previous_records = its size
-    kept = _per_level_events(joined, levels, {
+    kept = _per_level_events(joined, {
         lv: ((F.col("record_key") == F.col(f"cluster_key_{lv}")) & F.col(f"_m_{lv}").isNull(),
              F.col(f"_oid_{lv}"), "kept", F.col(f"cluster_size_{lv}").cast("bigint"))
         for lv in levels}, run_id)
