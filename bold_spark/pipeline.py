@@ -61,9 +61,10 @@ from bold_spark.publish import (
     published_set,
     read_published,
     release_lock,
-    unfinished_runs,
+    runs_to_sweep,
 )
 from bold_spark.runs import RunRecord, new_run_id, run_record_frame
+from bold_spark.session import wait_for_running_tasks
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -558,8 +559,15 @@ def _append_run(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
 
 def _recover(spark: SparkSession, cfg: PipelineConfig) -> None:
     """Mark runs that started and never finished (killed) as abandoned and delete the data files
-    they wrote that no Delta version references. Called under the run lock."""
-    for run_id, started in unfinished_runs(spark, cfg.output_root):
+    they wrote that no Delta version references; sweep the last run again if it failed. Called
+    under the run lock."""
+    unfinished, failed = runs_to_sweep(spark, cfg.output_root)
+    if failed is not None:
+        removed = clean_orphans(spark, cfg.output_root, failed[1])
+        if removed:
+            logger.warning("removed %d data files the failed run %s wrote after its own "
+                           "clean-up (a task of its aborted job finished late)", removed, failed[0])
+    for run_id, started in unfinished:
         removed = clean_orphans(spark, cfg.output_root, started)
         logger.warning("run %s started %s and never finished (killed?): marked abandoned, "
                        "%d uncommitted data files removed; the published set was not touched",
@@ -596,6 +604,7 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
             status = "audit_failed" if isinstance(cause, AuditError) else "failed"
             failed = e.stage if isinstance(e, StageError) else name
             run.finish(status, failed_stage=failed, error=redact_error(e))
+            wait_for_running_tasks(spark)  # an aborted job's stragglers may still be writing
             removed = clean_orphans(spark, cfg.output_root, run.started_at)
             if removed:
                 logger.info("removed %d data files the failed run wrote but never committed", removed)

@@ -232,17 +232,40 @@ def break_lock(spark: SparkSession, output_root: str) -> dict | None:
 # ---------------------------------------------------------------- recovery after a killed run
 
 
-def unfinished_runs(spark: SparkSession, output_root: str) -> list[tuple[str, dt.datetime]]:
-    """(run_id, started_at) of runs with a start row in ``runs`` and no end row."""
+def _run_summaries(spark: SparkSession, output_root: str) -> list:
+    """One small row per run in ``runs``: its start, and its end row's (finished_at, status)
+    as ``end`` (null while it has none)."""
     uri = table_uri(output_root, RUNS)
     if not table_exists(uri, spark):
         return []
-    runs = read_table(spark, uri)
-    rows = runs.groupBy("run_id").agg(
+    ended = F.col("status") != "running"
+    return read_table(spark, uri).groupBy("run_id").agg(
         F.min("started_at").alias("started_at"),
-        F.max(F.when(F.col("status") != "running", 1).otherwise(0)).alias("ended"),
-    ).where("ended = 0").collect()
-    return sorted((r["run_id"], r["started_at"]) for r in rows)
+        F.max(F.when(ended, F.struct("finished_at", "status"))).alias("end"),
+    ).collect()
+
+
+def unfinished_runs(spark: SparkSession, output_root: str) -> list[tuple[str, dt.datetime]]:
+    """(run_id, started_at) of runs with a start row in ``runs`` and no end row."""
+    return sorted((r["run_id"], r["started_at"]) for r in _run_summaries(spark, output_root)
+                  if r["end"] is None)
+
+
+FAILED_STATUSES = ("failed", "audit_failed")
+
+
+def runs_to_sweep(spark: SparkSession, output_root: str
+                  ) -> tuple[list[tuple[str, dt.datetime]], tuple[str, dt.datetime] | None]:
+    """What a new run must clean up before it starts, from one read of ``runs``: the runs that
+    never finished (killed), and the last run to end if it failed (its own clean-up ran while
+    a task of its aborted job could still be writing; the next run sweeps again)."""
+    rows = _run_summaries(spark, output_root)
+    unfinished = sorted((r["run_id"], r["started_at"]) for r in rows if r["end"] is None)
+    ended = [r for r in rows if r["end"] is not None and r["end"]["finished_at"] is not None]
+    last = max(ended, key=lambda r: r["end"]["finished_at"], default=None)
+    failed = ((last["run_id"], last["started_at"])
+              if last is not None and last["end"]["status"] in FAILED_STATUSES else None)
+    return unfinished, failed
 
 
 def referenced_files(spark: SparkSession, table: str, since_ms: int) -> set[str]:

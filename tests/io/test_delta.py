@@ -179,3 +179,27 @@ def test_embedded_writer_keeps_files_when_a_step_after_the_commit_fails(spark, e
     result = write_table(frame(spark, 7), uri)
     assert result.version == 1 and result.rows == 7
     assertDataFrameEqual(read_table(spark, uri), frame(spark, 7))
+
+
+def test_wait_for_running_tasks_waits_for_a_job_still_running(spark):
+    """What a failed run's clean-up waits for: tasks still running on the executors."""
+    import threading
+    import time
+
+    from bold_spark.session import wait_for_running_tasks
+
+    def slow(_):
+        import time as t
+        t.sleep(4)
+
+    job = threading.Thread(target=lambda: spark.sparkContext.parallelize(range(2), 2).foreach(slow))
+    t0 = time.monotonic()
+    job.start()
+    try:
+        time.sleep(1.5)  # the tasks have started
+        assert wait_for_running_tasks(spark, timeout_s=0.5, poll_s=0.1) is False
+        assert wait_for_running_tasks(spark, timeout_s=60, poll_s=0.1) is True
+        assert time.monotonic() - t0 >= 4
+    finally:
+        job.join()
+    assert wait_for_running_tasks(spark, timeout_s=5) is True
