@@ -424,10 +424,14 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
 
 def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
     records = _read(spark, cfg, run, "records").select("record_key", "source")
-    edges = _read(spark, cfg, run, "edges").select("record_key_l", "record_key_r", "match_probability")
+    edges = _read(spark, cfg, run, "edges").select(
+        "record_key_l", "record_key_r", "source_l", "source_r", "match_probability")
     t = cfg.thresholds
     thresholds = {"high": t.high, "medium": t.medium, "low": t.low}
-    clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges)
+    single = frozenset(name for name, ds in cfg.dataset_configs().items()
+                       if ds.one_record_per_person)
+    clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
+                               one_record_per_person=single)
     levels = list(thresholds)
     current = _base(spark, cfg, run)
     previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])

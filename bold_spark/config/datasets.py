@@ -129,6 +129,10 @@ class DatasetConfig:
     #: change_file: operation (add, update, delete) -> the value the source writes for it
     #: (matched trimmed and ignoring case); empty: the words add, update and delete.
     change_values: dict[str, str] = field(default_factory=dict)
+    #: At most one record per person in this source (a register: one claimant account per
+    #: person). Clustering then never puts two of its records in one cluster: a cluster that
+    #: would hold two is split at its weakest links (docs/accuracy.md, "one record per person").
+    one_record_per_person: bool = False
     file: str = ""
 
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import reduce
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -142,12 +143,106 @@ def person_id(label: F.Column) -> F.Column:
     return F.concat(F.lit("P"), F.substring(F.sha2(F.concat(F.lit("person:"), label), 256), 1, 20))
 
 
+def _greedy_split(edges: list[tuple[str, str, str, str, float]], exclusive: frozenset[str]
+                  ) -> dict[str, tuple[str, int]]:
+    """Clusters of ``edges`` (key_l, key_r, source_l, source_r, probability) built strongest
+    edge first, refusing any edge that would put two records of one ``exclusive`` source in
+    one cluster. Returns node -> (smallest key of its cluster, cluster size). Ties in
+    probability are broken by the keys, so the result depends on the edges only."""
+    parent: dict[str, str] = {}
+    held: dict[str, frozenset[str]] = {}  # root -> the exclusive sources its cluster holds
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b, sa, sb, _ in sorted(edges, key=lambda e: (-e[4], e[0], e[1])):
+        for node, src in ((a, sa), (b, sb)):
+            if node not in parent:
+                parent[node] = node
+                held[node] = frozenset({src}) & exclusive
+        ra, rb = root(a), root(b)
+        if ra == rb or held[ra] & held[rb]:
+            continue
+        keep, gone = (ra, rb) if ra < rb else (rb, ra)  # the root is the smallest key
+        parent[gone] = keep
+        held[keep] = held[keep] | held.pop(gone)
+    roots = {node: root(node) for node in parent}
+    sizes: dict[str, int] = {}
+    for r in roots.values():
+        sizes[r] = sizes.get(r, 0) + 1
+    return {node: (r, sizes[r]) for node, r in roots.items()}
+
+
+def split_same_source(
+    labelled: DataFrame, edges: DataFrame, thresholds: dict[str, float], exclusive: frozenset[str]
+) -> DataFrame:
+    """Split the clusters that hold two records of a one-record-per-person source.
+
+    Parameters:
+        labelled: one row per record: ``record_key``, ``source`` and per level ``label_<level>``
+            / ``size_<level>`` (connected components; null for a record with no edge there).
+        edges: scored edges with ``source_l`` / ``source_r``.
+        thresholds: level name -> match-probability threshold.
+        exclusive: the sources declared ``one_record_per_person``.
+
+    Returns ``labelled`` with the labels and sizes of those clusters' records replaced: each is
+    rebuilt from its own edges strongest first, an edge refused when it would join two records
+    of one exclusive source (so the weakest bridge between them is the one cut). Other
+    clusters are untouched. One Spark job finds the clusters, one brings their edges (few: the
+    conflicting clusters only) to the driver."""
+    if not exclusive:
+        return labelled
+    stacked = reduce(DataFrame.unionByName, [
+        labelled.where(F.col("source").isin(*sorted(exclusive)) & F.col(f"label_{lv}").isNotNull())
+        .select(F.lit(lv).alias("level"), F.col(f"label_{lv}").alias("label"), "source")
+        for lv in thresholds])
+    bad = stacked.groupBy("level", "label", "source").count().where("count > 1") \
+        .select("level", "label").distinct().collect()
+    if not bad:
+        return labelled
+    by_level: dict[str, list[str]] = {}
+    for r in bad:
+        by_level.setdefault(r["level"], []).append(r["label"])
+    keyed = labelled.select("record_key", *[f"label_{lv}" for lv in by_level])
+    parts = []
+    for lv, labels in by_level.items():
+        members = keyed.where(F.col(f"label_{lv}").isin(*labels)).select(
+            F.col("record_key").alias("record_key_l"))
+        parts.append(edges.where(F.col("match_probability") >= thresholds[lv])
+                     .join(F.broadcast(members), "record_key_l")
+                     .select(F.lit(lv).alias("level"), "record_key_l", "record_key_r",
+                             "source_l", "source_r", F.col("match_probability").cast("double")))
+    rows = reduce(DataFrame.unionByName, parts).collect()
+    split: dict[str, dict[str, tuple[str, int]]] = {}
+    for lv, labels in by_level.items():
+        mine = [(r[1], r[2], r[3], r[4], r[5]) for r in rows if r[0] == lv]
+        split[lv] = _greedy_split(mine, exclusive)
+        after = len({lab for lab, _ in split[lv].values()})
+        logger.info("one record per person (%s): %d clusters at %s held two records of one of "
+                    "them; split into %d", ", ".join(sorted(exclusive)), len(labels), lv, after)
+    nodes = sorted(set().union(*[s.keys() for s in split.values()]))
+    schema = ", ".join(["record_key string",
+                        *[f"new_label_{lv} string, new_size_{lv} bigint" for lv in thresholds]])
+    new = labelled.sparkSession.createDataFrame(
+        [(n, *[v for lv in thresholds for v in split.get(lv, {}).get(n, (None, None))])
+         for n in nodes], schema)
+    out = labelled.join(F.broadcast(new), "record_key", "left")
+    return out.select(*[
+        F.coalesce(F.col(f"new_{c}"), F.col(c)).alias(c) if c.startswith(("label_", "size_"))
+        and c.split("_", 1)[1] in thresholds else F.col(c)
+        for c in labelled.columns])
+
+
 def cluster_records(
     record_keys: DataFrame,
     edges: DataFrame,
     thresholds: dict[str, float],
     run_id: str,
     driver_max_edges: int = DRIVER_MAX_EDGES,
+    one_record_per_person: frozenset[str] = frozenset(),
 ) -> DataFrame:
     """Clusters at every threshold: connected components over the edges that hold at each.
 
@@ -159,6 +254,9 @@ def cluster_records(
         run_id: the run writing the clusters.
         driver_max_edges: solve on the driver when at most this many edges reach the lowest
             threshold, else by label propagation in Spark (0: always in Spark).
+        one_record_per_person: sources with at most one record per person: a cluster holding
+            two of one of them is split (:func:`split_same_source`); needs ``source_l`` /
+            ``source_r`` in ``edges``.
 
     Returns one row per record: ``record_key``, ``source``, ``person_id`` (the medium level's),
     ``person_id_<level>``, ``cluster_size_<level>`` and ``cluster_key_<level>`` (the smallest
@@ -169,6 +267,7 @@ def cluster_records(
     labels = (component_labels(edges, thresholds, driver_max_edges)
               .withColumnRenamed("node", "record_key"))
     out = record_keys.select("record_key", "source").join(labels, "record_key", "left")
+    out = split_same_source(out, edges, thresholds, frozenset(one_record_per_person))
     main = "medium" if "medium" in thresholds else list(thresholds)[0]
     ids = {lv: person_id(F.coalesce(F.col(f"label_{lv}"), F.col("record_key")))
            for lv in thresholds}

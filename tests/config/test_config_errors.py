@@ -107,3 +107,11 @@ def test_pairs_scored_by_two_groups_refused(tmp_path, monkeypatch):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match=r"file not found"):
         load_dataset_config(tmp_path / "nope.yaml")
+
+
+def test_one_record_per_person_is_a_boolean(tmp_path):
+    assert load_dataset_config(write(tmp_path, "d.yaml", good_dataset())).one_record_per_person is False
+    ok = load_dataset_config(write(tmp_path, "o.yaml", {**good_dataset(), "one_record_per_person": True}))
+    assert ok.one_record_per_person is True
+    with pytest.raises(ConfigError, match=r"b.yaml: key 'one_record_per_person'"):
+        load_dataset_config(write(tmp_path, "b.yaml", {**good_dataset(), "one_record_per_person": "yes"}))

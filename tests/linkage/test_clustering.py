@@ -73,3 +73,44 @@ def test_no_edges_at_all(spark):
         out = cluster_records(records, edges, THRESHOLDS, "r", limit).collect()
         assert sorted(r["cluster_size_low"] for r in out) == [1, 1]
         assert len({r["person_id"] for r in out}) == 2
+
+
+@pytest.mark.parametrize("driver_max_edges", [0, 1000], ids=["spark", "driver"])
+def test_one_record_per_person_source_splits_at_the_weakest_bridge(spark, driver_max_edges):
+    """Two benefits claimants (one record per person) joined through other records: the cluster
+    is rebuilt strongest edge first and the edge that would join the second claimant is cut.
+    Clusters without two of them (two prison records here) are left as they are."""
+    src = {"b1": "benefits", "b2": "benefits", "p1": "prison", "p2": "prison", "n1": "ndtms",
+           "x1": "prison", "x2": "prison", "y1": "benefits"}
+    records = spark.createDataFrame(sorted(src.items()), "record_key string, source string")
+    rows = [("b1", "p1", 0.999), ("p1", "n1", 0.97), ("b2", "n1", 0.92), ("b2", "p2", 0.999),
+            ("b1", "b2", 0.6), ("x1", "x2", 0.95), ("x2", "y1", 0.93)]
+    edges = spark.createDataFrame(
+        [(a, b, src[a], src[b], p) for a, b, p in rows],
+        "record_key_l string, record_key_r string, source_l string, source_r string, "
+        "match_probability double")
+    plain = cluster_records(records, edges, THRESHOLDS, "r", driver_max_edges)
+    assert groups(plain, "person_id_medium") == {
+        frozenset({"b1", "b2", "p1", "p2", "n1"}), frozenset({"x1", "x2", "y1"})}
+    out = cluster_records(records, edges, THRESHOLDS, "r", driver_max_edges,
+                          one_record_per_person=frozenset({"benefits"})).persist()
+    assert out.count() == len(src)
+    for lv in ("medium", "low"):
+        assert groups(out, f"person_id_{lv}") == {
+            frozenset({"b1", "p1", "n1"}), frozenset({"b2", "p2"}), frozenset({"x1", "x2", "y1"})}, lv
+    assert groups(out, "person_id_high") == groups(plain, "person_id_high")
+    got = {r["record_key"]: r for r in out.collect()}
+    assert [got[k]["cluster_size_medium"] for k in ("b1", "p1", "n1", "b2", "p2", "x1")] == [3, 3, 3, 2, 2, 3]
+    assert got["n1"]["cluster_key_medium"] == "b1" and got["p2"]["cluster_key_low"] == "b2"
+    assert got["n1"]["cluster_size_high"] == 1 and got["n1"]["cluster_key_high"] == "n1"
+
+
+def test_greedy_split_is_decided_by_the_edges_not_their_order():
+    from bold_spark.linkage.clustering import _greedy_split
+
+    edges = [("a", "c", "s", "t", 0.9), ("b", "c", "s", "t", 0.9), ("c", "d", "t", "u", 0.95)]
+    one = _greedy_split(edges, frozenset({"s"}))
+    assert one == _greedy_split(edges[::-1], frozenset({"s"}))
+    # equal probabilities: the smaller keys' edge is taken first
+    assert one == {"a": ("a", 3), "c": ("a", 3), "d": ("a", 3), "b": ("b", 1)}
+    assert _greedy_split(edges, frozenset()) == {k: ("a", 4) for k in "abcd"}
