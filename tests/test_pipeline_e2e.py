@@ -86,6 +86,12 @@ def test_run_succeeds_and_conserves_records(spark, demo_run):
     assert [r["status"] for r in runs] == ["succeeded"] and runs[0]["config_hash"] == cfg.config_hash()
     assert runs[0]["published_seq"] == published_set(spark, cfg.output_root).seq == 1
     assert_cluster_metrics(run, clusters)
+    # benefits is declared one record per person (conf/datasets/benefits.yaml): no cluster at
+    # any threshold holds two of its records
+    assert cfg.dataset_configs()["benefits"].one_record_per_person
+    claimants = clusters.where("source = 'benefits'")
+    for lv in ("high", "medium", "low"):
+        assert claimants.groupBy(f"person_id_{lv}").count().where("count > 1").count() == 0, lv
 
 
 def test_edge_schema(spark, demo_run):

@@ -195,27 +195,32 @@ def split_same_source(
     conflicting clusters only) to the driver."""
     if not exclusive:
         return labelled
-    stacked = reduce(DataFrame.unionByName, [
-        labelled.where(F.col("source").isin(*sorted(exclusive)) & F.col(f"label_{lv}").isNotNull())
-        .select(F.lit(lv).alias("level"), F.col(f"label_{lv}").alias("label"), "source")
-        for lv in thresholds])
-    bad = stacked.groupBy("level", "label", "source").count().where("count > 1") \
-        .select("level", "label").distinct().collect()
+    levels = list(thresholds)
+    per_level = F.inline(F.array(*[
+        F.struct(F.lit(lv).alias("level"), F.col(f"label_{lv}").alias("label")) for lv in levels]))
+    bad = (labelled.where(F.col("source").isin(*sorted(exclusive)))
+           .select("source", per_level).where(F.col("label").isNotNull())
+           .groupBy("level", "label", "source").count().where("count > 1")
+           .select("level", "label").distinct().collect())
     if not bad:
         return labelled
     by_level: dict[str, list[str]] = {}
     for r in bad:
         by_level.setdefault(r["level"], []).append(r["label"])
-    keyed = labelled.select("record_key", *[f"label_{lv}" for lv in by_level])
-    parts = []
-    for lv, labels in by_level.items():
-        members = keyed.where(F.col(f"label_{lv}").isin(*labels)).select(
-            F.col("record_key").alias("record_key_l"))
-        parts.append(edges.where(F.col("match_probability") >= thresholds[lv])
-                     .join(F.broadcast(members), "record_key_l")
-                     .select(F.lit(lv).alias("level"), "record_key_l", "record_key_r",
-                             "source_l", "source_r", F.col("match_probability").cast("double")))
-    rows = reduce(DataFrame.unionByName, parts).collect()
+    # the conflicting clusters' records (few), each flagged with the levels it is in one at,
+    # then their edges: one pass over the records and one over the edges
+    flags = {lv: F.col(f"label_{lv}").isin(*labels) for lv, labels in by_level.items()}
+    members = labelled.where(reduce(lambda a, b: a | b, flags.values())).select(
+        F.col("record_key").alias("record_key_l"), *[f.alias(f"in_{lv}") for lv, f in flags.items()])
+    joined = edges.join(F.broadcast(members), "record_key_l")
+    rows = joined.select(
+        F.inline(F.array(*[
+            F.when(F.col(f"in_{lv}") & (F.col("match_probability") >= thresholds[lv]),
+                   F.struct(F.lit(lv).alias("level")))
+            for lv in by_level])),
+        "record_key_l", "record_key_r", "source_l", "source_r",
+        F.col("match_probability").cast("double"),
+    ).where(F.col("level").isNotNull()).collect()
     split: dict[str, dict[str, tuple[str, int]]] = {}
     for lv, labels in by_level.items():
         mine = [(r[1], r[2], r[3], r[4], r[5]) for r in rows if r[0] == lv]
@@ -225,9 +230,9 @@ def split_same_source(
                     "them; split into %d", ", ".join(sorted(exclusive)), len(labels), lv, after)
     nodes = sorted(set().union(*[s.keys() for s in split.values()]))
     schema = ", ".join(["record_key string",
-                        *[f"new_label_{lv} string, new_size_{lv} bigint" for lv in thresholds]])
+                        *[f"new_label_{lv} string, new_size_{lv} bigint" for lv in levels]])
     new = labelled.sparkSession.createDataFrame(
-        [(n, *[v for lv in thresholds for v in split.get(lv, {}).get(n, (None, None))])
+        [(n, *[v for lv in levels for v in split.get(lv, {}).get(n, (None, None))])
          for n in nodes], schema)
     out = labelled.join(F.broadcast(new), "record_key", "left")
     return out.select(*[
