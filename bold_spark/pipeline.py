@@ -40,6 +40,7 @@ from bold_spark.linkage.incremental import (
     carry_first_seen,
     diff_records,
     drift_bound,
+    edges_of,
     merge_source,
     near_thresholds,
     surviving_edges,
@@ -141,25 +142,38 @@ def _reset_to_published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord
     return True
 
 
+#: Changed and withdrawn records' (record_key, link_group) pairs up to which their edges are
+#: deleted by IN lists in one DELETE (about 100 bytes each in the plan sent with every task);
+#: above it, by two key MERGEs.
+DELETE_IN_LIST_MAX_KEYS = 100_000
+
+
 def _change_in_place(spark, cfg: PipelineConfig, run: RunRecord, table: str, gone: list[DataFrame],
                      dropped: list, added: DataFrame) -> None:
     """Change ``table`` (edges) from its published version in place, with deletion vectors:
     delete the rows whose ``record_key_l`` or ``record_key_r`` is a ``record_key`` of ``gone`` in
-    the same link group, then those matching any ``dropped`` condition, then append ``added``.
+    the same link group and those matching any ``dropped`` condition (one DELETE; two key
+    MERGEs first when ``gone`` holds more than :data:`DELETE_IN_LIST_MAX_KEYS` keys), then
+    append ``added``.
     Versions of unpublished runs are rolled back first; the commits in between are never
     published on their own (the run publishes the last)."""
     uri = cfg.table_uri(table)
     _reset_to_published(spark, cfg, run, table)
     enable_deletion_vectors(uri, spark)
     deleted = 0
+    conditions = list(dropped)
     if gone:
-        keys = reduce(lambda a, b: a.unionByName(b), gone).select(RECORD_KEY, "link_group").distinct() \
-            .localCheckpoint(eager=True)  # read by both deletes
-        for side in ("l", "r"):
-            deleted += delete_rows(uri, spark, keys=keys, on=[(f"record_key_{side}", RECORD_KEY),
-                                                              ("link_group", "link_group")]).deleted
-    if dropped:
-        deleted += delete_rows(uri, spark, where=reduce(lambda a, b: a | b, dropped)).deleted
+        keys = reduce(lambda a, b: a.unionByName(b), gone).select(RECORD_KEY, "link_group").distinct()
+        few = keys.limit(DELETE_IN_LIST_MAX_KEYS + 1).collect()
+        if len(few) <= DELETE_IN_LIST_MAX_KEYS:  # one DELETE with everything else dropped
+            conditions.append(edges_of([(r[0], r[1]) for r in few]))
+        else:  # too many for IN lists on the driver: a key MERGE per side
+            keys = keys.localCheckpoint(eager=True)
+            for side in ("l", "r"):
+                deleted += delete_rows(uri, spark, keys=keys, on=[(f"record_key_{side}", RECORD_KEY),
+                                                                  ("link_group", "link_group")]).deleted
+    if conditions:
+        deleted += delete_rows(uri, spark, where=reduce(lambda a, b: a | b, conditions)).deleted
     result = write_table(added, uri, mode="append")
     run.table_rows[table] = _base(spark, cfg, run).rows[table] - deleted + result.rows
     run.table_versions[table] = result.version

@@ -203,3 +203,34 @@ def test_wait_for_running_tasks_waits_for_a_job_still_running(spark):
     finally:
         job.join()
     assert wait_for_running_tasks(spark, timeout_s=5) is True
+
+
+def test_edges_of_changed_records_deleted_by_one_condition_or_by_key_merges(spark, tmp_path):
+    """The two ways an incremental run deletes changed records' edges in place (IN lists in one
+    DELETE, or a key MERGE per side above DELETE_IN_LIST_MAX_KEYS) leave the same rows, with
+    deletion vectors, and a key counts only in its own link group."""
+    from bold_spark.io.delta import delete_rows, enable_deletion_vectors, has_deletion_vectors
+    from bold_spark.linkage.incremental import edges_of
+
+    edges = spark.createDataFrame(
+        [("a", "b", "g1"), ("b", "c", "g1"), ("c", "d", "g1"), ("a", "d", "g2"), ("e", "f", "g2"),
+         ("d", "e", "g1")], "record_key_l string, record_key_r string, link_group string")
+    gone = [("b", "g1"), ("a", "g2"), ("f", "g1")]  # f has no g1 edge: e-f (g2) stays
+    want = {("c", "d", "g1"), ("e", "f", "g2"), ("d", "e", "g1")}
+    left = {}
+    for how in ("condition", "merge"):
+        uri = str(tmp_path / how)
+        write_table(edges, uri)
+        enable_deletion_vectors(uri, spark)
+        if how == "condition":
+            deleted = delete_rows(uri, spark, where=edges_of(gone)).deleted
+        else:
+            keys = spark.createDataFrame(gone, "record_key string, link_group string")
+            deleted = sum(delete_rows(uri, spark, keys=keys, on=[(f"record_key_{s}", "record_key"),
+                                                               ("link_group", "link_group")]).deleted
+                          for s in ("l", "r"))
+        assert deleted == 3, how
+        assert has_deletion_vectors(uri, spark), how
+        left[how] = {tuple(r) for r in read_table(spark, uri).collect()}
+    assert left["condition"] == left["merge"] == want
+    assert edges.where(edges_of([])).count() == 0
