@@ -221,23 +221,32 @@ def register_similarity_functions(spark: SparkSession) -> None:
         spark.udf.registerJavaFunction(*udf)
 
 
+def running_tasks(spark: SparkSession) -> int:
+    """Task attempts running now on any executor, as the scheduler counts them (launched and
+    not yet reported finished, failed or killed; tasks of an aborted stage included). Read
+    from the task scheduler itself: the status tracker's executor and stage summaries are
+    written by a listener that skips writes within ``spark.ui.liveUpdate.period`` of the last
+    one, so they can show 0 while tasks run (seen in the suite)."""
+    it = spark.sparkContext._jsc.sc().taskScheduler().runningTasksByExecutors().valuesIterator()
+    total = 0
+    while it.hasNext():
+        total += int(it.next())
+    return total
+
+
 def wait_for_running_tasks(spark: SparkSession, timeout_s: float = 120.0,
                            poll_s: float = 0.5) -> bool:
     """Wait until no executor runs a task of this application (or ``timeout_s`` passes); True
     if none does. An aborted job returns to the driver while tasks of its failed stage may
     still be running on other executors, and such a straggler can create an output file
     after the failed run's clean-up has listed the table (seen on the standalone cluster: a
-    0-byte part file under ``edges`` written in the second the job aborted). Spark's task-end
-    events reach its status store asynchronously, so it takes two idle readings in a row."""
+    0-byte part file under ``edges`` written in the second the job aborted)."""
     import time
 
-    tracker = spark.sparkContext._jsc.sc().statusTracker()
     deadline = time.monotonic() + timeout_s
-    idle = 0
     while True:
-        running = sum(e.numRunningTasks() for e in tracker.getExecutorInfos())
-        idle = idle + 1 if running == 0 else 0
-        if idle >= 2:
+        running = running_tasks(spark)
+        if running == 0:
             return True
         if time.monotonic() >= deadline:
             logger.warning("%d tasks still running %.0f s after the job ended", running, timeout_s)

@@ -186,23 +186,25 @@ def test_wait_for_running_tasks_waits_for_a_job_still_running(spark):
     import threading
     import time
 
-    from bold_spark.session import wait_for_running_tasks
+    from bold_spark.session import running_tasks, wait_for_running_tasks
 
     def slow(_):
         import time as t
         t.sleep(4)
 
+    assert running_tasks(spark) == 0
     job = threading.Thread(target=lambda: spark.sparkContext.parallelize(range(2), 2).foreach(slow))
     t0 = time.monotonic()
     job.start()
     try:
-        time.sleep(1.5)  # the tasks have started
+        while running_tasks(spark) < 2:  # launched (within a second or two here)
+            assert time.monotonic() - t0 < 60 and job.is_alive(), "the tasks never started"
+            time.sleep(0.05)
         assert wait_for_running_tasks(spark, timeout_s=0.5, poll_s=0.1) is False
         assert wait_for_running_tasks(spark, timeout_s=60, poll_s=0.1) is True
-        assert time.monotonic() - t0 >= 4
+        assert time.monotonic() - t0 >= 4 and running_tasks(spark) == 0
     finally:
         job.join()
-    assert wait_for_running_tasks(spark, timeout_s=5) is True
 
 
 def test_edges_of_changed_records_deleted_by_one_condition_or_by_key_merges(spark, tmp_path):
