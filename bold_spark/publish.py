@@ -247,8 +247,7 @@ def _run_summaries(spark: SparkSession, output_root: str) -> list:
 
 def unfinished_runs(spark: SparkSession, output_root: str) -> list[tuple[str, dt.datetime]]:
     """(run_id, started_at) of runs with a start row in ``runs`` and no end row."""
-    return sorted((r["run_id"], r["started_at"]) for r in _run_summaries(spark, output_root)
-                  if r["end"] is None)
+    return runs_to_sweep(spark, output_root)[0]
 
 
 FAILED_STATUSES = ("failed", "audit_failed")
