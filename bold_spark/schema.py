@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 #: Column holding each validated row's source record id (trimmed), hashed into ``record_key``.
 ID_COL = "_source_record_id"
 
+#: The ``records`` column holding each record's raw-row fingerprint (``bold_spark.ingest.fingerprint``).
+RAW_FINGERPRINT = "raw_fingerprint"
+
 #: Date formats tried in order when a dataset config declares none for a field (Spark patterns).
 DEFAULT_DATE_FORMATS = ["yyyy-MM-dd", "dd/MM/yyyy", "yyyyMMdd", "dd-MM-yyyy"]
 

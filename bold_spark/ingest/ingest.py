@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import CHANGE_OPS, DatasetConfig
 from bold_spark.exceptions import ConfigError, InputError
+from bold_spark.ingest.fingerprint import raw_fingerprint, standardisation_version
 from bold_spark.ingest.validate import (
     CHANGE_COL,
     ID_COL,
@@ -28,10 +29,11 @@ from bold_spark.ingest.validate import (
 from bold_spark.io import fs
 from bold_spark.io.sources import col_ref, error_condition, read_source
 from bold_spark.privacy.keys import SecretKey
+from bold_spark.schema import RAW_FINGERPRINT
 from bold_spark.standardise.person import analysis_unparseable, record_key, to_canonical
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,11 @@ class IngestedSources:
     ``source``), and :func:`bold_spark.linkage.incremental.apply_changes` makes its current
     records. Its counts then hold rows_in = accepted + deleted + quarantined, with ``added``,
     ``updated`` and ``deleted`` (accepted rows by operation), ``published`` (its records before
-    the run) and ``records`` (after: published - deleted + added)."""
+    the run) and ``records`` (after: published - deleted + added).
+
+    ``unchanged`` (given published fingerprints): ``record_key`` of the accepted rows of full
+    sources whose raw-row fingerprint is published for the same key; they are not standardised
+    and not in ``records``."""
 
     records: DataFrame
     quarantine: DataFrame
@@ -74,6 +80,7 @@ class IngestedSources:
     inputs: dict[str, dict]
     deletes: DataFrame | None = None
     change_sources: tuple[str, ...] = ()
+    unchanged: DataFrame | None = None
     _persisted: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -150,6 +157,20 @@ def check_analysis_columns(datasets: dict[str, DatasetConfig]) -> dict[str, str]
     return {name: t for name, (t, _) in types.items()}
 
 
+_KEY, _SAME = "_fp_record_key", "_fp_same"
+
+
+def _without_published(ok: DataFrame, fingerprints: DataFrame, key: Column) -> tuple[DataFrame, DataFrame]:
+    """``ok`` (accepted rows with their fingerprint) marked :data:`_SAME` where the published
+    ``fingerprints`` hold the same (record key, fingerprint), persisted (the HMACs are computed
+    once), and the record keys of those rows."""
+    published = fingerprints.select(F.col("record_key").alias(_KEY), RAW_FINGERPRINT,
+                                    F.lit(True).alias(_SAME))
+    marked = (ok.withColumn(_KEY, key).join(published, [_KEY, RAW_FINGERPRINT], "left")
+              .withColumn(_SAME, F.coalesce(F.col(_SAME), F.lit(False))).persist())
+    return marked, marked.where(F.col(_SAME)).select(F.col(_KEY).alias("record_key"))
+
+
 def ingest_sources(
     spark: SparkSession,
     datasets: dict[str, DatasetConfig],
@@ -158,6 +179,8 @@ def ingest_sources(
     run_id: str,
     snapshot_date: str | None = None,
     published: DataFrame | None = None,
+    fingerprints: DataFrame | None = None,
+    settings: object = None,
 ) -> IngestedSources:
     """Read every source first (so a bad input stops the run before anything is written),
     then validate and standardise. Counts satisfy rows_in = accepted + quarantined per source
@@ -166,7 +189,13 @@ def ingest_sources(
 
     ``published``: the published records (``record_key``, ``source``), needed by change-file
     sources (``delivery: change_file``), whose rows are checked against them; a change-file
-    source without it raises InputError."""
+    source without it raises InputError.
+
+    Every record gets its :data:`RAW_FINGERPRINT` (salted with ``settings`` too, e.g. the
+    privacy config: see :mod:`bold_spark.ingest.fingerprint`). ``fingerprints``: published
+    (``record_key``, ``raw_fingerprint``) of the records an incremental run may carry over; a
+    full source's accepted row with the same pair is only counted, in ``unchanged``, and not
+    standardised."""
     check_analysis_columns(datasets)
     change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
     if change_sources and published is None:
@@ -179,7 +208,7 @@ def ingest_sources(
     today = snapshot_date or dt.date.today().isoformat()
     records, quarantine, restricted, counts, reason_counts, inputs, persisted = (
         [], [], [], {}, {}, {}, [])
-    deletes = []
+    deletes, unchanged = [], []
     for name, ds in datasets.items():
         validated = with_validation(raws[name], ds)
         if ds.is_change_file:
@@ -235,6 +264,12 @@ def ingest_sources(
             deletes.append(ok.where(F.col(CHANGE_COL) == "delete").select(
                 record_key(key, name, F.col(ID_COL)).alias("record_key"), F.lit(name).alias("source")))
             ok = ok.where(F.col(CHANGE_COL) != "delete")
+        ok = ok.withColumn(RAW_FINGERPRINT, raw_fingerprint(key, standardisation_version(ds, settings)))
+        if fingerprints is not None and not ds.is_change_file:
+            ok, same = _without_published(ok, fingerprints, record_key(key, name, F.col(ID_COL)))
+            persisted.append(ok)
+            unchanged.append(same)
+            ok = ok.where(~F.col(_SAME)).drop(_KEY, _SAME)
         records.append(to_canonical(ok, ds, key, snapshot, run_id))
         q, r = quarantine_frames(validated, name, run_id, record_key(key, name, F.col(ID_COL)))
         quarantine.append(q)
@@ -243,5 +278,6 @@ def ingest_sources(
         records=_union(records), quarantine=_union(quarantine),
         quarantine_restricted=_union(restricted), counts=counts, reason_counts=reason_counts,
         inputs=inputs, deletes=_union(deletes) if deletes else None,
-        change_sources=change_sources, _persisted=persisted,
+        change_sources=change_sources, unchanged=_union(unchanged) if unchanged else None,
+        _persisted=persisted,
     )

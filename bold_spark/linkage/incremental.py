@@ -36,11 +36,16 @@ from pyspark.sql import functions as F
 
 from bold_spark.linkage.pairs import term_frequencies
 from bold_spark.linkage.sql import RECORD_KEY
+from bold_spark.schema import RAW_FINGERPRINT
 
 logger = logging.getLogger(__name__)
 
 #: Columns that are bookkeeping, not content: a record differing only in these is unchanged.
-NOT_CONTENT = ("record_key", "run_id", "snapshot_date", "first_seen_run_id", "content_hash")
+#: The raw-row fingerprint is not content either: a row whose raw values changed but standardise
+#: to the same record is unchanged (its published fingerprint stays, so it is standardised again
+#: next run, a cost proportional to such rows).
+NOT_CONTENT = ("record_key", "run_id", "snapshot_date", "first_seen_run_id", "content_hash",
+               RAW_FINGERPRINT)
 
 FOCUS = "_focus"
 #: Focus records (new, changed, moved) up to which an incremental run broadcasts them into the
@@ -67,20 +72,29 @@ class RecordDiff:
     counts: dict[str, int]
 
 
-def diff_records(current: DataFrame, previous: DataFrame) -> DataFrame:
+def diff_records(current: DataFrame, previous: DataFrame, carried: DataFrame | None = None) -> DataFrame:
     """One row per record key in either frame: ``record_key``, ``status`` (new, changed,
     unchanged, withdrawn). Both frames are hashed the same way (:func:`content_hash`) over the
-    columns they share, so a column added to the schema alone changes nothing."""
+    columns they share, so a column added to the schema alone changes nothing.
+
+    ``carried``: keys (``record_key``) of published records known unchanged without being in
+    ``current`` (their raw rows' fingerprints matched, so they were not standardised): they
+    are ``unchanged``, not ``withdrawn``."""
     shared = [c for c in current.columns if c in previous.columns]
     cur = content_hash(current.select(*shared)).select(RECORD_KEY, F.col("content_hash").alias("h_new"))
     prev = content_hash(previous.select(*shared)).select(RECORD_KEY, F.col("content_hash").alias("h_old"))
-    return cur.join(prev, RECORD_KEY, "full").select(
+    if carried is not None:
+        prev = prev.join(carried.select(RECORD_KEY), RECORD_KEY, "left_anti")
+    diff = cur.join(prev, RECORD_KEY, "full").select(
         RECORD_KEY,
         F.when(F.col("h_old").isNull(), "new")
         .when(F.col("h_new").isNull(), "withdrawn")
         .when(F.col("h_new") != F.col("h_old"), "changed")
         .otherwise("unchanged").alias("status"),
     )
+    if carried is None:
+        return diff
+    return diff.unionByName(carried.select(RECORD_KEY, F.lit("unchanged").alias("status")))
 
 
 def apply_changes(records: DataFrame, deletes: DataFrame | None, published: DataFrame,

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from bold_spark.config.datasets import IDENTIFIER_FIELDS, AnalysisColumn, DatasetConfig
 from bold_spark.privacy.hashing import hmac_column
 from bold_spark.privacy.keys import SecretKey
-from bold_spark.schema import DEFAULT_DATE_FORMATS, ID_COL, date_formats
+from bold_spark.schema import DEFAULT_DATE_FORMATS, ID_COL, RAW_FINGERPRINT, date_formats
 from bold_spark.standardise.dates import parse_date, with_dob_parts
 from bold_spark.standardise.identifiers import NORMALISERS
 from bold_spark.standardise.names import clean_name, initial, split_forenames, with_name_features
@@ -22,7 +22,7 @@ RECORD_COLUMNS = [
     "dob", "dob_year", "dob_month", "dob_day", "dob_string", "dob_is_placeholder",
     "sex", "postcode", "postcode_sector", "postcode_district", "postcode_area", "nfa",
     "pnc_hash", "ni_number_hash", "crn_hash", "prison_number_hash",
-    "event_date", "dob_impossible", "postcode_invalid", "run_id",
+    "event_date", "dob_impossible", "postcode_invalid", "run_id", RAW_FINGERPRINT,
 ]
 
 NFA_ADDRESS_PATTERN = r"(?i)\b(NO FIXED ABODE|NFA|HOMELESS|NO FIXED ADDRESS)\b"
@@ -84,6 +84,9 @@ def to_canonical(
         snapshot_date: the extract's date (ISO); later dates of birth are impossible.
         run_id: the run writing the rows.
 
+    ``df``'s column :data:`RAW_FINGERPRINT`, when it has one, is kept (null otherwise): see
+    :mod:`bold_spark.ingest.fingerprint`.
+
     Returns one row per input row with :data:`RECORD_COLUMNS`, then the dataset's extra
     columns, extra identifier hashes and analysis columns (typed, see :func:`analysis_value`):
     names cleaned, dates parsed, postcodes split, direct identifiers normalised and keyed-hashed
@@ -117,6 +120,8 @@ def to_canonical(
         *[_identifier_hash(df, ds, key, f).alias(f"{f}_hash") for f in IDENTIFIER_FIELDS],
         parse_date(_src(df, ds, "event_date"), date_formats(ds, "event_date")).alias("event_date"),
         F.lit(run_id).alias("run_id"),
+        (F.col(RAW_FINGERPRINT) if RAW_FINGERPRINT in df.columns
+         else F.lit(None).cast("string")).alias(RAW_FINGERPRINT),
         *[clean_text(F.col(src)).alias(name) for name, src in ds.extra_columns.items()],
         *[hmac_column(key, clean_text(F.col(src)), name).alias(f"{name}_hash")
           for name, src in ds.extra_identifiers.items()],

@@ -1,12 +1,15 @@
 """Validation, quarantine accounting and bad-input errors on a real local session."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bold_spark.config.datasets import load_dataset_config
+from bold_spark.config.pipeline import PrivacyConfig
 from bold_spark.exceptions import ConfigError, InputError
+from bold_spark.ingest.fingerprint import standardisation_version
 from bold_spark.ingest.ingest import ingest_sources
 from bold_spark.io.sources import read_source
 
@@ -89,3 +92,49 @@ def test_mapped_column_missing_names_config_key(spark, tmp_path):
     with pytest.raises(ConfigError, match=r"src.yaml: key 'columns.ni_number': input .*other.csv "
                                           r"lacks 1 of the 6 mapped column\(s\): 'NINO'"):
         read_source(spark, ds, str(other))
+
+
+
+def test_rows_with_a_published_fingerprint_are_not_standardised_again(spark, tmp_path, secret_key):
+    """An incremental ingest standardises only rows whose (record key, raw fingerprint) is not
+    published: new rows and rows whose mapped values changed, and every row once the dataset
+    config changes what a row becomes."""
+    ds, uri = make_source(tmp_path)
+    first = ingest_sources(spark, {"src": ds}, {"src": uri}, secret_key, "run-1", "2026-01-01")
+    published = first.records.select("record_key", "raw_fingerprint", "first_name").collect()
+    assert len({r["raw_fingerprint"] for r in published}) == 3  # JOHN, MARY, OLD
+    assert all(len(r["raw_fingerprint"]) == 64 for r in published)
+    fps = spark.createDataFrame([(r["record_key"], r["raw_fingerprint"]) for r in published],
+                                "record_key string, raw_fingerprint string")
+    # week 2: JOHN as before, MARY's postcode written differently, a new row 7, OLD withdrawn
+    week2 = tmp_path / "week2"
+    week2.mkdir()
+    rows = [ROWS[0], "2,Mary Ann,O'Brien,15/06/1975,M1 1AE,", "7,New,Person,02/03/1999,,"]
+    ds2, uri2 = make_source(week2, rows)
+    second = ingest_sources(spark, {"src": ds2}, {"src": uri2}, secret_key, "run-2", "2026-01-08",
+                            fingerprints=fps)
+    key_of = {r["first_name"]: r["record_key"] for r in published}
+    assert [r["record_key"] for r in second.unchanged.collect()] == [key_of["JOHN"]]
+    assert sorted(r["first_name"] for r in second.records.collect()) == ["MARY", "NEW"]
+    assert second.counts["src"]["accepted"] == 3  # counted, whether standardised or not
+    # the same rows with another date format declared: every row is standardised again
+    cfg = yaml.safe_load((week2 / "src.yaml").read_text())
+    cfg["date_formats"]["dob"] = ["dd/MM/yyyy", "yyyy-MM-dd"]
+    (week2 / "src.yaml").write_text(yaml.safe_dump(cfg))
+    third = ingest_sources(spark, {"src": load_dataset_config(week2 / "src.yaml")}, {"src": uri2},
+                           secret_key, "run-3", "2026-01-08", fingerprints=fps)
+    assert third.unchanged.count() == 0 and third.records.count() == 3
+
+
+def test_standardisation_version_follows_what_shapes_a_record(tmp_path):
+    """A new file name or snapshot date each week is no change; a date format or the privacy
+    settings (PPRL encodings) are."""
+    ds, _ = make_source(tmp_path)
+    base = standardisation_version(ds, PrivacyConfig())
+    assert base == standardisation_version(
+        replace(ds, path="extracts/2026-01-08/src.csv", file="/elsewhere/src.yaml",
+                snapshot_date="2026-01-08", description="week 2"), PrivacyConfig())
+    assert base != standardisation_version(
+        replace(ds, date_formats={"dob": ["yyyy-MM-dd"]}), PrivacyConfig())
+    assert base != standardisation_version(ds, PrivacyConfig(mode="pprl"))
+    assert base != standardisation_version(ds, PrivacyConfig(bloom_filter_bits=512))
