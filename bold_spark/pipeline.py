@@ -49,7 +49,7 @@ from bold_spark.linkage.incremental import (
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
 from bold_spark.linkage.scope import PairScope
-from bold_spark.linkage.scoring import predict_edges, rescore_edges
+from bold_spark.linkage.scoring import predict_edges, rescore_edges, weight_without_tf
 from bold_spark.linkage.sql import RECORD_KEY, blocking_rules, needed_columns, tf_columns
 from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
@@ -462,14 +462,23 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
 
 def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
     records = _read(spark, cfg, run, "records").select("record_key", "source")
-    edges = _read(spark, cfg, run, "edges").select(
-        "record_key_l", "record_key_r", "source_l", "source_r", "match_probability")
+    edges = _read(spark, cfg, run, "edges")
     t = cfg.thresholds
     thresholds = {"high": t.high, "medium": t.medium, "low": t.low}
     single = frozenset(name for name, ds in cfg.dataset_configs().items()
                        if ds.one_record_per_person)
+    # the one-record-per-person split ranks edges by their weight without term-frequency
+    # adjustments: equal in an incremental run and a full re-run (kept edges' match weights are
+    # only within the drift bound of a re-run's, and could swap order)
+    rank = F.col("match_weight")
+    for g in cfg.link_groups if single else []:
+        rank = F.when(F.col("link_group") == g.name,
+                      weight_without_tf(load_model(g.model).splink_settings())).otherwise(rank)
+    edges = edges.select("record_key_l", "record_key_r", "source_l", "source_r", "match_probability",
+                         rank.alias("split_weight"))
     clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
-                               one_record_per_person=single)
+                               one_record_per_person=single, stats=run.metrics,
+                               split_order="split_weight")
     levels = list(thresholds)
     current = _base(spark, cfg, run)
     previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])

@@ -177,7 +177,8 @@ def _greedy_split(edges: list[tuple[str, str, str, str, float]], exclusive: froz
 
 
 def split_same_source(
-    labelled: DataFrame, edges: DataFrame, thresholds: dict[str, float], exclusive: frozenset[str]
+    labelled: DataFrame, edges: DataFrame, thresholds: dict[str, float], exclusive: frozenset[str],
+    stats: dict[str, float] | None = None, order: str = "match_probability",
 ) -> DataFrame:
     """Split the clusters that hold two records of a one-record-per-person source.
 
@@ -187,6 +188,13 @@ def split_same_source(
         edges: scored edges with ``source_l`` / ``source_r``.
         thresholds: level name -> match-probability threshold.
         exclusive: the sources declared ``one_record_per_person``.
+        stats: if given, filled per level with ``split_clusters_<level>`` (clusters that held two
+            records of one exclusive source) and ``split_parts_<level>`` (the clusters they
+            became); 0 at a level with none.
+        order: the edges' column that ranks them, strongest (largest) first; the pipeline
+            passes a weight that does not move with term frequencies (see
+            :func:`bold_spark.linkage.scoring.weight_without_tf`), so an incremental run cuts
+            the same edges as a full re-run.
 
     Returns ``labelled`` with the labels and sizes of those clusters' records replaced: each is
     rebuilt from its own edges strongest first, an edge refused when it would join two records
@@ -196,6 +204,8 @@ def split_same_source(
     if not exclusive:
         return labelled
     levels = list(thresholds)
+    if stats is not None:
+        stats.update({f"split_{k}_{lv}": 0.0 for lv in levels for k in ("clusters", "parts")})
     per_level = F.inline(F.array(*[
         F.struct(F.lit(lv).alias("level"), F.col(f"label_{lv}").alias("label")) for lv in levels]))
     bad = (labelled.where(F.col("source").isin(*sorted(exclusive)))
@@ -219,13 +229,15 @@ def split_same_source(
                    F.struct(F.lit(lv).alias("level")))
             for lv in by_level])),
         "record_key_l", "record_key_r", "source_l", "source_r",
-        F.col("match_probability").cast("double"),
+        F.col(order).cast("double"),
     ).where(F.col("level").isNotNull()).collect()
     split: dict[str, dict[str, tuple[str, int]]] = {}
     for lv, labels in by_level.items():
         mine = [(r[1], r[2], r[3], r[4], r[5]) for r in rows if r[0] == lv]
         split[lv] = _greedy_split(mine, exclusive)
         after = len({lab for lab, _ in split[lv].values()})
+        if stats is not None:
+            stats[f"split_clusters_{lv}"], stats[f"split_parts_{lv}"] = float(len(labels)), float(after)
         logger.info("one record per person (%s): %d clusters at %s held two records of one of "
                     "them; split into %d", ", ".join(sorted(exclusive)), len(labels), lv, after)
     nodes = sorted(set().union(*[s.keys() for s in split.values()]))
@@ -248,6 +260,8 @@ def cluster_records(
     run_id: str,
     driver_max_edges: int = DRIVER_MAX_EDGES,
     one_record_per_person: frozenset[str] = frozenset(),
+    stats: dict[str, float] | None = None,
+    split_order: str = "match_probability",
 ) -> DataFrame:
     """Clusters at every threshold: connected components over the edges that hold at each.
 
@@ -262,6 +276,9 @@ def cluster_records(
         one_record_per_person: sources with at most one record per person: a cluster holding
             two of one of them is split (:func:`split_same_source`); needs ``source_l`` /
             ``source_r`` in ``edges``.
+        stats: filled with the split's counts when one_record_per_person is set
+            (:func:`split_same_source`).
+        split_order: the edges' column the split ranks edges by (strongest first).
 
     Returns one row per record: ``record_key``, ``source``, ``person_id`` (the medium level's),
     ``person_id_<level>``, ``cluster_size_<level>`` and ``cluster_key_<level>`` (the smallest
@@ -272,7 +289,8 @@ def cluster_records(
     labels = (component_labels(edges, thresholds, driver_max_edges)
               .withColumnRenamed("node", "record_key"))
     out = record_keys.select("record_key", "source").join(labels, "record_key", "left")
-    out = split_same_source(out, edges, thresholds, frozenset(one_record_per_person))
+    out = split_same_source(out, edges, thresholds, frozenset(one_record_per_person), stats,
+                            split_order)
     main = "medium" if "medium" in thresholds else list(thresholds)[0]
     ids = {lv: person_id(F.coalesce(F.col(f"label_{lv}"), F.col("record_key")))
            for lv in thresholds}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
+from functools import reduce
+from operator import add
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
@@ -112,3 +115,21 @@ def _edges(pairs: DataFrame, model: LinkModel, settings, link_group: str, run_id
         F.lit(model.version).alias("model_version"),
         F.lit(run_id).alias("run_id"),
     )
+
+
+def weight_without_tf(settings) -> Column:
+    """An edge's match weight from its ``gamma_`` columns and the model alone: the prior's log2
+    odds plus each comparison's level log2(m/u), without term-frequency adjustments (a null
+    level, or a level without m or u, adds 0). Two runs that agree on an edge's comparison
+    vector agree on this exactly, whatever the term frequencies did in between, which an
+    incremental run's kept edges are only within a bound of (their ``match_weight``)."""
+    prior = settings._probability_two_random_records_match
+    terms = [F.lit(math.log2(prior / (1 - prior)) if prior and 0 < prior < 1 else 0.0)]
+    for c in settings.comparisons:
+        weights = [(lv.comparison_vector_value, math.log2(lv.m_probability / lv.u_probability))
+                   for lv in c.comparison_levels if not lv.is_null_level
+                   and lv.m_probability and lv.u_probability]
+        if weights:
+            lookup = F.create_map(*[F.lit(x) for v, w in weights for x in (v, float(w))])
+            terms.append(F.coalesce(lookup[F.col(c._gamma_column_name)], F.lit(0.0)))
+    return reduce(add, terms)

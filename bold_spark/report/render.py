@@ -231,6 +231,13 @@ def _results(d: ReportData) -> str:
                      count(multi["clusters"].sum()),
                      count(sub["cluster_size"].max() if len(sub) else 0)])
     out.append(table(["threshold", "persons (clusters)", "clusters of 2+ records", "largest"], rows))
+    metrics = agg.run.get("metrics") or {}
+    if any(f"split_clusters_{lv}" in metrics for lv in levels):
+        out.append("<p>Sources declared one record per person: clusters that held two records of "
+                   "one such source, split at their weakest links (docs/accuracy.md).</p>")
+        out.append(table(["threshold", "clusters split", "clusters they became"],
+                         [[lv, count(metrics.get(f"split_clusters_{lv}", 0)),
+                           count(metrics.get(f"split_parts_{lv}", 0))] for lv in levels]))
     out.append("<h3>Largest clusters (sizes and sources only)</h3>")
     lg = agg.largest.sort_values(["level", "rank"]) if len(agg.largest) else agg.largest
     order = {lv: i for i, lv in enumerate(levels)}

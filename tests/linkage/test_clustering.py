@@ -2,6 +2,7 @@
 Both ways (on the driver, and distributed in Spark) give the same clusters."""
 
 import random
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -92,8 +93,12 @@ def test_one_record_per_person_source_splits_at_the_weakest_bridge(spark, driver
     plain = cluster_records(records, edges, THRESHOLDS, "r", driver_max_edges)
     assert groups(plain, "person_id_medium") == {
         frozenset({"b1", "b2", "p1", "p2", "n1"}), frozenset({"x1", "x2", "y1"})}
+    stats = {}
     out = cluster_records(records, edges, THRESHOLDS, "r", driver_max_edges,
-                          one_record_per_person=frozenset({"benefits"})).persist()
+                          one_record_per_person=frozenset({"benefits"}), stats=stats).persist()
+    # medium and low: b1 and b2 in one cluster, split in two; high: no conflict
+    assert stats == {"split_clusters_high": 0, "split_parts_high": 0, "split_clusters_medium": 1,
+                     "split_parts_medium": 2, "split_clusters_low": 1, "split_parts_low": 2}
     assert out.count() == len(src)
     for lv in ("medium", "low"):
         assert groups(out, f"person_id_{lv}") == {
@@ -114,3 +119,44 @@ def test_greedy_split_is_decided_by_the_edges_not_their_order():
     # equal probabilities: the smaller keys' edge is taken first
     assert one == {"a": ("a", 3), "c": ("a", 3), "d": ("a", 3), "b": ("b", 1)}
     assert _greedy_split(edges, frozenset()) == {k: ("a", 4) for k in "abcd"}
+
+
+def test_split_ranks_edges_by_the_order_column(spark):
+    """The split cuts the weakest edge by the column it is given (the pipeline gives the weight
+    without term-frequency adjustments, which an incremental run's kept edges share exactly
+    with a full re-run), not by match_probability."""
+    src = {"b1": "benefits", "b2": "benefits", "n1": "ndtms"}
+    records = spark.createDataFrame(sorted(src.items()), "record_key string, source string")
+    # by probability b2-n1 is the weaker edge; by split_weight b1-n1 is
+    edges = spark.createDataFrame(
+        [("b1", "n1", "benefits", "ndtms", 0.97, 5.0), ("b2", "n1", "benefits", "ndtms", 0.96, 9.0)],
+        "record_key_l string, record_key_r string, source_l string, source_r string, "
+        "match_probability double, split_weight double")
+    exclusive = frozenset({"benefits"})
+    by_p = cluster_records(records, edges, THRESHOLDS, "r", 1000, one_record_per_person=exclusive)
+    by_w = cluster_records(records, edges, THRESHOLDS, "r", 1000, one_record_per_person=exclusive,
+                           split_order="split_weight")
+    assert groups(by_p, "person_id_medium") == {frozenset({"b1", "n1"}), frozenset({"b2"})}
+    assert groups(by_w, "person_id_medium") == {frozenset({"b2", "n1"}), frozenset({"b1"})}
+
+
+def test_weight_without_tf_is_the_prior_plus_the_levels_weights(spark):
+    """From the gamma columns and the model only: log2 prior odds + sum of log2(m/u) of each
+    comparison's level; a null level (-1) adds nothing."""
+    import math
+
+    from bold_spark.linkage.model import load_model
+    from bold_spark.linkage.scoring import weight_without_tf
+
+    settings = load_model(Path(__file__).resolve().parents[2] / "conf/models/ndtms.json").splink_settings()
+    comps = settings.comparisons
+    gammas = [max(lv.comparison_vector_value for lv in c.comparison_levels) for c in comps]
+    gammas[1] = -1  # the second comparison null
+    row = spark.createDataFrame([tuple(gammas)], ", ".join(f"{c._gamma_column_name} int" for c in comps))
+    got = row.select(weight_without_tf(settings).alias("w")).first()["w"]
+    prior = settings._probability_two_random_records_match
+    want = math.log2(prior / (1 - prior)) + sum(
+        math.log2(lv.m_probability / lv.u_probability)
+        for c, g in zip(comps, gammas, strict=True) for lv in c.comparison_levels
+        if not lv.is_null_level and lv.comparison_vector_value == g)
+    assert got == pytest.approx(want, abs=1e-9) and want > 10

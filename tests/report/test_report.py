@@ -109,6 +109,18 @@ def test_numbers_hold_together(reported):
     assert 0.5 < acc["medium"].f1 <= 1.0
 
 
+def test_one_record_per_person_splits_are_reported(reported):
+    """benefits is declared one record per person (conf/datasets/benefits.yaml): the run
+    record counts the clusters split per threshold and the report shows them."""
+    _, path, data, _ = reported
+    metrics = data.agg.run["metrics"]
+    for lv in data.thresholds:
+        split, parts = metrics[f"split_clusters_{lv}"], metrics[f"split_parts_{lv}"]
+        assert split == 0 == parts or parts >= 2 * split > 0, (lv, split, parts)
+    html = Path(path).read_text()
+    assert "clusters split" in html and "clusters they became" in html
+
+
 def test_counts_below_ten_are_suppressed(reported):
     _, path, _, _ = reported
     text = path.read_text(encoding="utf-8")
