@@ -17,6 +17,7 @@ postcode sector), and an unkeyed digest of them could be reversed by enumeration
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
@@ -56,16 +57,20 @@ STANDARDISATION_MODULES = (
 NOT_STANDARDISATION = ("path", "file", "description", "snapshot_date", "one_record_per_person")
 
 
+@functools.cache
 def code_version() -> str:
-    """SHA-256 over the source of :data:`STANDARDISATION_MODULES` (read, not imported)."""
+    """SHA-256 over the source of :data:`STANDARDISATION_MODULES`, read through each module's
+    loader (a file, or a ``--py-files`` zip) once per process; a module whose source its loader
+    cannot give (compiled only) counts by the package version instead."""
+    from bold_spark import __version__
+
     h = hashlib.sha256()
     for name in STANDARDISATION_MODULES:
         spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec else None
-        h.update(name.encode())
-        if origin:
-            with open(origin, "rb") as f:
-                h.update(f.read())
+        source = None
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "get_source"):
+            source = spec.loader.get_source(name)
+        h.update(f"{name}\0{source if source is not None else __version__}\0".encode())
     return h.hexdigest()
 
 

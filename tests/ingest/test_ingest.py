@@ -138,3 +138,26 @@ def test_standardisation_version_follows_what_shapes_a_record(tmp_path):
         replace(ds, date_formats={"dob": ["yyyy-MM-dd"]}), PrivacyConfig())
     assert base != standardisation_version(ds, PrivacyConfig(mode="pprl"))
     assert base != standardisation_version(ds, PrivacyConfig(bloom_filter_bits=512))
+
+
+def test_code_version_reads_the_same_from_a_py_files_zip(tmp_path):
+    """``--py-files`` ships bold_spark as a zip (make dist): the standardisation code's version
+    is read through the modules' loader, so a driver importing from the zip gets the version an
+    installed package gets (a plain open() of the module path fails inside a zip)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from bold_spark.ingest.fingerprint import STANDARDISATION_MODULES, code_version
+
+    repo = Path(__file__).resolve().parents[2]
+    archive = tmp_path / "bold_spark.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in (repo / "bold_spark").rglob("*.py"):
+            z.write(f, f.relative_to(repo).as_posix())
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import bold_spark.ingest.fingerprint as f; "
+              "assert '.zip' in f.__file__, f.__file__; print(f.code_version())")
+    out = subprocess.run([sys.executable, "-c", script, str(archive)], capture_output=True, text=True,
+                         cwd=tmp_path, check=True)
+    assert out.stdout.strip() == code_version()
+    assert len(STANDARDISATION_MODULES) == len(set(STANDARDISATION_MODULES)) >= 10
