@@ -54,7 +54,8 @@ RECORD_COLUMN_NAMES = (
     "record_key", "source", "snapshot_date", "run_id", "first_name_soundex", "surname_soundex",
     "surname_tokens", "dob_year", "dob_month", "dob_day", "dob_string", "dob_is_placeholder",
     "postcode_district", "postcode_area", "pnc_hash", "ni_number_hash", "crn_hash",
-    "prison_number_hash", "dob_impossible", "postcode_invalid",
+    "prison_number_hash", "dob_impossible", "postcode_invalid", "raw_fingerprint",
+    "first_seen_run_id",
 )
 
 #: Types an analysis column may declare (``type:``) -> the Spark type it is written as.
