@@ -21,6 +21,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import marshal
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -60,17 +61,20 @@ NOT_STANDARDISATION = ("path", "file", "description", "snapshot_date", "one_reco
 @functools.cache
 def code_version() -> str:
     """SHA-256 over the source of :data:`STANDARDISATION_MODULES`, read through each module's
-    loader (a file, or a ``--py-files`` zip) once per process; a module whose source its loader
-    cannot give (compiled only) counts by the package version instead."""
-    from bold_spark import __version__
-
+    loader (a file, or a ``--py-files`` zip) once per process; for a module shipped compiled
+    only, its code object (marshalled) instead."""
     h = hashlib.sha256()
     for name in STANDARDISATION_MODULES:
         spec = importlib.util.find_spec(name)
-        source = None
-        if spec is not None and spec.loader is not None and hasattr(spec.loader, "get_source"):
-            source = spec.loader.get_source(name)
-        h.update(f"{name}\0{source if source is not None else __version__}\0".encode())
+        loader = spec.loader if spec is not None else None
+        source = loader.get_source(name) if hasattr(loader, "get_source") else None
+        if source is not None:
+            body = source.encode()
+        elif hasattr(loader, "get_code"):
+            body = marshal.dumps(loader.get_code(name))
+        else:
+            body = b""
+        h.update(name.encode() + b"\0" + body + b"\0")
     return h.hexdigest()
 
 
