@@ -194,7 +194,7 @@ def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFram
 def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFrame,
                    previous: DataFrame, carried: DataFrame | None = None) -> None:
     """Incremental ingest: MERGE the new, changed and withdrawn records into the published
-    records (one commit; unchanged rows are not rewritten). ``carried``: keys of published
+    records (one commit; Delta rewrites the files holding a changed or withdrawn row). ``carried``: keys of published
     records whose raw rows were unchanged (not standardised, not in ``records``)."""
     # Materialised (local checkpoints): the standardised records, read by the diff and by the
     # MERGE source (lazily, each re-ran the validation and standardisation of every extract
