@@ -28,7 +28,6 @@ from pyspark.sql import functions as F
 
 from bold_spark.ingest.validate import RAW_COL
 from bold_spark.privacy.hashing import hmac_column
-from bold_spark.schema import RAW_FINGERPRINT  # noqa: F401  (the records column holding it)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
