@@ -223,13 +223,13 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
 
 
 def _carry_over(previous: DataFrame | None) -> DataFrame | None:
-    """The published (record_key, raw_fingerprint) an incremental run may carry over unread: all
+    """The published (record_key, raw_fingerprint, source) an incremental run may carry over unread: all
     but the records with an impossible date of birth (a date after the snapshot date becomes
     possible as snapshots move on, so those are standardised every run)."""
     if previous is None or RAW_FINGERPRINT not in previous.columns:
         return None
     return previous.where(~F.col("dob_impossible") & F.col(RAW_FINGERPRINT).isNotNull()) \
-        .select(RECORD_KEY, RAW_FINGERPRINT)
+        .select(RECORD_KEY, RAW_FINGERPRINT, "source")
 
 
 def check_deliveries(cfg: PipelineConfig, incremental: bool) -> None:

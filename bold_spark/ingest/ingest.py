@@ -27,6 +27,7 @@ from bold_spark.ingest.validate import (
     with_validation,
 )
 from bold_spark.io import fs
+from bold_spark.io.joins import by_keys
 from bold_spark.io.sources import col_ref, error_condition, read_source
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.schema import RAW_FINGERPRINT
@@ -160,15 +161,23 @@ def check_analysis_columns(datasets: dict[str, DatasetConfig]) -> dict[str, str]
 _KEY, _SAME = "_fp_record_key", "_fp_same"
 
 
-def _without_published(ok: DataFrame, fingerprints: DataFrame, key: Column) -> tuple[DataFrame, DataFrame]:
-    """``ok`` (accepted rows with their fingerprint) marked :data:`_SAME` where the published
-    ``fingerprints`` hold the same (record key, fingerprint), persisted (the HMACs are computed
-    once), and the record keys of those rows."""
+def _without_published(ok: DataFrame, fingerprint: Column, fingerprints: DataFrame, key: Column
+                       ) -> tuple[DataFrame, DataFrame]:
+    """The rows of ``ok`` (accepted rows), with their ``fingerprint``, whose (record key,
+    fingerprint) the published ``fingerprints`` do not hold, and the record keys of those they
+    hold. The comparison runs on narrow rows (source record id, key, fingerprint: each HMAC
+    computed once, materialised); the wide rows to standardise are then picked by source
+    record id (unique among accepted rows), broadcast when few
+    (:func:`bold_spark.io.joins.by_keys`), and only they are fingerprinted again."""
     published = fingerprints.select(F.col("record_key").alias(_KEY), RAW_FINGERPRINT,
                                     F.lit(True).alias(_SAME))
-    marked = (ok.withColumn(_KEY, key).join(published, [_KEY, RAW_FINGERPRINT], "left")
-              .withColumn(_SAME, F.coalesce(F.col(_SAME), F.lit(False))).persist())
-    return marked, marked.where(F.col(_SAME)).select(F.col(_KEY).alias("record_key"))
+    marked = (ok.select(ID_COL, key.alias(_KEY), fingerprint.alias(RAW_FINGERPRINT))
+              .join(published, [_KEY, RAW_FINGERPRINT], "left")
+              .select(ID_COL, _KEY, F.coalesce(F.col(_SAME), F.lit(False)).alias(_SAME))
+              .localCheckpoint(eager=True))
+    rest = by_keys(ok, marked.where(~F.col(_SAME)).select(ID_COL), ID_COL)
+    same = marked.where(F.col(_SAME)).select(F.col(_KEY).alias("record_key"))
+    return rest.withColumn(RAW_FINGERPRINT, fingerprint), same
 
 
 def ingest_sources(
@@ -195,7 +204,7 @@ def ingest_sources(
     privacy config: see :mod:`bold_spark.ingest.fingerprint`). ``fingerprints``: published
     (``record_key``, ``raw_fingerprint``) of the records an incremental run may carry over; a
     full source's accepted row with the same pair is only counted, in ``unchanged``, and not
-    standardised."""
+    standardised (with a ``source`` column, each source's rows are compared with its own)."""
     check_analysis_columns(datasets)
     change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
     if change_sources and published is None:
@@ -264,12 +273,14 @@ def ingest_sources(
             deletes.append(ok.where(F.col(CHANGE_COL) == "delete").select(
                 record_key(key, name, F.col(ID_COL)).alias("record_key"), F.lit(name).alias("source")))
             ok = ok.where(F.col(CHANGE_COL) != "delete")
-        ok = ok.withColumn(RAW_FINGERPRINT, raw_fingerprint(key, standardisation_version(ds, settings)))
+        fingerprint = raw_fingerprint(key, standardisation_version(ds, settings))
         if fingerprints is not None and not ds.is_change_file:
-            ok, same = _without_published(ok, fingerprints, record_key(key, name, F.col(ID_COL)))
-            persisted.append(ok)
+            mine = fingerprints.where(F.col("source") == name) if "source" in fingerprints.columns \
+                else fingerprints
+            ok, same = _without_published(ok, fingerprint, mine, record_key(key, name, F.col(ID_COL)))
             unchanged.append(same)
-            ok = ok.where(~F.col(_SAME)).drop(_KEY, _SAME)
+        else:
+            ok = ok.withColumn(RAW_FINGERPRINT, fingerprint)
         records.append(to_canonical(ok, ds, key, snapshot, run_id))
         q, r = quarantine_frames(validated, name, run_id, record_key(key, name, F.col(ID_COL)))
         quarantine.append(q)

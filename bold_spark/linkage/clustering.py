@@ -97,15 +97,27 @@ def connected_components(level_edges: DataFrame) -> DataFrame:
 
 
 def component_labels(
-    edges: DataFrame, thresholds: dict[str, float], driver_max_edges: int = DRIVER_MAX_EDGES
-) -> DataFrame:
+    edges: DataFrame, thresholds: dict[str, float], driver_max_edges: int = DRIVER_MAX_EDGES,
+    one_record_per_person: frozenset[str] = frozenset(), split_order: str = "match_probability",
+    stats: dict[str, float] | None = None,
+) -> tuple[DataFrame, bool]:
     """One row per record with an edge at the lowest threshold: ``node``, and per level
     ``label_<level>`` (smallest record key of its component) and ``size_<level>`` (records in
     the component), null where the record has no edge at that level. Solved on the driver when
-    the edges at the lowest threshold number at most ``driver_max_edges``, else in Spark."""
+    the edges at the lowest threshold number at most ``driver_max_edges``, else in Spark.
+
+    Returns the labels and whether the one-record-per-person split is applied to them: on the
+    driver it is (the edges collected carry their sources and ``split_order``: see
+    :func:`bold_spark.linkage.components.component_labels`, with ``stats``); in Spark it is
+    left to :func:`split_same_source`."""
     lowest = min(thresholds.values())
+    exclusive = sorted(one_record_per_person)
+    extra = [F.when(F.col(f"source_{s}").isin(*exclusive), F.col(f"source_{s}")).alias(f"source_{s}")
+             for s in "lr"] if exclusive else []
+    if exclusive and split_order != "match_probability":
+        extra.append(F.col(split_order).cast("double").alias(split_order))
     candidates = edges.where(F.col("match_probability") >= lowest).select(
-        "record_key_l", "record_key_r", F.col("match_probability").cast("double"))
+        "record_key_l", "record_key_r", F.col("match_probability").cast("double"), *extra)
     n = candidates.count() if driver_max_edges > 0 else None
     if n is not None and n <= driver_max_edges and n * ARROW_BYTES_PER_EDGE > _max_result_bytes(edges):
         logger.warning("%d edges (about %d MB as Arrow) exceed spark.driver.maxResultSize: solving "
@@ -115,15 +127,27 @@ def component_labels(
     if n is None or n > driver_max_edges:
         logger.info("connected components in Spark (%s edges at >= %s; driver limit %d)",
                     "?" if n is None else n, lowest, driver_max_edges)
-        return _wide(connected_components(threshold_edges(edges, thresholds)), thresholds)
+        return _wide(connected_components(threshold_edges(edges, thresholds)), thresholds), False
     from bold_spark.linkage.components import component_labels as solve
 
     t0 = time.monotonic()
-    labels = solve(candidates.toArrow(), thresholds)
+    split = {} if exclusive else None
+    labels = solve(candidates.toArrow(), thresholds, split_order if exclusive else None, split)
     logger.info("connected components on the driver: %d edges at >= %s, %d linked records (%.1fs)",
                 n, lowest, labels.num_rows, time.monotonic() - t0)
+    if split is not None:
+        for lv in thresholds:
+            _log_split(exclusive, lv, split[f"split_clusters_{lv}"], split[f"split_parts_{lv}"])
+        if stats is not None:
+            stats.update(split)
     schema = ", ".join(["node string", *[f"label_{lv} string, size_{lv} bigint" for lv in thresholds]])
-    return edges.sparkSession.createDataFrame(labels if labels.num_rows else [], schema)
+    return edges.sparkSession.createDataFrame(labels if labels.num_rows else [], schema), True
+
+
+def _log_split(exclusive, level: str, clusters: float, parts: float) -> None:
+    if clusters:
+        logger.info("one record per person (%s): %d clusters at %s held two records of one of "
+                    "them; split into %d", ", ".join(sorted(exclusive)), clusters, level, parts)
 
 
 def _wide(labels: DataFrame, thresholds: dict[str, float]) -> DataFrame:
@@ -145,35 +169,27 @@ def person_id(label: F.Column) -> F.Column:
 
 def _greedy_split(edges: list[tuple[str, str, str, str, float]], exclusive: frozenset[str]
                   ) -> dict[str, tuple[str, int]]:
-    """Clusters of ``edges`` (key_l, key_r, source_l, source_r, probability) built strongest
-    edge first, refusing any edge that would put two records of one ``exclusive`` source in
-    one cluster. Returns node -> (smallest key of its cluster, cluster size). Ties in
-    probability are broken by the keys, so the result depends on the edges only."""
-    parent: dict[str, str] = {}
-    held: dict[str, frozenset[str]] = {}  # root -> the exclusive sources its cluster holds
+    """Clusters of ``edges`` (key_l, key_r, source_l, source_r, weight) built strongest edge
+    first, refusing any edge that would put two records of one ``exclusive`` source in one
+    cluster (:func:`bold_spark.linkage.components.greedy_split` on the keys' ranks). Returns
+    node -> (smallest key of its cluster, cluster size). Ties in weight are broken by the keys,
+    so the result depends on the edges only."""
+    import numpy as np
 
-    def root(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    from bold_spark.linkage.components import greedy_split
 
-    for a, b, sa, sb, _ in sorted(edges, key=lambda e: (-e[4], e[0], e[1])):
-        for node, src in ((a, sa), (b, sb)):
-            if node not in parent:
-                parent[node] = node
-                held[node] = frozenset({src}) & exclusive
-        ra, rb = root(a), root(b)
-        if ra == rb or held[ra] & held[rb]:
-            continue
-        keep, gone = (ra, rb) if ra < rb else (rb, ra)  # the root is the smallest key
-        parent[gone] = keep
-        held[keep] = held[keep] | held.pop(gone)
-    roots = {node: root(node) for node in parent}
-    sizes: dict[str, int] = {}
+    keys = sorted({k for e in edges for k in e[:2]})
+    rank = {k: i for i, k in enumerate(keys)}
+    bit = {s: 1 << i for i, s in enumerate(sorted(exclusive))}
+    bits = np.zeros(len(keys), dtype=np.int64)
+    for a, b, sa, sb, _ in edges:
+        bits[rank[a]], bits[rank[b]] = bit.get(sa, 0), bit.get(sb, 0)
+    ranked = sorted(edges, key=lambda e: (-e[4], e[0], e[1]))
+    roots = greedy_split([rank[e[0]] for e in ranked], [rank[e[1]] for e in ranked], bits)
+    sizes: dict[int, int] = {}
     for r in roots.values():
         sizes[r] = sizes.get(r, 0) + 1
-    return {node: (r, sizes[r]) for node, r in roots.items()}
+    return {keys[node]: (keys[r], sizes[r]) for node, r in roots.items()}
 
 
 def split_same_source(
@@ -238,8 +254,7 @@ def split_same_source(
         after = len({lab for lab, _ in split[lv].values()})
         if stats is not None:
             stats[f"split_clusters_{lv}"], stats[f"split_parts_{lv}"] = float(len(labels)), float(after)
-        logger.info("one record per person (%s): %d clusters at %s held two records of one of "
-                    "them; split into %d", ", ".join(sorted(exclusive)), len(labels), lv, after)
+        _log_split(exclusive, lv, len(labels), after)
     nodes = sorted(set().union(*[s.keys() for s in split.values()]))
     schema = ", ".join(["record_key string",
                         *[f"new_label_{lv} string, new_size_{lv} bigint" for lv in levels]])
@@ -286,11 +301,12 @@ def cluster_records(
     unchanged) for each level, and ``run_id``. These IDs are per run;
     :mod:`bold_spark.linkage.identify` carries IDs over between runs.
     """
-    labels = (component_labels(edges, thresholds, driver_max_edges)
-              .withColumnRenamed("node", "record_key"))
-    out = record_keys.select("record_key", "source").join(labels, "record_key", "left")
-    out = split_same_source(out, edges, thresholds, frozenset(one_record_per_person), stats,
-                            split_order)
+    exclusive = frozenset(one_record_per_person)
+    labels, split = component_labels(edges, thresholds, driver_max_edges, exclusive, split_order, stats)
+    out = record_keys.select("record_key", "source").join(
+        labels.withColumnRenamed("node", "record_key"), "record_key", "left")
+    if not split:
+        out = split_same_source(out, edges, thresholds, exclusive, stats, split_order)
     main = "medium" if "medium" in thresholds else list(thresholds)[0]
     ids = {lv: person_id(F.coalesce(F.col(f"label_{lv}"), F.col("record_key")))
            for lv in thresholds}

@@ -34,6 +34,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.io.joins import by_keys
 from bold_spark.linkage.pairs import term_frequencies
 from bold_spark.linkage.sql import RECORD_KEY
 from bold_spark.schema import RAW_FINGERPRINT
@@ -81,10 +82,13 @@ def diff_records(current: DataFrame, previous: DataFrame, carried: DataFrame | N
     ``current`` (their raw rows' fingerprints matched, so they were not standardised): they
     are ``unchanged``, not ``withdrawn``."""
     shared = [c for c in current.columns if c in previous.columns]
+    if carried is not None:
+        # only the published records not carried are hashed: their keys first (one narrow
+        # column), then their rows, broadcast-joined when few (no shuffle of whole records)
+        left = previous.select(RECORD_KEY).join(carried.select(RECORD_KEY), RECORD_KEY, "left_anti")
+        previous = by_keys(previous, left, RECORD_KEY)
     cur = content_hash(current.select(*shared)).select(RECORD_KEY, F.col("content_hash").alias("h_new"))
     prev = content_hash(previous.select(*shared)).select(RECORD_KEY, F.col("content_hash").alias("h_old"))
-    if carried is not None:
-        prev = prev.join(carried.select(RECORD_KEY), RECORD_KEY, "left_anti")
     diff = cur.join(prev, RECORD_KEY, "full").select(
         RECORD_KEY,
         F.when(F.col("h_old").isNull(), "new")

@@ -110,6 +110,37 @@ def test_one_record_per_person_source_splits_at_the_weakest_bridge(spark, driver
     assert got["n1"]["cluster_size_high"] == 1 and got["n1"]["cluster_key_high"] == "n1"
 
 
+def test_split_on_the_driver_equals_the_split_in_spark(spark):
+    """A random graph with two one-record-per-person sources, a third that is not, and tied
+    weights: the split done on the driver with the components (node numbers, numpy) gives the
+    same clusters and counts as the split in Spark (string keys, after label propagation)."""
+    rnd = random.Random(11)
+    keys = [f"k{rnd.getrandbits(40):010x}" for _ in range(300)]
+    src = {k: rnd.choice(["benefits", "prison", "ndtms", "ndtms"]) for k in keys}
+    records = spark.createDataFrame(sorted(src.items()), "record_key string, source string")
+    rows = {tuple(sorted(rnd.sample(keys, 2))) for _ in range(420)}
+    edges = spark.createDataFrame(
+        [(a, b, src[a], src[b], rnd.choice([0.6, 0.93, 0.995, rnd.random()]), float(rnd.randint(1, 4)))
+         for a, b in sorted(rows)],
+        "record_key_l string, record_key_r string, source_l string, source_r string, "
+        "match_probability double, split_weight double")
+    exclusive = frozenset({"benefits", "prison"})
+    cols = ["record_key", *[f"{c}_{lv}" for lv in THRESHOLDS for c in ("person_id", "cluster_size")]]
+    found = {}
+    for limit in (0, 10_000):
+        stats = {}
+        found[limit] = (cluster_records(records, edges, THRESHOLDS, "r", limit, exclusive, stats,
+                                        split_order="split_weight").select(*cols).persist(), stats)
+    (in_spark, spark_stats), (on_driver, driver_stats) = found[0], found[10_000]
+    assert driver_stats == spark_stats and driver_stats["split_clusters_high"] > 3, (driver_stats, spark_stats)
+    assert on_driver.exceptAll(in_spark).count() == 0 and in_spark.exceptAll(on_driver).count() == 0
+    # no cluster holds two records of an exclusive source at any level
+    for lv in THRESHOLDS:
+        held = on_driver.join(records, "record_key").where(F.col("source").isin(*exclusive)) \
+            .groupBy(f"person_id_{lv}", "source").count().where("count > 1").count()
+        assert held == 0, lv
+
+
 def test_greedy_split_is_decided_by_the_edges_not_their_order():
     from bold_spark.linkage.clustering import _greedy_split
 

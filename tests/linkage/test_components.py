@@ -60,3 +60,21 @@ def test_labels_are_the_smallest_key_and_sizes_count_records():
     assert by_node["b"]["label_high"] == "b" and by_node["x"]["label_high"] == "b"
     assert {by_node[k]["label_low"] for k in "zmbx"} == {"b"} and by_node["z"]["size_low"] == 4
     assert by_node["q"]["label_low"] is None and by_node["q"]["size_low"] is None
+
+
+def test_a_cluster_with_two_records_of_an_exclusive_source_is_cut_at_its_weakest_edge():
+    """b1 and b2 (benefits: one record per person) joined through n1: the weaker of their
+    edges to n1 (by the ranking column, not the probability) is cut; the prison pair stays."""
+    edges = pa.table({
+        "record_key_l": ["b1", "b2", "p1"],
+        "record_key_r": ["n1", "n1", "p2"],
+        "match_probability": [0.99, 0.999, 0.97],
+        "source_l": ["benefits", "benefits", None],
+        "source_r": [None, None, None],
+        "rank": [9.0, 5.0, 1.0],
+    })
+    stats = {}
+    out = {r["node"]: r for r in component_labels(edges, {"high": 0.95}, "rank", stats).to_pylist()}
+    assert stats == {"split_clusters_high": 1.0, "split_parts_high": 2.0}
+    assert {k: (out[k]["label_high"], out[k]["size_high"]) for k in out} == {
+        "b1": ("b1", 2), "n1": ("b1", 2), "b2": ("b2", 1), "p1": ("p1", 2), "p2": ("p1", 2)}
