@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.scope import PairScope
@@ -85,10 +85,9 @@ def blocked_pairs(
     focus, not with all pairs, and each pair still appears once. ``broadcast_focus``: the focus
     records are few enough to broadcast, so all records stream through each join unshuffled
     (sort-merge joins shuffled every record twice per rule: 5.9 GB of shuffle for one
-    incremental predict over 1.25M records and 16 rules), and the records are first narrowed
-    to those sharing a blocking key with a focus record (:func:`focus_candidates`). When every
-    rule is symmetric in l and r (:func:`symmetric_rule`; the scope always is), one join per
-    rule serves: focus records against all records, each pair kept once and oriented so that ``record_key_l <
+    incremental predict over 1.25M records and 16 rules). When every rule is symmetric in l and
+    r (:func:`symmetric_rule`; the scope always is), one join per rule serves: focus records
+    against all records, each pair kept once and oriented so that ``record_key_l <
     record_key_r`` (half the joins).
     """
     from bold_spark.linkage.incremental import FOCUS
@@ -110,9 +109,6 @@ def blocked_pairs(
         select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
             F.col(f"r.`{c}`").alias(f"{c}_r") for c in cols
         ]
-    if focused and broadcast_focus:
-        recs = focus_candidates(recs, rules)
-        left, right = recs.alias("l"), recs.alias("r")
     focus = recs.where(F.col(FOCUS)) if focused else None
     if focused and broadcast_focus:
         focus = F.broadcast(focus)
@@ -133,74 +129,6 @@ def blocked_pairs(
             parts.append(left.join(focus.alias("r"), cond, "inner")
                          .where(where & ~F.col(f"l.{FOCUS}")).select(*select, tag))
     return reduce(lambda a, b: a.unionByName(b), parts)
-
-
-def _top_level_terms(sql: str) -> list[str]:
-    """``sql`` split at its top-level ``and`` (outside parentheses and quotes)."""
-    terms, depth, quote, start, i = [], 0, None, 0, 0
-    low = sql.lower()
-    while i < len(sql):
-        ch = sql[i]
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and re.match(r"\sand\s", low[i:i + 5]):
-            terms.append(sql[start:i])
-            start = i = i + 5
-            continue
-        i += 1
-    return [t.strip() for t in [*terms, sql[start:]] if t.strip()]
-
-
-def _swap_sides(sql: str) -> str:
-    return re.sub(r"\b([lr])\.", lambda m: "r." if m.group(1) == "l" else "l.", sql)
-
-
-def rule_key(sql: str) -> list[str] | None:
-    """The expressions over one record that a blocking rule joins on: for each top-level term
-    ``f(l.x) = f(r.x)`` (the right side the left with l and r swapped), ``f(x)``. Two records
-    the rule pairs share these values; other terms only narrow the rule further. None when the
-    rule has no such term (no key to narrow the records by)."""
-    keys = []
-    for term in _top_level_terms(sql):
-        sides = re.split(r"(?<![<>!=])=(?!=)", term)
-        if len(sides) != 2:
-            continue
-        a, b = (x.strip() for x in sides)
-        if _swap_sides(a) != b or re.search(r"\br\.", a) or not re.search(r"\bl\.", a):
-            continue
-        keys.append(re.sub(r"\bl\.", "", a))
-    return keys or None
-
-
-def focus_candidates(recs: DataFrame, rules: list[BlockingRule]) -> DataFrame:
-    """``recs`` (with a boolean ``_focus``) narrowed to the focus records and the records that
-    share a blocking key (:func:`rule_key`) with one of them under some rule: every pair a rule
-    can find with a focus record on one side is among them. One pass over ``recs``: each
-    record's key hashes (one per rule) are checked against the focus records' (broadcast), then
-    the candidates' rows are kept and materialised (every rule's join reads them). ``recs``
-    unchanged when a rule has no key."""
-    from bold_spark.io.joins import by_keys
-    from bold_spark.linkage.incremental import FOCUS
-
-    keys = [rule_key(r.sql) for r in rules]
-    if not rules or any(k is None for k in keys):
-        return recs
-    def key_hash(i: int, exprs: list[str]) -> Column:  # null where a key value is (= never holds)
-        cols = [F.expr(e) for e in exprs]
-        return F.when(reduce(lambda a, b: a & b, [c.isNotNull() for c in cols]), F.xxhash64(F.lit(i), *cols))
-
-    hashes = F.array(*[key_hash(i, k) for i, k in enumerate(keys)])
-    focus_hashes = recs.where(F.col(FOCUS)).select(F.explode(hashes).alias("_h")) \
-        .where(F.col("_h").isNotNull()).distinct()
-    shared = recs.select(RECORD_KEY, F.explode(hashes).alias("_h")) \
-        .join(F.broadcast(focus_hashes), "_h", "left_semi").select(RECORD_KEY).distinct()
-    return by_keys(recs, shared, RECORD_KEY).localCheckpoint(eager=True)
 
 
 def _conjuncts(sql: str) -> set[tuple[str, ...]]:
