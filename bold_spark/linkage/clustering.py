@@ -8,6 +8,11 @@ their own cluster. Two ways to the same labels:
   level in about a second;
 * distributed min-label propagation with pointer jumping otherwise: nodes are
   (threshold, record_key), so the levels are solved together, one Spark job per iteration.
+
+Clusters holding two records of a source declared one-record-per-person are then split at their
+weakest bridge: on the driver with the components when they are solved there (the collected
+edges carry their sources and ranking weight), otherwise by :func:`split_same_source`; the same
+union-find (:func:`bold_spark.linkage.components.greedy_split`) decides either way.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ MAX_ITERATIONS = 60
 DRIVER_MAX_EDGES = 20_000_000
 #: A generous estimate of one thresholded edge collected as Arrow (two keys and a double).
 ARROW_BYTES_PER_EDGE = 160
+#: One-record-per-person sources up to which the split is done on the driver (a bit each).
+MAX_EXCLUSIVE_SOURCES = 62
 _SIZE_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
@@ -112,6 +119,8 @@ def component_labels(
     left to :func:`split_same_source`."""
     lowest = min(thresholds.values())
     exclusive = sorted(one_record_per_person)
+    if len(exclusive) > MAX_EXCLUSIVE_SOURCES:  # one bit each on the driver: split in Spark
+        driver_max_edges = 0
     extra = [F.when(F.col(f"source_{s}").isin(*exclusive), F.col(f"source_{s}")).alias(f"source_{s}")
              for s in "lr"] if exclusive else []
     if exclusive and split_order != "match_probability":
@@ -174,14 +183,12 @@ def _greedy_split(edges: list[tuple[str, str, str, str, float]], exclusive: froz
     cluster (:func:`bold_spark.linkage.components.greedy_split` on the keys' ranks). Returns
     node -> (smallest key of its cluster, cluster size). Ties in weight are broken by the keys,
     so the result depends on the edges only."""
-    import numpy as np
-
     from bold_spark.linkage.components import greedy_split
 
     keys = sorted({k for e in edges for k in e[:2]})
     rank = {k: i for i, k in enumerate(keys)}
-    bit = {s: 1 << i for i, s in enumerate(sorted(exclusive))}
-    bits = np.zeros(len(keys), dtype=np.int64)
+    bit = {s: 1 << i for i, s in enumerate(sorted(exclusive))}  # Python ints: any number of sources
+    bits = [0] * len(keys)
     for a, b, sa, sb, _ in edges:
         bits[rank[a]], bits[rank[b]] = bit.get(sa, 0), bit.get(sb, 0)
     ranked = sorted(edges, key=lambda e: (-e[4], e[0], e[1]))

@@ -40,7 +40,7 @@ def min_labels(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
             return label
 
 
-def greedy_split(edges_l: list[int], edges_r: list[int], sources: np.ndarray) -> dict[int, int]:
+def greedy_split(edges_l: list[int], edges_r: list[int], sources: np.ndarray | list[int]) -> dict[int, int]:
     """Union-find over edges given strongest first (node numbers), refusing an edge that would
     put two nodes of one exclusive source (``sources[node]``: a bit per source, 0 for none) in
     one cluster. Returns node -> its cluster's smallest node number."""
@@ -72,9 +72,7 @@ def _exclusive_bits(edges: pa.Table, codes: np.ndarray, n_nodes: int) -> np.ndar
     ``source_r``: null for other sources), 0 for none."""
     names = pa.concat_arrays([edges.column("source_l").combine_chunks().cast(pa.string()),
                               edges.column("source_r").combine_chunks().cast(pa.string())])
-    encoded = pc.dictionary_encode(names)
-    if len(encoded.dictionary) > 62:
-        raise ValueError(f"{len(encoded.dictionary)} one-record-per-person sources: at most 62")
+    encoded = pc.dictionary_encode(names)  # at most 62 sources (the caller checks)
     known = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
     bits = np.zeros(n_nodes, dtype=np.int64)
     index = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
