@@ -202,9 +202,9 @@ def ingest_sources(
 
     Every record gets its :data:`RAW_FINGERPRINT` (salted with ``settings`` too, e.g. the
     privacy config: see :mod:`bold_spark.ingest.fingerprint`). ``fingerprints``: published
-    (``record_key``, ``raw_fingerprint``) of the records an incremental run may carry over; a
-    full source's accepted row with the same pair is only counted, in ``unchanged``, and not
-    standardised (with a ``source`` column, each source's rows are compared with its own)."""
+    (``record_key``, ``raw_fingerprint``, ``source``) of the records an incremental run may
+    carry over; a full source's accepted row with the same pair among its source's is only
+    counted, in ``unchanged``, and not standardised."""
     check_analysis_columns(datasets)
     change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
     if change_sources and published is None:
@@ -275,8 +275,7 @@ def ingest_sources(
             ok = ok.where(F.col(CHANGE_COL) != "delete")
         fingerprint = raw_fingerprint(key, standardisation_version(ds, settings))
         if fingerprints is not None and not ds.is_change_file:
-            mine = fingerprints.where(F.col("source") == name) if "source" in fingerprints.columns \
-                else fingerprints
+            mine = fingerprints.where(F.col("source") == name)
             ok, same = _without_published(ok, fingerprint, mine, record_key(key, name, F.col(ID_COL)))
             unchanged.append(same)
         else:

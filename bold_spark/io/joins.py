@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 BROADCAST_KEYS_MAX_ROWS = 500_000
 
 
-def by_keys(frame: DataFrame, keys: DataFrame, on: str | list[str], how: str = "left_semi") -> DataFrame:
-    """``frame`` joined (``how``: ``left_semi`` keeps, ``left_anti`` drops) with ``keys`` on
-    ``on``. ``keys`` is materialised (a local checkpoint) and counted, one Spark job; broadcast
-    when it has at most :data:`BROADCAST_KEYS_MAX_ROWS` rows, shuffled otherwise."""
+def by_keys(frame: DataFrame, keys: DataFrame, on: str | list[str]) -> DataFrame:
+    """The rows of ``frame`` whose ``on`` values are in ``keys`` (a left semi join). ``keys`` is
+    materialised (a local checkpoint) and counted, one Spark job; broadcast when it has at most
+    :data:`BROADCAST_KEYS_MAX_ROWS` rows, shuffled otherwise."""
     keys = keys.localCheckpoint(eager=True)
     if keys.count() <= BROADCAST_KEYS_MAX_ROWS:
         keys = F.broadcast(keys)
-    return frame.join(keys, on, how)
+    return frame.join(keys, on, "left_semi")

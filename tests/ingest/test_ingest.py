@@ -104,8 +104,8 @@ def test_rows_with_a_published_fingerprint_are_not_standardised_again(spark, tmp
     published = first.records.select("record_key", "raw_fingerprint", "first_name").collect()
     assert len({r["raw_fingerprint"] for r in published}) == 3  # JOHN, MARY, OLD
     assert all(len(r["raw_fingerprint"]) == 64 for r in published)
-    fps = spark.createDataFrame([(r["record_key"], r["raw_fingerprint"]) for r in published],
-                                "record_key string, raw_fingerprint string")
+    fps = spark.createDataFrame([(r["record_key"], r["raw_fingerprint"], "src") for r in published],
+                                "record_key string, raw_fingerprint string, source string")
     # week 2: JOHN as before, MARY's postcode written differently, a new row 7, OLD withdrawn
     week2 = tmp_path / "week2"
     week2.mkdir()
