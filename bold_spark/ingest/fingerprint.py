@@ -91,7 +91,7 @@ def standardisation_version(ds: DatasetConfig, settings: object = None) -> str:
 
 def raw_fingerprint(key: SecretKey, version: str) -> Column:
     """The fingerprint of a validated row (a column over :data:`RAW_COL`): HMAC of the SHA-256
-    of ``version`` and the row's mapped values as JSON (64 hex characters, hashed in Spark
-    first so the Python UDF handles fixed 64-character strings)."""
+    of ``version`` and the row's mapped values as JSON (64 hex characters: the HMAC then hashes
+    a fixed 64-character string whatever the row's width)."""
     digest = F.sha2(F.concat(F.lit(version + ":"), F.col(RAW_COL)), 256)
     return hmac_column(key, digest, "raw_fingerprint")
