@@ -55,6 +55,7 @@ from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.progress import stage
 from bold_spark.publish import (
+    STATS_COLUMNS,
     PublishedSet,
     acquire_lock,
     clean_orphans,
@@ -112,7 +113,7 @@ def _read(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, table: str) 
 
 
 def _write(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFrame, mode="overwrite"):
-    result = write_table(df, cfg.table_uri(table), mode=mode)
+    result = write_table(df, cfg.table_uri(table), mode=mode, stats_columns=STATS_COLUMNS.get(table))
     run.table_rows[table] = result.rows
     run.table_versions[table] = result.version
     logger.info("table %-10s %10d rows -> %s (version %d)", table, result.rows, result.uri, result.version)
@@ -175,7 +176,7 @@ def _change_in_place(spark, cfg: PipelineConfig, run: RunRecord, table: str, gon
                                                                   ("link_group", "link_group")]).deleted
     if conditions:
         deleted += delete_rows(uri, spark, where=reduce(lambda a, b: a | b, conditions)).deleted
-    result = write_table(added, uri, mode="append")
+    result = write_table(added, uri, mode="append", stats_columns=STATS_COLUMNS.get(table))
     run.table_rows[table] = _base(spark, cfg, run).rows[table] - deleted + result.rows
     run.table_versions[table] = result.version
     run.metrics[f"{table}_deleted_in_place"] = float(deleted)

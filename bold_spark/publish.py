@@ -46,6 +46,18 @@ RUNS = "runs"
 LOCK_FILE = "_bold_run.lock"
 #: The tables a published set may name (each under the output root).
 DATA_TABLES = ("records", "quarantine", "edges", "clusters", "person_events", "analysis")
+#: Per data table, the columns Delta keeps per-file statistics on (the native writer; see
+#: :func:`bold_spark.io.delta.write_table`): those the pipeline and analysts filter on. Record
+#: keys and hashes are spread evenly over every file, so their statistics never skip one, and
+#: the records' names, dates and postcodes then stay out of the Delta log's statistics.
+STATS_COLUMNS = {
+    "records": ("source", "run_id", "first_seen_run_id"),
+    "quarantine": ("source", "run_id"),
+    "edges": ("link_group", "run_id", "model_version"),
+    "clusters": ("source", "run_id"),
+    "person_events": ("run_id", "threshold", "event"),
+    "analysis": ("source", "run_id"),
+}
 PUBLISHED_SCHEMA = (
     "seq bigint, run_id string, run_name string, published_at timestamp, stages string, "
     "table_name string, version bigint, rows bigint"

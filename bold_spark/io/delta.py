@@ -19,6 +19,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -166,20 +167,33 @@ def _count_data_files(spark: SparkSession, uri: str) -> int:
     return len(_list_parquet_files(spark, uri))
 
 
+#: The Delta table property naming the columns that keep per-file statistics.
+STATS_COLUMNS_PROPERTY = "delta.dataSkippingStatsColumns"
+
+
 def write_table(
     df: DataFrame,
     uri: str,
     mode: str = "overwrite",
     partition_by: list[str] | None = None,
+    stats_columns: Sequence[str] | None = None,
 ) -> WriteResult:
-    """Write ``df`` as a new version of the Delta table at ``uri`` (mode overwrite or append)."""
+    """Write ``df`` as a new version of the Delta table at ``uri`` (mode overwrite or append).
+
+    ``stats_columns``: the columns the native writer keeps per-file min/max/null statistics on
+    (Delta's ``delta.dataSkippingStatsColumns``, set on the table by this write; those of them
+    ``df`` has): the ones queries filter on. None: Delta's default, the first 32 columns, whose
+    statistics cost about as much as the Parquet encoding on wide tables of hashes (1.25M
+    records: 9.3-13.0 s written with them, 5.6-5.8 s with two). The row count per file is kept
+    either way; the embedded writer keeps only that."""
     if mode not in ("overwrite", "append"):
         raise DeltaWriteError(f"mode must be overwrite or append, not {mode!r}")
     uri = normalise_uri(uri)
     t0 = time.monotonic()
     writer = writer_for(df.sparkSession)
     if writer == "native":
-        result = _write_native(df, uri, mode, partition_by)
+        stats = [c for c in stats_columns or [] if c in df.columns]
+        result = _write_native(df, uri, mode, partition_by, stats or None)
     else:
         result = _write_embedded(df, uri, mode, partition_by)
     logger.info(
@@ -337,11 +351,15 @@ def delete_rows(uri: str, spark: SparkSession, *, keys: DataFrame | None = None,
     return result
 
 
-def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None) -> WriteResult:
+def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | None,
+                  stats_columns: list[str] | None = None) -> WriteResult:
     spark = df.sparkSession
     w = df.write.format("delta").mode(mode)
     if mode == "overwrite":
         w = w.option("overwriteSchema", "true")
+    if stats_columns:
+        w = w.option(STATS_COLUMNS_PROPERTY, ",".join(stats_columns))  # a new table
+        _set_stats_columns(spark, uri, stats_columns)  # an existing one
     if partition_by:
         w = w.partitionBy(*partition_by)
     try:
@@ -354,6 +372,23 @@ def _write_native(df: DataFrame, uri: str, mode: str, partition_by: list[str] | 
         uri, int(hist["version"]), int(metrics.get("numOutputRows", 0)),
         int(metrics.get("numFiles", 0)), "native",
     )
+
+
+def _set_stats_columns(spark: SparkSession, uri: str, columns: list[str]) -> None:
+    """Declare ``columns`` as the statistics columns of an existing table whose property says
+    otherwise (a write's option only sets it when the write creates the table): one metadata
+    commit, once per table."""
+    if not table_exists(uri, spark):
+        return
+    want = ",".join(columns)
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{uri}`").first()["properties"] or {}
+    if props.get(STATS_COLUMNS_PROPERTY) == want:
+        return
+    try:
+        spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ('{STATS_COLUMNS_PROPERTY}' = '{want}')")
+        logger.info("statistics columns of %s set to %s", uri, want)
+    except Exception as e:  # e.g. a column this write adds: the table keeps its statistics
+        logger.warning("statistics columns of %s left as they were (%s)", uri, type(e).__name__)
 
 
 def _list_parquet_files(spark: SparkSession, root: str) -> list[tuple[str, str, int, int]]:

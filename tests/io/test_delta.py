@@ -69,6 +69,57 @@ def test_per_file_row_count_stats(spark, embedded, tmp_uri):
     assert sum(counts) == 40 and len(counts) == 3
 
 
+def _add_stats(uri: str) -> list[dict]:
+    """The statistics of each data file of the table's latest version, from its Delta log."""
+    import json
+    from pathlib import Path
+
+    stats = {}
+    for log in sorted(Path(uri, "_delta_log").glob("*.json")):
+        for line in log.read_text().splitlines():
+            action = json.loads(line)
+            if "remove" in action:
+                stats.pop(action["remove"]["path"], None)
+            if "add" in action:
+                stats[action["add"]["path"]] = json.loads(action["add"]["stats"])
+    return list(stats.values())
+
+
+def test_statistics_only_on_the_declared_columns(spark, tmp_uri):
+    """Native writer: per-file min/max/null counts only on ``stats_columns`` (those the frame
+    has), kept by later writes, merges and appends; row counts as before."""
+    uri = f"{tmp_uri}/few-stats"
+    write_table(frame(spark, 30).repartition(2), uri, stats_columns=["id", "ts", "absent"])
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{uri}`").first()["properties"]
+    assert props["delta.dataSkippingStatsColumns"] == "id,ts"
+    first = _add_stats(uri)
+    assert sum(s["numRecords"] for s in first) == 30
+    assert all(set(s["minValues"]) == {"id", "ts"} and set(s["nullCount"]) == {"id", "ts"} for s in first)
+    # the property stays with the table: an append and an overwrite without it keep it
+    write_table(frame(spark, 5, offset=100), uri, mode="append")
+    write_table(frame(spark, 7), uri)
+    assert all(set(s["maxValues"]) == {"id", "ts"} for s in _add_stats(uri))
+    assert table_rows(uri, spark=spark) == 7
+    # data skipping on a declared column still prunes files
+    assert read_table(spark, uri).where(F.col("id") == 3).count() == 1
+    # without stats_columns: Delta's default (the first 32 columns, here all four)
+    other = f"{tmp_uri}/all-stats"
+    write_table(frame(spark, 4), other)
+    assert all(set(s["minValues"]) == {"id", "key", "ts", "x"} for s in _add_stats(other))
+
+
+def test_statistics_columns_set_on_a_table_written_before_them(spark, tmp_uri):
+    """A table first written with Delta's default statistics gets the declared columns at its
+    next overwrite (tables published before 2026-12-04)."""
+    uri = f"{tmp_uri}/late-stats"
+    write_table(frame(spark, 6), uri)
+    write_table(frame(spark, 6), uri, stats_columns=["key"])
+    assert all(set(s["minValues"]) == {"key"} for s in _add_stats(uri))
+    write_table(frame(spark, 2, offset=50), uri, mode="append", stats_columns=["key"])
+    assert all(set(s["minValues"]) == {"key"} for s in _add_stats(uri))
+    assert read_table(spark, uri).count() == 8
+
+
 def test_merge_upserts_deletes_and_keeps_preserved_columns(spark, writer, tmp_uri):
     """Delta MERGE through each writer (MERGE INTO natively, delta-rs merge embedded): updated
     keys keep their first-seen column, new keys are inserted, flagged keys deleted, the rest
