@@ -72,12 +72,15 @@ def hmac_column(key: SecretKey, col: Column, domain: str) -> Column:
         domain: the identifier type (``pnc``, ``record``...). It separates identifier types,
             so equal strings in different fields never hash alike.
 
-    Returns a string column of 64-character lowercase hex digests; null stays null. Needs an
-    active SparkSession (the pads are a DataFrame of it).
+    Returns a string column of 64-character lowercase hex digests of the text's bytes (UTF-8;
+    a string read with bytes that are not valid UTF-8 is hashed as those bytes); null stays
+    null. Needs an active SparkSession (the pads are a DataFrame of it).
     """
     from pyspark.sql import functions as F
 
     ipad, opad = _pads(key)
-    message = F.encode(F.concat(F.lit(f"{domain}:"), col.cast("string")), "UTF-8")
+    # a string's own bytes (UTF-8): encode() would replace invalid bytes by U+FFFD, so two ids
+    # differing only there would share a hash
+    message = F.concat(F.lit(f"{domain}:"), col.cast("string")).cast("binary")
     inner = F.unhex(F.sha2(F.concat(ipad, message), 256))
     return F.sha2(F.concat(opad, inner), 256)

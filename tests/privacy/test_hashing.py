@@ -31,6 +31,18 @@ def test_spark_hmac_equals_reference_for_long_keys_and_any_text(spark):
         assert got == [hmac_hex(key, "pnc:" + v) for v in values]
 
 
+def test_spark_hmac_hashes_the_bytes_of_a_string_that_is_not_valid_utf8(spark, secret_key):
+    """A Parquet extract can hold string bytes that are not UTF-8: they are hashed as they are,
+    not replaced (two ids differing only there must not share a record key)."""
+    import hmac as py_hmac
+
+    df = spark.createDataFrame([("41FF42",), ("41EFBFBD42",)], "h string") \
+        .select(F.unhex("h").cast("string").alias("v"))  # 'A', 0xFF, 'B' and 'A\ufffdB'
+    got = [r[0] for r in df.select(hmac_column(secret_key, F.col("v"), "record")).collect()]
+    assert got[0] == py_hmac.new(secret_key.value, b"record:A\xffB", hashlib.sha256).hexdigest()
+    assert got[1] == hmac_hex(secret_key, "record:A\ufffdB") != got[0]
+
+
 def _pad_forms(key: SecretKey) -> list[str]:
     k = key.value if len(key.value) <= 64 else hashlib.sha256(key.value).digest()
     k = k.ljust(64, b"\0")
