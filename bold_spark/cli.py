@@ -265,14 +265,23 @@ def evaluate(
     _guarded(go)
 
 
-def show_accuracy(acc) -> None:
-    """Print pairwise accuracy per threshold (``run_evaluate``'s result) as a table."""
+def show_accuracy(ev) -> None:
+    """Print pairwise accuracy per threshold and per source pair (``run_evaluate``'s
+    :class:`~bold_spark.evaluate.Evaluation`) as two tables."""
     t = Table(title="Pairwise accuracy against ground truth")
     for col in ("threshold", "precision", "recall", "F1", "true pairs", "predicted pairs"):
         t.add_column(col)
-    for lv, a in acc.items():
+    for lv, a in ev.levels.items():
         t.add_row(lv, f"{a.precision:.4f}", f"{a.recall:.4f}", f"{a.f1:.4f}", f"{a.true_pairs:,}",
                   f"{a.predicted_pairs:,}")
+    console.print(t)
+    t = Table(title=f"By source pair, at the {ev.level} threshold", show_edge=False)
+    t.add_column("sources", no_wrap=True, min_width=max([7, *map(len, ev.source_pairs)]))
+    for col in ("prec.", "recall", "F1", "true", "missed", "false"):
+        t.add_column(col, no_wrap=True)
+    for name, a in sorted(ev.source_pairs.items(), key=lambda kv: -kv[1].true_pairs):
+        t.add_row(name, f"{a.precision:.3f}", f"{a.recall:.3f}", f"{a.f1:.3f}", f"{a.true_pairs:,}",
+                  f"{a.true_pairs - a.true_positives:,}", f"{a.predicted_pairs - a.true_positives:,}")
     console.print(t)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig
-from bold_spark.evaluate.accuracy import PairwiseAccuracy, pairwise_accuracy
+from bold_spark.evaluate.accuracy import Evaluation, pairwise_accuracy, source_pair_accuracy
 from bold_spark.exceptions import (
     AuditError,
     BoldError,
@@ -573,9 +573,10 @@ def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
 
 def evaluate_stage(
     spark: SparkSession, cfg: PipelineConfig, key: SecretKey, ground_truth: str | None = None
-) -> dict[str, PairwiseAccuracy]:
+) -> Evaluation:
     """Pairwise precision/recall/F1 of the clusters at each threshold against ground truth
-    (source, source_record_id, person_id)."""
+    (source, source_record_id, person_id), and per source pair at the report's threshold
+    (``report.level``)."""
     from bold_spark.standardise.person import record_key
 
     uri = ground_truth or cfg.ground_truth
@@ -594,12 +595,18 @@ def evaluate_stage(
     if missing:
         raise InputError(f"{missing} clustered records have no ground-truth row in {uri}")
     joined = joined.persist()
-    out = {lv: pairwise_accuracy(joined, f"person_id_{lv}", "true_person") for lv in ("high", "medium", "low")}
+    levels = {lv: pairwise_accuracy(joined, f"person_id_{lv}", "true_person") for lv in ("high", "medium", "low")}
+    level = cfg.report.level
+    pairs = source_pair_accuracy(joined, f"person_id_{level}", "true_person")
     joined.unpersist()
-    for lv, acc in out.items():
+    for lv, acc in levels.items():
         logger.info("accuracy at %-6s precision %.4f recall %.4f F1 %.4f (%d true pairs)",
                     lv, acc.precision, acc.recall, acc.f1, acc.true_pairs)
-    return out
+    for name, acc in pairs.items():
+        logger.info("accuracy at %s, %-28s precision %.4f recall %.4f F1 %.4f (%d true pairs, "
+                    "%d predicted)", level, name, acc.precision, acc.recall, acc.f1, acc.true_pairs,
+                    acc.predicted_pairs)
+    return Evaluation(levels, level, pairs)
 
 
 # ---------------------------------------------------------------- run wrappers

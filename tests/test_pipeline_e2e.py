@@ -113,7 +113,8 @@ def test_edge_schema(spark, demo_run):
 
 def test_medium_threshold_accuracy(spark, demo_run):
     _, cfg, key, _ = demo_run
-    acc = run_evaluate(spark, cfg, key)
+    ev = run_evaluate(spark, cfg, key)
+    acc = ev.levels
     medium = acc["medium"]
     assert medium.true_pairs > 100
     # realistic preset, 500 people, seed 11 (2026-12-02): 959 records, 985 true pairs; shipped
@@ -124,6 +125,14 @@ def test_medium_threshold_accuracy(spark, demo_run):
     assert medium.recall >= 0.83, medium.as_dict()
     assert acc["high"].precision >= medium.precision - 1e-9
     assert acc["low"].recall >= medium.recall - 1e-9
+    # per source pair at report.level (medium): the pairs split the overall counts exactly, and
+    # pairs within the one-record-per-person source are never predicted (the split refuses them)
+    assert ev.level == "medium"
+    pairs = ev.source_pairs
+    for field in ("predicted_pairs", "true_pairs", "true_positives"):
+        assert sum(getattr(a, field) for a in pairs.values()) == getattr(medium, field), field
+    assert pairs["benefits-benefits"].predicted_pairs == 0
+    assert pairs["ndtms-prison"].true_pairs > 0
 
 
 def test_stages_rerun_alone_on_previous_tables(spark, demo_run):

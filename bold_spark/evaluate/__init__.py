@@ -5,7 +5,12 @@
     acc.precision, acc.recall, acc.f1
 """
 
-from bold_spark.evaluate.accuracy import PairwiseAccuracy, pairwise_accuracy
+from bold_spark.evaluate.accuracy import (
+    Evaluation,
+    PairwiseAccuracy,
+    pairwise_accuracy,
+    source_pair_accuracy,
+)
 from bold_spark.evaluate.febrl import export_febrl4
 
-__all__ = ["PairwiseAccuracy", "export_febrl4", "pairwise_accuracy"]
+__all__ = ["Evaluation", "PairwiseAccuracy", "export_febrl4", "pairwise_accuracy", "source_pair_accuracy"]

@@ -42,6 +42,16 @@ class PairwiseAccuracy:
         return {**asdict(self), "precision": self.precision, "recall": self.recall, "f1": self.f1}
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A clustering's accuracy at each threshold (``levels``) and, at threshold ``level``, per
+    source pair (``source_pairs``, named by :func:`source_pair_name`)."""
+
+    levels: dict[str, PairwiseAccuracy]
+    level: str
+    source_pairs: dict[str, PairwiseAccuracy]
+
+
 def _pairs(n: F.Column) -> F.Column:
     return n * (n - 1) / 2
 
@@ -70,3 +80,60 @@ def pairwise_accuracy(
            .crossJoin(tt.withColumnRenamed("v", "tt")).collect()[0])
     return PairwiseAccuracy(int(row["records"] or 0), int(row["pp"] or 0), int(row["tt"] or 0),
                             int(row["v"] or 0))
+
+
+def source_pair_name(a: str, b: str) -> str:
+    """The name of the pairs between sources ``a`` and ``b`` (either order): ``'a-b'`` sorted,
+    ``'a-a'`` for pairs within one source."""
+    return "-".join(sorted((a, b)))
+
+
+def _pair_sums(counts: DataFrame, by: list[str], source_col: str, kind: str) -> DataFrame:
+    """Per source pair, the pairs of records that share ``by``: with ``n_s`` records of source s
+    in a group, n_s * n_t pairs between s and t (s < t) and n_s * (n_s - 1) / 2 within s."""
+    g = counts.groupBy(*by, source_col).agg(F.sum("n").alias("n"))
+    left = g.select(*by, F.col(source_col).alias("s"), F.col("n").alias("ns"))
+    right = g.select(*by, F.col(source_col).alias("t"), F.col("n").alias("nt"))
+    both = left.join(right, by).where(F.col("s") <= F.col("t"))
+    pairs = F.when(F.col("s") == F.col("t"), _pairs(F.col("ns"))).otherwise(F.col("ns") * F.col("nt"))
+    return both.groupBy("s", "t").agg(F.sum(pairs).alias("v")).withColumn("kind", F.lit(kind))
+
+
+def source_pair_accuracy(
+    assignments: DataFrame, cluster_col: str, truth_col: str, source_col: str = "source"
+) -> dict[str, PairwiseAccuracy]:
+    """Pairwise accuracy per source pair, counted by aggregation (one Spark job): which pairs of
+    sources the missed and false links are between (a record-poor source against a rich one, or
+    duplicates within one source).
+
+    Parameters:
+        assignments: one row per record, with its predicted cluster, its true entity and its
+            source (none of them null).
+        cluster_col: the predicted cluster column.
+        truth_col: the true entity column.
+        source_col: the record's source.
+
+    Returns, per source pair named by :func:`source_pair_name` (every pair of sources that has
+    a true or a predicted pair, and every source with itself), the counts of
+    :func:`pairwise_accuracy` restricted to pairs between those sources; ``records`` is the
+    records of the two sources (of the one, for a source with itself). Summed over the source
+    pairs, the pair counts are :func:`pairwise_accuracy`'s.
+    """
+    joint = assignments.groupBy(cluster_col, truth_col, source_col).agg(F.count(F.lit(1)).alias("n"))
+    sums = (_pair_sums(joint, [cluster_col, truth_col], source_col, "tp")
+            .unionByName(_pair_sums(joint, [cluster_col], source_col, "pp"))
+            .unionByName(_pair_sums(joint, [truth_col], source_col, "tt"))
+            .unionByName(joint.groupBy(F.col(source_col).alias("s")).agg(F.sum("n").alias("v"))
+                         .withColumn("t", F.col("s")).withColumn("kind", F.lit("records"))))
+    rows = sums.collect()  # at most 3 rows per pair of sources and one per source
+    records = {r["s"]: int(r["v"]) for r in rows if r["kind"] == "records"}
+    sources = sorted(records)
+    counts = {(s, t): {"tp": 0, "pp": 0, "tt": 0} for i, s in enumerate(sources) for t in sources[i:]}
+    for r in rows:
+        if r["kind"] != "records":
+            counts[(r["s"], r["t"])][r["kind"]] = int(r["v"] or 0)
+    return {
+        source_pair_name(s, t): PairwiseAccuracy(records[s] + (records[t] if s != t else 0),
+                                                 c["pp"], c["tt"], c["tp"])
+        for (s, t), c in counts.items() if s == t or c["pp"] or c["tt"]
+    }

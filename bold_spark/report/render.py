@@ -290,6 +290,19 @@ def _error(d: ReportData) -> str:
                          [[lv, f"{a.precision:.2%}", f"{a.recall:.2%}", f"{a.f1:.4f}",
                            count(a.true_pairs), count(a.predicted_pairs)]
                           for lv, a in acc["levels"].items()]))
+        out.append(f"<p>By source pair, at the {esc(d.level)} threshold: which sources the missed "
+                   "and false links are between (pairs within one source are its duplicates). "
+                   f"Counts below {DISCLOSURE_LIMIT} are shown as such, and rates over fewer "
+                   "pairs are not given.</p>")
+        pairs = sorted(acc.get("source_pairs", {}).items(), key=lambda kv: -kv[1].true_pairs)
+        out.append(table(["sources", "precision", "recall", "F1", "true pairs", "missed pairs",
+                          "false pairs"],
+                         [[name, rate(a.true_positives, a.predicted_pairs),
+                           rate(a.true_positives, a.true_pairs),
+                           f"{a.f1:.4f}" if min(a.predicted_pairs, a.true_pairs) >= DISCLOSURE_LIMIT
+                           else "n/a",
+                           count(a.true_pairs), count(a.true_pairs - a.true_positives),
+                           count(a.predicted_pairs - a.true_positives)] for name, a in pairs]))
     else:
         out.append(f'<p class="note">Not measured: {esc(acc.get("note", "no ground truth"))}.</p>')
     return "".join(out)

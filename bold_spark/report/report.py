@@ -188,14 +188,14 @@ def _models(cfg: PipelineConfig, run: dict[str, Any]) -> list[ModelInfo]:
 def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, clusters,
                       key: SecretKey | None, levels: list[str], level: str) -> dict[str, Any]:
     """Against ``cfg.ground_truth``: pairwise precision/recall/F1 of the report's clusters at
-    each level (``bold_spark.evaluate.pairwise_accuracy``) and, at ``level``, the share of
-    linkable records found per bias group (``aggregates.truth_group_recall``); or
-    ``{"note": why not}``."""
+    each level (``bold_spark.evaluate.pairwise_accuracy``) and, at ``level``, per source pair
+    (``source_pair_accuracy``) and the share of linkable records found per bias group
+    (``aggregates.truth_group_recall``); or ``{"note": why not}``."""
     from functools import reduce
 
     from pyspark.sql import functions as F
 
-    from bold_spark.evaluate.accuracy import pairwise_accuracy
+    from bold_spark.evaluate.accuracy import pairwise_accuracy, source_pair_accuracy
     from bold_spark.standardise.person import record_key
 
     if not cfg.ground_truth:
@@ -210,7 +210,7 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
                 record_key(key, s, F.col("source_record_id").cast("string")).alias("record_key"),
                 F.col("person_id").alias("_true_person"))
             for s in cfg.sources])
-        joined = clusters.select("record_key", *[f"person_id_{lv}" for lv in levels]) \
+        joined = clusters.select("record_key", "source", *[f"person_id_{lv}" for lv in levels]) \
             .join(keyed, "record_key").persist()
     except Exception as e:  # noqa: BLE001 - the report says so rather than failing
         logger.warning("ground truth not usable for the report: %s", type(e).__name__)
@@ -218,10 +218,11 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
     try:
         out: dict[str, Any] = {lv: pairwise_accuracy(joined, f"person_id_{lv}", "_true_person")
                                for lv in levels}
+        pairs = source_pair_accuracy(joined, f"person_id_{level}", "_true_person")
         groups = truth_group_recall(records, joined, f"person_id_{level}", "_true_person").toPandas()
     finally:
         joined.unpersist()
-    return {"levels": out, "groups": groups}
+    return {"levels": out, "source_pairs": pairs, "groups": groups}
 
 
 def _previous_run(spark: SparkSession, cfg: PipelineConfig, seq: int) -> str | None:

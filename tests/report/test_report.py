@@ -88,7 +88,7 @@ def test_summary_flags_the_bias_built_into_the_data(reported):
 
 
 def test_numbers_hold_together(reported):
-    _, _, data, _ = reported
+    _, path, data, _ = reported
     agg = data.agg
     records = int(agg.groups.loc[agg.groups["dimension"] == "overall", "records"].iloc[0])
     assert records == sum(c["accepted"] for c in agg.run["source_counts"].values())
@@ -107,6 +107,12 @@ def test_numbers_hold_together(reported):
     acc = agg.accuracy["levels"]
     assert acc["high"].precision >= acc["low"].precision and acc["high"].recall <= acc["low"].recall
     assert 0.5 < acc["medium"].f1 <= 1.0
+    pairs = agg.accuracy["source_pairs"]  # at report.level (medium): they split its pair counts
+    assert sum(a.true_pairs for a in pairs.values()) == acc["medium"].true_pairs
+    assert sum(a.true_positives for a in pairs.values()) == acc["medium"].true_positives
+    html = path.read_text()
+    assert "By source pair, at the medium threshold" in html
+    assert all(f">{name}</td>" in html for name in pairs)
 
 
 def test_one_record_per_person_splits_are_reported(reported):
