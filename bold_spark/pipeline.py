@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig
-from bold_spark.evaluate.accuracy import Evaluation, pairwise_accuracy, source_pair_accuracy
+from bold_spark.evaluate.accuracy import (
+    Evaluation,
+    keyed_truth,
+    pairwise_accuracy,
+    source_pair_accuracy,
+)
 from bold_spark.exceptions import (
     AuditError,
     BoldError,
@@ -577,18 +582,10 @@ def evaluate_stage(
     """Pairwise precision/recall/F1 of the clusters at each threshold against ground truth
     (source, source_record_id, person_id), and per source pair at the report's threshold
     (``report.level``)."""
-    from bold_spark.standardise.person import record_key
-
     uri = ground_truth or cfg.ground_truth
     if not uri:
         raise InputError("no ground truth given (pipeline key ground_truth or --ground-truth)")
-    truth = spark.read.parquet(uri).dropDuplicates(["source", "source_record_id"])
-    keyed = reduce(
-        lambda a, b: a.unionByName(b),
-        [truth.where(F.col("source") == s).select(
-            record_key(key, s, F.col("source_record_id").cast("string")).alias("record_key"),
-            F.col("person_id").alias("true_person")) for s in cfg.sources],
-    )
+    keyed = keyed_truth(spark, uri, key, cfg.sources)
     clusters = read_published(spark, cfg.output_root)["clusters"]
     joined = clusters.join(keyed, "record_key", "left")
     missing = joined.where(F.col("true_person").isNull()).count()

@@ -7,9 +7,14 @@ predicted pairs = sum C(|c|,2), true pairs = sum C(|t|,2), true positives = sum 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import reduce
+from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from bold_spark.privacy.keys import SecretKey
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,22 @@ class Evaluation:
     levels: dict[str, PairwiseAccuracy]
     level: str
     source_pairs: dict[str, PairwiseAccuracy]
+
+
+def keyed_truth(spark: SparkSession, uri: str, key: SecretKey, sources: list[str],
+                truth_col: str = "true_person") -> DataFrame:
+    """A ground-truth table (Parquet: ``source``, ``source_record_id``, ``person_id``) keyed
+    like the records: one row per record of ``sources`` with its ``record_key`` (the keyed hash
+    of its source and id) and its true entity as ``truth_col``; a row repeated in the file
+    counts once."""
+    from bold_spark.standardise.person import record_key
+
+    truth = spark.read.parquet(uri).dropDuplicates(["source", "source_record_id"])
+    return reduce(lambda a, b: a.unionByName(b), [
+        truth.where(F.col("source") == s).select(
+            record_key(key, s, F.col("source_record_id").cast("string")).alias("record_key"),
+            F.col("person_id").alias(truth_col))
+        for s in sources])
 
 
 def _pairs(n: F.Column) -> F.Column:

@@ -191,12 +191,7 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
     each level (``bold_spark.evaluate.pairwise_accuracy``) and, at ``level``, per source pair
     (``source_pair_accuracy``) and the share of linkable records found per bias group
     (``aggregates.truth_group_recall``); or ``{"note": why not}``."""
-    from functools import reduce
-
-    from pyspark.sql import functions as F
-
-    from bold_spark.evaluate.accuracy import pairwise_accuracy, source_pair_accuracy
-    from bold_spark.standardise.person import record_key
+    from bold_spark.evaluate.accuracy import keyed_truth, pairwise_accuracy, source_pair_accuracy
 
     if not cfg.ground_truth:
         return {"note": "no ground truth is configured (pipeline key ground_truth): only the "
@@ -204,12 +199,7 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
     if key is None:
         return {"note": "a ground truth is configured but no key was given to hash its record ids"}
     try:
-        truth = spark.read.parquet(cfg.ground_truth).dropDuplicates(["source", "source_record_id"])
-        keyed = reduce(lambda a, b: a.unionByName(b), [
-            truth.where(F.col("source") == s).select(
-                record_key(key, s, F.col("source_record_id").cast("string")).alias("record_key"),
-                F.col("person_id").alias("_true_person"))
-            for s in cfg.sources])
+        keyed = keyed_truth(spark, cfg.ground_truth, key, cfg.sources, "_true_person")
         joined = clusters.select("record_key", "source", *[f"person_id_{lv}" for lv in levels]) \
             .join(keyed, "record_key").persist()
     except Exception as e:  # noqa: BLE001 - the report says so rather than failing
