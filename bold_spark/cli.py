@@ -275,6 +275,10 @@ def show_accuracy(ev) -> None:
         t.add_row(lv, f"{a.precision:.4f}", f"{a.recall:.4f}", f"{a.f1:.4f}", f"{a.true_pairs:,}",
                   f"{a.predicted_pairs:,}")
     console.print(t)
+    if ev.partial:
+        n = next(iter(ev.levels.values())).records
+        console.print(f"measured on the {n:,} of the {ev.records_clustered:,} clustered records the "
+                      "ground truth covers: over the pairs among them only")
     t = Table(title=f"By source pair, at the {ev.level} threshold", show_edge=False)
     t.add_column("sources", no_wrap=True, min_width=max([7, *map(len, ev.source_pairs)]))
     for col in ("prec.", "recall", "F1", "true", "missed", "false"):

@@ -581,16 +581,34 @@ def evaluate_stage(
 ) -> Evaluation:
     """Pairwise precision/recall/F1 of the clusters at each threshold against ground truth
     (source, source_record_id, person_id), and per source pair at the report's threshold
-    (``report.level``)."""
+    (``report.level``).
+
+    The ground truth may cover only some records (a clerical sample of records): accuracy is
+    then over the pairs among the records it covers, with a warning saying how many those are.
+    Rows of the truth that match no clustered record (quarantined or withdrawn records) are
+    counted and left out. Raises InputError when it matches no clustered record at all (another
+    key, or another population)."""
     uri = ground_truth or cfg.ground_truth
     if not uri:
         raise InputError("no ground truth given (pipeline key ground_truth or --ground-truth)")
     keyed = keyed_truth(spark, uri, key, cfg.sources)
     clusters = read_published(spark, cfg.output_root)["clusters"]
-    joined = clusters.join(keyed, "record_key", "left")
-    missing = joined.where(F.col("true_person").isNull()).count()
-    if missing:
-        raise InputError(f"{missing} clustered records have no ground-truth row in {uri}")
+    c, t = F.col("_clustered"), F.col("_truth")
+    cover = (clusters.select("record_key", F.lit(True).alias("_clustered"))
+             .join(keyed.select("record_key", F.lit(True).alias("_truth")), "record_key", "full_outer")
+             .agg(F.count(F.when(c & t, 1)).alias("both"), F.count(c).alias("clustered"),
+                  F.count(t).alias("truth")).first())
+    both, clustered, unmatched = int(cover["both"]), int(cover["clustered"]), int(cover["truth"] - cover["both"])
+    if not both:
+        raise InputError(f"the ground truth {uri} ({unmatched} rows) matches none of the {clustered} "
+                         "clustered records: hashed with another key, or for other records?")
+    if both < clustered:
+        logger.warning("the ground truth %s covers %d of the %d clustered records: accuracy is over "
+                       "the pairs among those %d only", uri, both, clustered, both)
+    if unmatched:
+        logger.info("%d ground-truth rows match no clustered record (quarantined or withdrawn "
+                    "records, or other sources): left out", unmatched)
+    joined = clusters.join(keyed, "record_key")
     joined = joined.persist()
     levels = {lv: pairwise_accuracy(joined, f"person_id_{lv}", "true_person") for lv in ("high", "medium", "low")}
     level = cfg.report.level
@@ -603,7 +621,7 @@ def evaluate_stage(
         logger.info("accuracy at %s, %-28s precision %.4f recall %.4f F1 %.4f (%d true pairs, "
                     "%d predicted)", level, name, acc.precision, acc.recall, acc.f1, acc.true_pairs,
                     acc.predicted_pairs)
-    return Evaluation(levels, level, pairs)
+    return Evaluation(levels, level, pairs, clustered, unmatched)
 
 
 # ---------------------------------------------------------------- run wrappers

@@ -116,6 +116,7 @@ def test_medium_threshold_accuracy(spark, demo_run):
     ev = run_evaluate(spark, cfg, key)
     acc = ev.levels
     medium = acc["medium"]
+    assert not ev.partial and medium.records == ev.records_clustered  # the truth covers them all
     assert medium.true_pairs > 100
     # realistic preset, 500 people, seed 11 (2026-12-02): 959 records, 985 true pairs; shipped
     # models: medium precision 1.0000 recall 0.8822 (high 1.0000 / 0.7655, low 1.0000 / 0.9107);
@@ -133,6 +134,36 @@ def test_medium_threshold_accuracy(spark, demo_run):
         assert sum(getattr(a, field) for a in pairs.values()) == getattr(medium, field), field
     assert pairs["benefits-benefits"].predicted_pairs == 0
     assert pairs["ndtms-prison"].true_pairs > 0
+
+
+def test_ground_truth_for_a_sample_of_records(spark, demo_run, tmp_path):
+    """A clerical sample: truth rows for a third of the people (all their records) plus rows for
+    records that were never clustered. Accuracy is over the pairs among the covered records
+    (equal to the full truth's figures restricted to them), the coverage is reported; a truth
+    hashed with another key matches nothing and is refused, naming the file."""
+    from bold_spark.evaluate import pairwise_accuracy
+    from bold_spark.evaluate.accuracy import keyed_truth
+    from bold_spark.exceptions import InputError
+    from bold_spark.privacy.keys import SecretKey
+
+    tmp, cfg, key, _ = demo_run
+    truth = spark.read.parquet(cfg.ground_truth)
+    sample = truth.where("person_id % 3 = 0").unionByName(spark.createDataFrame(
+        [("prison", "NOT-A-RECORD-1", 1), ("ndtms", "NOT-A-RECORD-2", 2)], truth.schema))
+    uri = str(tmp_path / "sample.parquet")
+    sample.write.parquet(uri)
+    ev = run_evaluate(spark, cfg, key, ground_truth=uri)
+    clusters = read_published(spark, cfg.output_root)["clusters"]
+    covered = clusters.join(keyed_truth(spark, uri, key, cfg.sources), "record_key")
+    n = covered.count()
+    assert 0 < n < clusters.count() and ev.partial and ev.records_clustered == clusters.count()
+    assert ev.truth_unmatched >= 2  # the two made-up rows (and any quarantined record's)
+    for lv, acc in ev.levels.items():
+        assert acc == pairwise_accuracy(covered, f"person_id_{lv}", "true_person"), lv
+    assert ev.levels["medium"].true_pairs < run_evaluate(spark, cfg, key).levels["medium"].true_pairs
+    with pytest.raises(StageError, match="sample.parquet .*matches none") as e:
+        run_evaluate(spark, cfg, SecretKey(b"another-key-0123456789abcdef"), ground_truth=uri)
+    assert isinstance(e.value.__cause__, InputError)
 
 
 def test_stages_rerun_alone_on_previous_tables(spark, demo_run):

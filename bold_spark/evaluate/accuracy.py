@@ -50,11 +50,20 @@ class PairwiseAccuracy:
 @dataclass(frozen=True)
 class Evaluation:
     """A clustering's accuracy at each threshold (``levels``) and, at threshold ``level``, per
-    source pair (``source_pairs``, named by :func:`source_pair_name`)."""
+    source pair (``source_pairs``, named by :func:`source_pair_name`), over the records the
+    ground truth covers (``levels[...].records``) of the ``records_clustered``;
+    ``truth_unmatched``: ground-truth rows matching no clustered record."""
 
     levels: dict[str, PairwiseAccuracy]
     level: str
     source_pairs: dict[str, PairwiseAccuracy]
+    records_clustered: int = 0
+    truth_unmatched: int = 0
+
+    @property
+    def partial(self) -> bool:
+        """Whether the ground truth covers only some of the clustered records."""
+        return next(iter(self.levels.values())).records < self.records_clustered
 
 
 def keyed_truth(spark: SparkSession, uri: str, key: SecretKey, sources: list[str],

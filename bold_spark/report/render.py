@@ -290,6 +290,11 @@ def _error(d: ReportData) -> str:
                          [[lv, f"{a.precision:.2%}", f"{a.recall:.2%}", f"{a.f1:.4f}",
                            count(a.true_pairs), count(a.predicted_pairs)]
                           for lv, a in acc["levels"].items()]))
+        covered = next(iter(acc["levels"].values())).records
+        if covered < acc.get("clustered", covered):
+            out.append(f'<p class="note">The ground truth covers {count(covered)} of the '
+                       f'{count(acc["clustered"])} clustered records: these figures are over the '
+                       "pairs among those records only.</p>")
         out.append(f"<p>By source pair, at the {esc(d.level)} threshold: which sources the missed "
                    "and false links are between (pairs within one source are its duplicates). "
                    f"Counts below {DISCLOSURE_LIMIT} are shown as such, and rates over fewer "

@@ -160,3 +160,31 @@ def test_no_record_value_in_the_html_or_the_png_metadata(spark, reported):
     # ...and the scan would have seen a value had one been there
     planted = next(v for v, label in values.items() if "SURNAME" in label.upper() and len(v) > 4)
     assert scan_text([*lines, f"<td>{planted}</td>"], values, "report.html")
+
+
+def test_a_sample_ground_truth_is_said_to_cover_only_some_records(spark, reported, tmp_path):
+    """A ground truth for some of the records (a clerical sample): the measured figures are over
+    the pairs among them, and the Estimated error section says how many records those are."""
+    import copy
+    import dataclasses
+
+    from bold_spark.privacy.keys import SecretKey
+    from bold_spark.publish import read_published
+    from bold_spark.report.render import _error
+    from bold_spark.report.report import measured_accuracy
+    from tests.report.conftest import KEY
+
+    cfg, _, data, _ = reported
+    uri = str(tmp_path / "sample.parquet")
+    spark.read.parquet(cfg.ground_truth).where("person_id % 2 = 0").write.parquet(uri)
+    tables = read_published(spark, cfg.output_root)
+    acc = measured_accuracy(spark, dataclasses.replace(cfg, ground_truth=uri), tables["records"],
+                            tables["clusters"], SecretKey(KEY), list(data.thresholds), data.level)
+    covered = acc["levels"]["medium"].records
+    assert 0 < covered < acc["clustered"] == tables["clusters"].count()
+    sampled = copy.copy(data)
+    sampled.agg = copy.copy(data.agg)
+    sampled.agg.accuracy = acc
+    html = _error(sampled)
+    assert f"covers {covered:,} of the {acc['clustered']:,} clustered records" in html
+    assert "covers" not in _error(data)  # the full truth covers every record
