@@ -278,7 +278,8 @@ def show_accuracy(ev) -> None:
     if ev.partial:
         n = next(iter(ev.levels.values())).records
         console.print(f"measured on the {n:,} of the {ev.records_clustered:,} clustered records the "
-                      "ground truth covers: over the pairs among them only")
+                      "ground truth covers, over the pairs among them only: precision is optimistic "
+                      "(a false link to a record outside the sample is not seen)")
     t = Table(title=f"By source pair, at the {ev.level} threshold", show_edge=False)
     t.add_column("sources", no_wrap=True, min_width=max([7, *map(len, ev.source_pairs)]))
     for col in ("prec.", "recall", "F1", "true", "missed", "false"):

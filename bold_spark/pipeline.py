@@ -584,7 +584,8 @@ def evaluate_stage(
     (``report.level``).
 
     The ground truth may cover only some records (a clerical sample of records): accuracy is
-    then over the pairs among the records it covers, with a warning saying how many those are.
+    then over the pairs among the records it covers, with a warning saying how many those are;
+    precision is then optimistic (a false link to a record outside the sample is not seen).
     Rows of the truth that match no clustered record (quarantined or withdrawn records) are
     counted and left out. Raises InputError when it matches no clustered record at all (another
     key, or another population)."""
@@ -604,7 +605,8 @@ def evaluate_stage(
                          "clustered records: hashed with another key, or for other records?")
     if both < clustered:
         logger.warning("the ground truth %s covers %d of the %d clustered records: accuracy is over "
-                       "the pairs among those %d only", uri, both, clustered, both)
+                       "the pairs among those %d only, and precision is optimistic (a false link to "
+                       "a record outside them is not seen)", uri, both, clustered, both)
     if unmatched:
         logger.info("%d ground-truth rows match no clustered record (quarantined or withdrawn "
                     "records, or other sources): left out", unmatched)

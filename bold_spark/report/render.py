@@ -294,7 +294,8 @@ def _error(d: ReportData) -> str:
         if covered < acc.get("clustered", covered):
             out.append(f'<p class="note">The ground truth covers {count(covered)} of the '
                        f'{count(acc["clustered"])} clustered records: these figures are over the '
-                       "pairs among those records only.</p>")
+                       "pairs among those records only, and precision is optimistic (a false link "
+                       "to a record outside them is not seen).</p>")
         out.append(f"<p>By source pair, at the {esc(d.level)} threshold: which sources the missed "
                    "and false links are between (pairs within one source are its duplicates). "
                    f"Counts below {DISCLOSURE_LIMIT} are shown as such, and rates over fewer "

@@ -187,4 +187,5 @@ def test_a_sample_ground_truth_is_said_to_cover_only_some_records(spark, reporte
     sampled.agg.accuracy = acc
     html = _error(sampled)
     assert f"covers {covered:,} of the {acc['clustered']:,} clustered records" in html
+    assert "precision is optimistic" in html
     assert "covers" not in _error(data)  # the full truth covers every record
