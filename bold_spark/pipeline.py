@@ -219,10 +219,6 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
                 *(counts.get(s, 0) for s in ("new", "changed", "withdrawn", "unchanged")),
                 run.metrics["records_not_standardised"])
     _reset_to_published(spark, cfg, run, "records")
-    if cfg.incremental.deletion_vectors and writer_for(spark) == "native":
-        # the MERGE marks replaced and withdrawn rows instead of rewriting every file holding one
-        # (changes are spread over all of them); `bold vacuum` purges the marks
-        enable_deletion_vectors(cfg.table_uri("records"), spark)
     source = merge_source(records, diff).localCheckpoint(eager=True)
     result = merge_table(source, cfg.table_uri("records"), [RECORD_KEY],
                          preserve=("first_seen_run_id",))

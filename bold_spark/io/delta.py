@@ -141,22 +141,12 @@ def restore_table(uri: str, version: int, spark: SparkSession | None = None) -> 
 def vacuum_table(uri: str, retain_hours: float, spark: SparkSession | None = None,
                  dry_run: bool = False) -> int:
     """Delete data files that no version within the last ``retain_hours`` needs (each writer's
-    VACUUM). Returns the number of files deleted (or that would be, with ``dry_run``).
-
-    A table with deletion vectors (native writer) has them purged first (``REORG TABLE ...
-    APPLY (PURGE)``: each data file holding a deleted row is rewritten without it), so a deleted
-    row leaves the current files; the files it was in then go like any other version's, once
-    older than the retention (at once with ``retain_hours`` 0). The embedded writer cannot
-    purge them and refuses such a table (DeltaWriteError)."""
+    VACUUM). Returns the number of files deleted (or that would be, with ``dry_run``)."""
     uri = normalise_uri(uri)
     if _native(spark):
         if dry_run:
             rows = spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS DRY RUN").collect()
             return len(rows)
-        if has_deletion_vectors(uri, spark):
-            t0 = time.monotonic()
-            spark.sql(f"REORG TABLE delta.`{uri}` APPLY (PURGE)")
-            logger.info("deletion vectors of %s purged (%.1fs)", uri, time.monotonic() - t0)
         before = spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled", "true")
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         try:
@@ -165,10 +155,6 @@ def vacuum_table(uri: str, retain_hours: float, spark: SparkSession | None = Non
             return files - _count_data_files(spark, uri)
         finally:
             spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", before)
-    if not dry_run and has_deletion_vectors(uri):
-        raise DeltaWriteError(f"{uri} has deletion vectors: purging them before the vacuum needs the "
-                              "native Delta writer (the Delta Lake jars); vacuum it from such a "
-                              "session, or rows they mask would stay in its files")
     from deltalake import DeltaTable
 
     dt = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options())

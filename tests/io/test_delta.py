@@ -287,27 +287,3 @@ def test_edges_of_changed_records_deleted_by_one_condition_or_by_key_merges(spar
         left[how] = {tuple(r) for r in read_table(spark, uri).collect()}
     assert left["condition"] == left["merge"] == want
     assert edges.where(edges_of([])).count() == 0
-
-
-def test_vacuum_purges_deletion_vectors_so_deleted_rows_leave_the_files(spark, tmp_path):
-    """Rows deleted with deletion vectors stay, masked, in their Parquet files; `bold vacuum`
-    purges them first, so after it no data file on disk holds a deleted row."""
-    import pyarrow.parquet as pq
-
-    from bold_spark.io.delta import delete_rows, enable_deletion_vectors
-
-    uri = str(tmp_path / "dv")
-    write_table(frame(spark, 30).repartition(2), uri)
-    enable_deletion_vectors(uri, spark)
-    assert delete_rows(uri, spark, where=F.col("id") % 3 == 0).deleted == 10
-
-    def on_disk():
-        return sorted(i for f in tmp_path.joinpath("dv").rglob("*.parquet")
-                      for i in pq.read_table(f, columns=["id"]).column("id").to_pylist())
-
-    assert 0 in on_disk()  # masked, not gone: the plain Parquet files still hold it
-    with pytest.raises(DeltaWriteError, match="deletion vectors"):
-        vacuum_table(uri, 0)  # delta-rs cannot purge them: refused rather than left masked
-    vacuum_table(uri, 0, spark)
-    assert on_disk() == [i for i in range(30) if i % 3]
-    assert sorted(r.id for r in read_table(spark, uri).collect()) == on_disk()
