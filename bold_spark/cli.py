@@ -396,20 +396,22 @@ def vacuum(
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ):
     """Delete data files of table versions older than the retention period (each writer's
-    VACUUM). Erasure of withdrawn records is complete only after this."""
+    VACUUM), under the run lock, keeping the published set readable: tables a failed run wrote
+    after are restored to their published versions first, and deletion vectors are purged
+    (the set re-published with the purged versions). Erasure of withdrawn records is complete
+    only after this."""
     configure_logging()
 
     def go():
         cfg = _load(config)
-        from bold_spark.io.delta import table_exists, vacuum_table
-        from bold_spark.pipeline import TABLES
+        from bold_spark.retention import vacuum_output
 
-        spark = _spark(cfg, spark_config)
-        for name in TABLES:
-            uri = cfg.table_uri(name)
-            if table_exists(uri, spark):
-                n = vacuum_table(uri, retain_days * 24, spark, dry_run=dry_run)
-                console.print(f"{name}: {n} files {'would be ' if dry_run else ''}deleted")
+        would = "would be " if dry_run else ""
+        for r in vacuum_output(_spark(cfg, spark_config), cfg.output_root, retain_days * 24, dry_run):
+            notes = [f"{would}restored to published version {r.restored_to}"] * (r.restored_to is not None)
+            notes += [f"deletion vectors {would}purged"] * r.purged
+            console.print(f"{r.table}: {r.files_deleted} files {would}deleted"
+                          + (f" ({'; '.join(notes)})" if notes else ""))
     _guarded(go)
 
 

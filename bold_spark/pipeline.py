@@ -27,12 +27,13 @@ from bold_spark.exceptions import (
 )
 from bold_spark.ingest.ingest import ingest_sources
 from bold_spark.io.delta import (
+    changed_after,
     delete_rows,
     enable_deletion_vectors,
     merge_table,
     read_table,
     restore_table,
-    table_version,
+    table_exists,
     write_table,
     writer_for,
 )
@@ -78,8 +79,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 logger = logging.getLogger(__name__)
-
-TABLES = ("records", "quarantine", "edges", "clusters", "analysis", "runs", "published")
 
 
 @dataclass
@@ -139,12 +138,11 @@ def _reset_to_published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord
     uri = cfg.table_uri(table)
     current = _base(spark, cfg, run)
     published_version = current.versions.get(table) if current else None
-    latest = table_version(uri, spark)
-    if latest is None or published_version is None:
+    if published_version is None or not table_exists(uri, spark):
         return False
-    if latest != published_version:
-        logger.warning("%s is at version %d but version %d is published: rolling back the "
-                       "unpublished versions first", table, latest, published_version)
+    if changed_after(uri, published_version, spark):
+        logger.warning("%s has versions after the published %d: rolling back those unpublished "
+                       "versions first", table, published_version)
         restore_table(uri, published_version, spark)
     return True
 
@@ -219,6 +217,10 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
                 *(counts.get(s, 0) for s in ("new", "changed", "withdrawn", "unchanged")),
                 run.metrics["records_not_standardised"])
     _reset_to_published(spark, cfg, run, "records")
+    if cfg.incremental.deletion_vectors and writer_for(spark) == "native":
+        # the MERGE marks replaced and withdrawn rows instead of rewriting every file holding one
+        # (changes are spread over all of them); `bold vacuum` purges the marks
+        enable_deletion_vectors(cfg.table_uri("records"), spark)
     source = merge_source(records, diff).localCheckpoint(eager=True)
     result = merge_table(source, cfg.table_uri("records"), [RECORD_KEY],
                          preserve=("first_seen_run_id",))

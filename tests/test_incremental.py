@@ -315,6 +315,11 @@ def test_change_file_equals_a_full_rerun(spark, runs, change_run):
     assert 0 < m["scored_pairs"] == inc.run.metrics["scored_pairs"]
     # edges changed in place: the dropped ones deleted with deletion vectors, the new appended
     assert m["edges_deleted_in_place"] > 0 and has_deletion_vectors(cfg.table_uri("edges"), spark)
+    # the records MERGE marked the replaced and withdrawn rows instead of rewriting their files
+    assert has_deletion_vectors(cfg.table_uri("records"), spark)
+    merge = spark.sql(f"DESCRIBE HISTORY delta.`{cfg.table_uri('records')}`").where(
+        "operation = 'MERGE'").first()["operationMetrics"]
+    assert int(merge["numTargetDeletionVectorsAdded"]) > 0, merge
     assert result.run.table_rows["edges"] == read_published(spark, cfg.output_root)["edges"].count()
     assert_same_published(spark, cfg, full_cfg, fingerprints=False)
 
@@ -334,7 +339,8 @@ def test_documented_readers_apply_the_deletion_vectors(change_run, recipe):
     out = subprocess.run([sys.executable, str(REPO / "docs/recipes" / recipe), cfg.output_root],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1])["edges"] == edges
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (counts["edges"], counts["records"]) == (edges, result.run.table_rows["records"])
 
 
 def test_embedded_reader_refuses_a_table_with_deletion_vectors(spark, change_run, embedded):
@@ -371,3 +377,31 @@ def test_change_file_rows_are_all_accounted_for(spark, runs, change_run):
 def partition(clusters, level):
     groups = clusters.groupBy(f"person_id_{level}").agg(F.sort_array(F.collect_list("record_key")).alias("k"))
     return {tuple(r["k"]) for r in groups.collect()}
+
+
+def test_vacuum_leaves_no_masked_row_and_the_same_published_set(spark, runs, change_run):
+    """After the deletion-vector run, rows replaced, withdrawn or dropped are masked, still in
+    the data files; `bold vacuum --retain-days 0` purges them through publish: afterwards the
+    files on disk hold exactly the published rows, and the set still equals the full re-run.
+    (Last test using ``change_run``: it vacuums that output root.)"""
+    import pyarrow.parquet as pq
+
+    from bold_spark.retention import vacuum_output
+
+    cfg, _, _ = change_run
+    full_cfg = runs[2]
+
+    def on_disk(table: str, column: str) -> list:
+        root = Path(cfg.table_uri(table))
+        return sorted(v for f in root.rglob("*.parquet") if "_delta_log" not in f.parts
+                      for v in pq.read_table(f, columns=[column]).column(column).to_pylist())
+
+    before = read_published(spark, cfg.output_root)
+    keys = sorted(r[0] for r in before["records"].select("record_key").collect())
+    assert on_disk("records", "record_key") != keys  # the replaced and withdrawn rows, masked
+    done = {r.table: r for r in vacuum_output(spark, cfg.output_root, 0)}
+    assert done["records"].purged and done["edges"].purged
+    now = read_published(spark, cfg.output_root)
+    assert on_disk("records", "record_key") == keys
+    assert len(on_disk("edges", "record_key_l")) == now["edges"].count() == before["edges"].count()
+    assert_same_published(spark, cfg, full_cfg, fingerprints=False)

@@ -94,10 +94,12 @@ class IncrementalConfig:
     # are rescored; a kept edge's weight is off a full re-run's by at most -log2(1 - this) bits
     # per term-frequency comparison, and kept edges that close to a threshold are rescored too.
     tf_tolerance: float = 0.05
-    # Native writer only: the edges table gets Delta deletion vectors, and an incremental run
-    # deletes the dropped edges and appends the new ones instead of rewriting the whole table
-    # (work proportional to the change). Readers of ``edges`` must then apply deletion vectors
-    # (Spark with Delta, delta-rs ``DeltaTable.scan``); off by default for plain-Parquet readers.
+    # Native writer only: the edges and records tables get Delta deletion vectors, and an
+    # incremental run deletes the dropped edges and appends the new ones, and MERGEs the changed
+    # records, without rewriting every file that holds a changed row (work proportional to the
+    # change); `bold vacuum` purges the deletion vectors before it deletes old files. Readers of
+    # those tables must then apply deletion vectors (Spark with Delta, delta-rs
+    # ``DeltaTable.scan``); off by default for plain-Parquet readers.
     deletion_vectors: bool = False
 
 

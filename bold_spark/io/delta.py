@@ -116,6 +116,27 @@ def table_version(uri: str, spark: SparkSession | None = None) -> int | None:
     return DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).version()
 
 
+#: Commits that change no row: a version after these reads exactly as the one before them.
+NO_DATA_CHANGE_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
+
+
+def changed_after(uri: str, version: int, spark: SparkSession | None = None) -> bool:
+    """Whether the table at ``uri`` has a commit after ``version`` that may change its rows
+    (anything but VACUUM's own START/END commits), from its history."""
+    uri = normalise_uri(uri)
+    if _native(spark):
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        ops = [r[0] for r in SparkDeltaTable.forPath(spark, uri).history()
+               .where(f"version > {int(version)}").select("operation").collect()]
+    else:
+        from deltalake import DeltaTable
+
+        history = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).history()
+        ops = [h.get("operation") for h in history if int(h.get("version", -1)) > version]
+    return any(op not in NO_DATA_CHANGE_OPERATIONS for op in ops)
+
+
 def table_rows(uri: str, version: int | None = None, spark: SparkSession | None = None) -> int:
     """Rows of a table version: Spark's count (answered from the Delta log's file statistics)
     with the native writer, the add-action statistics through delta-rs otherwise."""
@@ -144,12 +165,11 @@ def vacuum_table(uri: str, retain_hours: float, spark: SparkSession | None = Non
     VACUUM). Returns the number of files deleted (or that would be, with ``dry_run``)."""
     uri = normalise_uri(uri)
     if _native(spark):
-        if dry_run:
-            rows = spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS DRY RUN").collect()
-            return len(rows)
         before = spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled", "true")
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         try:
+            if dry_run:
+                return len(spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS DRY RUN").collect())
             files = _count_data_files(spark, uri)
             spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS")
             return files - _count_data_files(spark, uri)
@@ -310,6 +330,22 @@ def enable_deletion_vectors(uri: str, spark: SparkSession) -> bool:
     spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
     logger.info("deletion vectors enabled on %s", uri)
     return True
+
+
+def purge_deletion_vectors(uri: str, spark: SparkSession) -> bool:
+    """Rewrite every data file of the table at ``uri`` that has a deletion vector without its
+    deleted rows (``REORG TABLE ... APPLY (PURGE)``, native writer only), so no current file
+    holds a deleted row. Returns whether it committed a version (a table with no deletion
+    vector in use commits none)."""
+    _native_only(spark, "purging deletion vectors")
+    uri = normalise_uri(uri)
+    before = table_version(uri, spark)
+    t0 = time.monotonic()
+    spark.sql(f"REORG TABLE delta.`{uri}` APPLY (PURGE)")
+    committed = table_version(uri, spark) != before
+    logger.info("deletion vectors of %s purged (%.1fs)%s", uri, time.monotonic() - t0,
+                "" if committed else ": none in use")
+    return committed
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from deltalake import DeltaTable
 
 
 def read(uri, version=None):
-    """A table version as Arrow. ``scan()`` applies deletion vectors (``edges`` has them when the
-    pipeline runs with ``incremental.deletion_vectors``); ``to_pyarrow_table()`` refuses those."""
+    """A table version as Arrow. ``scan()`` applies deletion vectors (``edges`` and ``records``
+    have them when the pipeline runs with ``incremental.deletion_vectors``);
+    ``to_pyarrow_table()`` refuses those."""
     return pa.RecordBatchReader.from_stream(DeltaTable(uri, version=version).scan()).read_all()
 
 

@@ -25,8 +25,8 @@ counts = {}
 for table, version in sorted(versions.items()):
     dt = DeltaTable(f"{root}/{table}", version=version)
     if "deletionVectors" in (dt.protocol().reader_features or []):
-        # edges with incremental.deletion_vectors: its files still hold the rows the deletion
-        # vectors remove, so read it through delta-rs, which applies them
+        # edges and records with incremental.deletion_vectors: their files still hold the rows
+        # the deletion vectors remove, so read them through delta-rs, which applies them
         con.register(table, pa.RecordBatchReader.from_stream(dt.scan()).read_all())
     elif dt.file_uris():
         con.execute(f"create view {table} as select * from read_parquet({dt.file_uris()})")
