@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wide-at", type=int, nargs="*", default=None,
                     help=f"population sizes also run with the wide blocking rules (default {LARGE_WIDE} "
                          "with --large, none otherwise)")
+    ap.add_argument("--tf-at", type=int, nargs="*", default=[],
+                    help="population sizes also run with the narrow model plus term-frequency "
+                         "adjustments on the names (bench/model.py, the 'tf' variant)")
     ap.add_argument("--difficulty", choices=["standard", "realistic"], default="realistic",
                     help="the generator's preset (docs/synthetic.md): realistic has households, twins, "
                          "name changes, swaps and nicknames")
@@ -281,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             prep_json.write_text(json.dumps(prep, indent=2))
         print(f"{people:,} people -> {prep['records']:,} records: generate {prep['generate_s']}s, "
               f"ingest {prep['ingest_s']}s", file=sys.stderr)
-        for blocking in ["narrow", *(["wide"] if people in wide_at else [])]:
+        for blocking in ["narrow", *(["wide"] if people in wide_at else []),
+                         *(["tf"] if people in args.tf_at else [])]:
             for engine in args.engines:
                 rows = run_engine(engine, blocking, people, prep, work, args, rows)
                 result_json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))

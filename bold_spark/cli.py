@@ -276,7 +276,7 @@ def show_accuracy(ev) -> None:
                   f"{a.predicted_pairs:,}")
     console.print(t)
     if ev.partial:
-        n = next(iter(ev.levels.values())).records
+        n = ev.records_evaluated
         console.print(f"measured on the {n:,} of the {ev.records_clustered:,} clustered records the "
                       "ground truth covers, over the pairs among them only: precision is optimistic "
                       "(a false link to a record outside the sample is not seen)")

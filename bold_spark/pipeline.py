@@ -11,12 +11,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import LinkGroupConfig, PipelineConfig
-from bold_spark.evaluate.accuracy import (
-    Evaluation,
-    keyed_truth,
-    pairwise_accuracy,
-    source_pair_accuracy,
-)
+from bold_spark.evaluate.accuracy import Evaluation, evaluate_clusters, keyed_truth
 from bold_spark.exceptions import (
     AuditError,
     BoldError,
@@ -217,7 +212,7 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
                 *(counts.get(s, 0) for s in ("new", "changed", "withdrawn", "unchanged")),
                 run.metrics["records_not_standardised"])
     _reset_to_published(spark, cfg, run, "records")
-    if cfg.incremental.deletion_vectors and writer_for(spark) == "native":
+    if "records" in cfg.incremental.deletion_vector_tables and writer_for(spark) == "native":
         # the MERGE marks replaced and withdrawn rows instead of rewriting every file holding one
         # (changes are spread over all of them); `bold vacuum` purges the marks
         enable_deletion_vectors(cfg.table_uri("records"), spark)
@@ -400,8 +395,9 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
         logger.warning("incremental run: no published records and edges, so every pair is scored")
     # in place: delete the dropped edges and append the new ones (deletion vectors) instead of
     # writing every kept edge again
-    in_place = delta and cfg.incremental.deletion_vectors and writer_for(spark) == "native"
-    if delta and cfg.incremental.deletion_vectors and not in_place:
+    dv = "edges" in cfg.incremental.deletion_vector_tables
+    in_place = delta and dv and writer_for(spark) == "native"
+    if delta and dv and not in_place:
         logger.warning("incremental.deletion_vectors needs the native Delta writer: rewriting edges")
     parts, counts = [], {}
     gone, dropped = [], []  # in place: (record_key, link_group) whose edges go; conditions on edges
@@ -596,36 +592,15 @@ def evaluate_stage(
         raise InputError("no ground truth given (pipeline key ground_truth or --ground-truth)")
     keyed = keyed_truth(spark, uri, key, cfg.sources)
     clusters = read_published(spark, cfg.output_root)["clusters"]
-    c, t = F.col("_clustered"), F.col("_truth")
-    cover = (clusters.select("record_key", F.lit(True).alias("_clustered"))
-             .join(keyed.select("record_key", F.lit(True).alias("_truth")), "record_key", "full_outer")
-             .agg(F.count(F.when(c & t, 1)).alias("both"), F.count(c).alias("clustered"),
-                  F.count(t).alias("truth")).first())
-    both, clustered, unmatched = int(cover["both"]), int(cover["clustered"]), int(cover["truth"] - cover["both"])
-    if not both:
-        raise InputError(f"the ground truth {uri} ({unmatched} rows) matches none of the {clustered} "
-                         "clustered records: hashed with another key, or for other records?")
-    if both < clustered:
-        logger.warning("the ground truth %s covers %d of the %d clustered records: accuracy is over "
-                       "the pairs among those %d only, and precision is optimistic (a false link to "
-                       "a record outside them is not seen)", uri, both, clustered, both)
-    if unmatched:
-        logger.info("%d ground-truth rows match no clustered record (quarantined or withdrawn "
-                    "records, or other sources): left out", unmatched)
-    joined = clusters.join(keyed, "record_key")
-    joined = joined.persist()
-    levels = {lv: pairwise_accuracy(joined, f"person_id_{lv}", "true_person") for lv in ("high", "medium", "low")}
-    level = cfg.report.level
-    pairs = source_pair_accuracy(joined, f"person_id_{level}", "true_person")
-    joined.unpersist()
-    for lv, acc in levels.items():
+    ev = evaluate_clusters(clusters, keyed, ("high", "medium", "low"), cfg.report.level, uri)
+    for lv, acc in ev.levels.items():
         logger.info("accuracy at %-6s precision %.4f recall %.4f F1 %.4f (%d true pairs)",
                     lv, acc.precision, acc.recall, acc.f1, acc.true_pairs)
-    for name, acc in pairs.items():
+    for name, acc in ev.source_pairs.items():
         logger.info("accuracy at %s, %-28s precision %.4f recall %.4f F1 %.4f (%d true pairs, "
-                    "%d predicted)", level, name, acc.precision, acc.recall, acc.f1, acc.true_pairs,
+                    "%d predicted)", ev.level, name, acc.precision, acc.recall, acc.f1, acc.true_pairs,
                     acc.predicted_pairs)
-    return Evaluation(levels, level, pairs, clustered, unmatched)
+    return ev
 
 
 # ---------------------------------------------------------------- run wrappers

@@ -116,6 +116,15 @@ def published_set(spark: SparkSession, output_root: str, run_id: str | None = No
     )
 
 
+def previous_run(spark: SparkSession, output_root: str, pset: PublishedSet) -> str | None:
+    """The run that published the last set before ``pset``'s run, None if none did (``bold
+    vacuum`` may publish a run's set again under the same run id: that is not a previous run)."""
+    pub = read_table(spark, table_uri(output_root, PUBLISHED))
+    row = pub.where((F.col("seq") < pset.seq) & (F.col("run_id") != pset.run_id)).agg(
+        F.max_by("run_id", "seq").alias("r")).first()
+    return row["r"] if row else None
+
+
 def read_published(spark: SparkSession, output_root: str, run_id: str | None = None) -> dict[str, DataFrame]:
     """The tables of the current published set (or of the set ``run_id`` published), each read
     at its published version: ``{"records": df, "edges": df, "clusters": df, ...}``.

@@ -22,6 +22,7 @@ from bold_spark.io.delta import (
 from bold_spark.publish import (
     RunLockedError,
     acquire_lock,
+    previous_run,
     publish,
     published_set,
     read_published,
@@ -81,9 +82,12 @@ def test_vacuum_purges_deletion_vectors_through_publish(spark, tmp_path):
     assert r.purged and r.files_deleted >= 1
     pset = published_set(spark, root)
     assert (pset.seq, pset.run_id, pset.stages) == (2, "run-1", "predict,vacuum")
+    assert previous_run(spark, root, pset) is None  # the same run published again: not a previous one
     assert pset.versions["edges"] > v and not changed_after(uri, pset.versions["edges"], spark)
     assert sorted(x.id for x in read_published(spark, root)["edges"].collect()) == kept
     assert _on_disk(tmp_path / "out/edges") == kept
+    later = publish(spark, root, "run-2", "week 2", {}, {}, ["report"])
+    assert previous_run(spark, root, later) == "run-1"
 
 
 def test_vacuum_waits_for_no_run_and_dry_run_changes_nothing(spark, tmp_path):

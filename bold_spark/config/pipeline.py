@@ -15,6 +15,7 @@ import os
 import posixpath
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from bold_spark.config.datasets import DatasetConfig, load_dataset_config
 from bold_spark.config.strict import build, read_yaml
@@ -86,6 +87,10 @@ class AuditConfig:
     max_id_churn: float = 0.05  # share of records whose person id changed since the last publish
 
 
+#: The tables an incremental run may change in place with deletion vectors.
+DELETION_VECTOR_TABLES = ("records", "edges")
+
+
 @dataclass(frozen=True)
 class IncrementalConfig:
     """``bold run --incremental`` (bold_spark/linkage/incremental.py)."""
@@ -94,13 +99,21 @@ class IncrementalConfig:
     # are rescored; a kept edge's weight is off a full re-run's by at most -log2(1 - this) bits
     # per term-frequency comparison, and kept edges that close to a threshold are rescored too.
     tf_tolerance: float = 0.05
-    # Native writer only: the edges and records tables get Delta deletion vectors, and an
-    # incremental run deletes the dropped edges and appends the new ones, and MERGEs the changed
-    # records, without rewriting every file that holds a changed row (work proportional to the
-    # change); `bold vacuum` purges the deletion vectors before it deletes old files. Readers of
-    # those tables must then apply deletion vectors (Spark with Delta, delta-rs
-    # ``DeltaTable.scan``); off by default for plain-Parquet readers.
-    deletion_vectors: bool = False
+    # Native writer only: the tables named (``[records]``, ``[edges]``, both; ``true`` = both,
+    # ``false`` = none) get Delta deletion vectors, and an incremental run MERGEs the changed
+    # records / deletes the dropped edges and appends the new ones without rewriting every file
+    # that holds a changed row; `bold vacuum` purges the deletion vectors before it deletes old
+    # files. Readers of those tables must then apply deletion vectors (Spark with Delta,
+    # delta-rs ``DeltaTable.scan``); off by default for plain-Parquet readers.
+    deletion_vectors: Any = False
+
+    @property
+    def deletion_vector_tables(self) -> frozenset[str]:
+        """The tables ``deletion_vectors`` names (validated by the loader)."""
+        dv = self.deletion_vectors
+        if isinstance(dv, bool) or dv is None:
+            return frozenset(DELETION_VECTOR_TABLES) if dv else frozenset()
+        return frozenset(dv)
 
 
 @dataclass(frozen=True)
@@ -282,6 +295,11 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         raise ConfigError(f, "audit.max_id_churn", "must be a share between 0 and 1")
     if not 0 <= cfg.incremental.tf_tolerance < 1:
         raise ConfigError(f, "incremental.tf_tolerance", "must be a share between 0 and 1")
+    dv = cfg.incremental.deletion_vectors
+    if not (isinstance(dv, bool) or dv is None or (
+            isinstance(dv, list) and all(t in DELETION_VECTOR_TABLES for t in dv))):
+        raise ConfigError(f, "incremental.deletion_vectors",
+                          f"must be true, false or a list of {', '.join(DELETION_VECTOR_TABLES)}; got {dv!r}")
     if not cfg.report.bias_gap_pp > 0:
         raise ConfigError(f, "report.bias_gap_pp", "must be > 0 (percentage points)")
     if cfg.report.min_count < 1:

@@ -8,9 +8,11 @@
 from bold_spark.evaluate.accuracy import (
     Evaluation,
     PairwiseAccuracy,
+    evaluate_clusters,
     pairwise_accuracy,
     source_pair_accuracy,
 )
 from bold_spark.evaluate.febrl import export_febrl4
 
-__all__ = ["Evaluation", "PairwiseAccuracy", "export_febrl4", "pairwise_accuracy", "source_pair_accuracy"]
+__all__ = ["Evaluation", "PairwiseAccuracy", "evaluate_clusters", "export_febrl4", "pairwise_accuracy",
+           "source_pair_accuracy"]

@@ -6,6 +6,8 @@ predicted pairs = sum C(|c|,2), true pairs = sum C(|t|,2), true positives = sum 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import reduce
 from typing import TYPE_CHECKING
@@ -13,8 +15,12 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bold_spark.exceptions import InputError
+
 if TYPE_CHECKING:
     from bold_spark.privacy.keys import SecretKey
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,14 @@ class Evaluation:
     truth_unmatched: int = 0
 
     @property
+    def records_evaluated(self) -> int:
+        """The clustered records the ground truth covers (those the figures are over)."""
+        return next(iter(self.levels.values())).records
+
+    @property
     def partial(self) -> bool:
         """Whether the ground truth covers only some of the clustered records."""
-        return next(iter(self.levels.values())).records < self.records_clustered
+        return self.records_evaluated < self.records_clustered
 
 
 def keyed_truth(spark: SparkSession, uri: str, key: SecretKey, sources: list[str],
@@ -167,3 +178,42 @@ def source_pair_accuracy(
                                                  c["pp"], c["tt"], c["tp"])
         for (s, t), c in counts.items() if s == t or c["pp"] or c["tt"]
     }
+
+
+def evaluate_clusters(clusters: DataFrame, keyed: DataFrame, levels: Sequence[str], level: str,
+                      truth_uri: str, truth_col: str = "true_person") -> Evaluation:
+    """The accuracy of ``clusters`` (``record_key``, ``source``, ``person_id_<level>`` for each
+    of ``levels``) against ``keyed`` (:func:`keyed_truth`, read from ``truth_uri``): pairwise at
+    each level, and per source pair at ``level``.
+
+    The truth may cover only some records (a clerical sample): the figures are then over the
+    pairs among the records it covers, with a warning (precision is then optimistic: a false
+    link to a record outside the sample is not seen). Truth rows matching no clustered record
+    (quarantined or withdrawn records) are counted and left out.
+
+    Raises InputError when the truth matches no clustered record (another key, or another
+    population), naming ``truth_uri``."""
+    c, t = F.col("_clustered"), F.col("_truth")
+    cover = (clusters.select("record_key", F.lit(True).alias("_clustered"))
+             .join(keyed.select("record_key", F.lit(True).alias("_truth")), "record_key", "full_outer")
+             .agg(F.count(F.when(c & t, 1)).alias("both"), F.count(c).alias("clustered"),
+                  F.count(t).alias("truth")).first())
+    both, clustered, unmatched = int(cover["both"]), int(cover["clustered"]), int(cover["truth"] - cover["both"])
+    if not both:
+        raise InputError(f"the ground truth {truth_uri} ({unmatched} rows) matches none of the "
+                         f"{clustered} clustered records: hashed with another key, or for other records?")
+    if both < clustered:
+        logger.warning("the ground truth %s covers %d of the %d clustered records: accuracy is over "
+                       "the pairs among those %d only, and precision is optimistic (a false link to "
+                       "a record outside them is not seen)", truth_uri, both, clustered, both)
+    if unmatched:
+        logger.info("%d ground-truth rows match no clustered record (quarantined or withdrawn "
+                    "records, or other sources): left out", unmatched)
+    joined = clusters.select("record_key", "source", *(f"person_id_{lv}" for lv in levels)) \
+        .join(keyed, "record_key").persist()
+    try:
+        by_level = {lv: pairwise_accuracy(joined, f"person_id_{lv}", truth_col) for lv in levels}
+        pairs = source_pair_accuracy(joined, f"person_id_{level}", truth_col)
+    finally:
+        joined.unpersist()
+    return Evaluation(by_level, level, pairs, clustered, unmatched)

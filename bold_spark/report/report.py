@@ -191,7 +191,7 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
     each level (``bold_spark.evaluate.pairwise_accuracy``) and, at ``level``, per source pair
     (``source_pair_accuracy``) and the share of linkable records found per bias group
     (``aggregates.truth_group_recall``); or ``{"note": why not}``."""
-    from bold_spark.evaluate.accuracy import keyed_truth, pairwise_accuracy, source_pair_accuracy
+    from bold_spark.evaluate.accuracy import evaluate_clusters, keyed_truth
 
     if not cfg.ground_truth:
         return {"note": "no ground truth is configured (pipeline key ground_truth): only the "
@@ -200,29 +200,18 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
         return {"note": "a ground truth is configured but no key was given to hash its record ids"}
     try:
         keyed = keyed_truth(spark, cfg.ground_truth, key, cfg.sources, "_true_person")
-        joined = clusters.select("record_key", "source", *[f"person_id_{lv}" for lv in levels]) \
-            .join(keyed, "record_key").persist()
+        ev = evaluate_clusters(clusters, keyed, levels, level, cfg.ground_truth, "_true_person")
+    except InputError as e:  # the truth matches no clustered record: the report says so
+        logger.warning("ground truth not usable for the report: %s", e)
+        return {"note": f"the configured ground truth is not usable: {e}"}
     except Exception as e:  # noqa: BLE001 - the report says so rather than failing
         logger.warning("ground truth not usable for the report: %s", type(e).__name__)
         return {"note": f"the configured ground truth could not be read ({type(e).__name__})"}
-    try:
-        out: dict[str, Any] = {lv: pairwise_accuracy(joined, f"person_id_{lv}", "_true_person")
-                               for lv in levels}
-        pairs = source_pair_accuracy(joined, f"person_id_{level}", "_true_person")
-        groups = truth_group_recall(records, joined, f"person_id_{level}", "_true_person").toPandas()
-    finally:
-        joined.unpersist()
+    joined = clusters.select("record_key", f"person_id_{level}").join(keyed, "record_key")
+    groups = truth_group_recall(records, joined, f"person_id_{level}", "_true_person").toPandas()
     # a clerical sample of records covers only some: the figures are over pairs among those
-    return {"levels": out, "source_pairs": pairs, "groups": groups, "clustered": clusters.count()}
-
-
-def _previous_run(spark: SparkSession, cfg: PipelineConfig, seq: int) -> str | None:
-    from pyspark.sql import functions as F
-
-    uri = cfg.table_uri("published")
-    rows = read_table(spark, uri).where(F.col("seq") < seq).agg(
-        F.max_by("run_id", "seq").alias("r")).collect()
-    return rows[0]["r"] if rows else None
+    return {"levels": ev.levels, "source_pairs": ev.source_pairs, "groups": groups,
+            "clustered": ev.records_clustered}
 
 
 def build_report_data(spark: SparkSession, cfg: PipelineConfig, run_id: str | None = None,
@@ -241,7 +230,7 @@ def build_report_data(spark: SparkSession, cfg: PipelineConfig, run_id: str | No
         NotPublishedError: nothing (or nothing by ``run_id``) was published.
         InputError: the published set lacks records, edges or clusters.
     """
-    from bold_spark.publish import published_set, read_published
+    from bold_spark.publish import previous_run, published_set, read_published
 
     pset = published_set(spark, cfg.output_root, run_id)
     if pset is None:
@@ -271,7 +260,7 @@ def build_report_data(spark: SparkSession, cfg: PipelineConfig, run_id: str | No
         thresholds=thresholds, level=rc.level, gap_pp=rc.bias_gap_pp, min_count=rc.min_count,
         agg=agg, models=models, bias=bias,
         flags=bias_flags(bias, overall, rc.bias_gap_pp, rc.level),
-        previous_run=_previous_run(spark, cfg, pset.seq),
+        previous_run=previous_run(spark, cfg.output_root, pset),
     )
     data.charts = draw_charts(data, overall)
     return data

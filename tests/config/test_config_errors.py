@@ -115,3 +115,21 @@ def test_one_record_per_person_is_a_boolean(tmp_path):
     assert ok.one_record_per_person is True
     with pytest.raises(ConfigError, match=r"b.yaml: key 'one_record_per_person'"):
         load_dataset_config(write(tmp_path, "b.yaml", {**good_dataset(), "one_record_per_person": "yes"}))
+
+
+@pytest.mark.parametrize(("value", "tables"), [
+    (False, set()), (True, {"records", "edges"}), (["records"], {"records"}), ([], set()),
+    (["edges", "records"], {"records", "edges"})])
+def test_deletion_vectors_names_tables(tmp_path, monkeypatch, value, tables):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_pipeline_config(write(tmp_path, "p.yaml", {
+        **shipped_pipeline(), "incremental": {"deletion_vectors": value}}))
+    assert cfg.incremental.deletion_vector_tables == tables
+
+
+@pytest.mark.parametrize("value", ["records", ["clusters"], 1])
+def test_deletion_vectors_refuses_other_values(tmp_path, monkeypatch, value):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"p.yaml: key 'incremental.deletion_vectors'"):
+        load_pipeline_config(write(tmp_path, "p.yaml", {
+            **shipped_pipeline(), "incremental": {"deletion_vectors": value}}))

@@ -189,3 +189,7 @@ def test_a_sample_ground_truth_is_said_to_cover_only_some_records(spark, reporte
     assert f"covers {covered:,} of the {acc['clustered']:,} clustered records" in html
     assert "precision is optimistic" in html
     assert "covers" not in _error(data)  # the full truth covers every record
+    # a truth hashed with another key matches no clustered record: a note, not made-up figures
+    other = measured_accuracy(spark, cfg, tables["records"], tables["clusters"],
+                              SecretKey(b"another-key-" + b"9" * 32), list(data.thresholds), data.level)
+    assert set(other) == {"note"} and "matches none of the" in other["note"]
