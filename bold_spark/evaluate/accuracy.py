@@ -182,17 +182,29 @@ def source_pair_accuracy(
 
 def evaluate_clusters(clusters: DataFrame, keyed: DataFrame, levels: Sequence[str], level: str,
                       truth_uri: str, truth_col: str = "true_person") -> Evaluation:
-    """The accuracy of ``clusters`` (``record_key``, ``source``, ``person_id_<level>`` for each
-    of ``levels``) against ``keyed`` (:func:`keyed_truth`, read from ``truth_uri``): pairwise at
-    each level, and per source pair at ``level``.
+    """The accuracy of a clustering against a ground truth: pairwise at each level, and per
+    source pair at ``level``.
 
     The truth may cover only some records (a clerical sample): the figures are then over the
     pairs among the records it covers, with a warning (precision is then optimistic: a false
     link to a record outside the sample is not seen). Truth rows matching no clustered record
     (quarantined or withdrawn records) are counted and left out.
 
-    Raises InputError when the truth matches no clustered record (another key, or another
-    population), naming ``truth_uri``."""
+    Parameters:
+        clusters: one row per clustered record: ``record_key``, ``source`` and
+            ``person_id_<level>`` for each of ``levels``.
+        keyed: the ground truth keyed like the records (:func:`keyed_truth`).
+        levels: the thresholds to measure (e.g. high, medium, low).
+        level: the threshold measured per source pair.
+        truth_uri: where the truth was read from (named in messages).
+        truth_col: ``keyed``'s true-entity column.
+
+    Returns an :class:`Evaluation` (with the clustered records and the truth rows matching none).
+
+    Raises:
+        InputError: the truth matches no clustered record (another key, or another
+            population); the message names ``truth_uri``.
+    """
     c, t = F.col("_clustered"), F.col("_truth")
     cover = (clusters.select("record_key", F.lit(True).alias("_clustered"))
              .join(keyed.select("record_key", F.lit(True).alias("_truth")), "record_key", "full_outer")
