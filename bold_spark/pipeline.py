@@ -22,12 +22,11 @@ from bold_spark.exceptions import (
 )
 from bold_spark.ingest.ingest import ingest_sources
 from bold_spark.io.delta import (
-    changed_after,
     delete_rows,
     enable_deletion_vectors,
     merge_table,
     read_table,
-    restore_table,
+    restore_if_changed,
     table_exists,
     write_table,
     writer_for,
@@ -135,10 +134,9 @@ def _reset_to_published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord
     published_version = current.versions.get(table) if current else None
     if published_version is None or not table_exists(uri, spark):
         return False
-    if changed_after(uri, published_version, spark):
-        logger.warning("%s has versions after the published %d: rolling back those unpublished "
+    if restore_if_changed(uri, published_version, spark):
+        logger.warning("%s had versions after the published %d: rolled back those unpublished "
                        "versions first", table, published_version)
-        restore_table(uri, published_version, spark)
     return True
 
 
@@ -413,15 +411,20 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
         recs = group_records(records, g.sources, needed_columns(settings), settings)
         if delta and published_models.get(g.name) == [model.version]:
             in_group = F.col("source").isin(*g.sources)
-            moved = tf_moved(records.where(in_group), prev_records.where(in_group), tf_columns(settings),
+            # the group's records with their term frequencies, materialised once: read for the
+            # moved frequencies, the focus scoring and the rescoring (each made them before)
+            grp = recs.localCheckpoint(eager=True)
+            moved = tf_moved(grp, prev_records.where(in_group), tf_columns(settings),
                              cfg.incremental.tf_tolerance)
             focus = upserted.unionByName(moved).localCheckpoint(eager=True)
             kept = surviving_edges(prev_edges.where(F.col("link_group") == g.name), focus.unionByName(withdrawn))
-            fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus)
+            fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus,
+                                  group_recs=grp)
             # kept edges whose weight may have drifted across a threshold: scored again
             bound = drift_bound(len(tf_columns(settings)), cfg.incremental.tf_tolerance)
             near = near_thresholds(thresholds, bound)
-            again = rescore_edges(records, model, kept.where(near), g.name, g.sources, run.run_id)
+            again = rescore_edges(records, model, kept.where(near), g.name, g.sources, run.run_id,
+                                  group_recs=grp)
             if in_place:
                 gone.append(focus.unionByName(withdrawn).withColumn("link_group", F.lit(g.name)))
                 dropped.append((F.col("link_group") == g.name) & near)

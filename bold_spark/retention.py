@@ -30,9 +30,8 @@ from bold_spark.io.delta import (
     changed_after,
     has_deletion_vectors,
     purge_deletion_vectors,
-    restore_table,
+    restore_if_changed,
     table_exists,
-    table_version,
     vacuum_table,
     writer_for,
 )
@@ -87,16 +86,16 @@ def _vacuum(spark: SparkSession, output_root: str, retain_hours: float,
     tables = [t for t in DATA_TABLES + (PUBLISHED, RUNS)
               if table_exists(table_uri(output_root, t), spark)]
     restored: dict[str, int] = {}
-    purged: dict[str, int] = {}
+    purged: set[str] = set()
+    republish: dict[str, int] = {}  # published tables -> their purged version
     for table in tables:
         uri = table_uri(output_root, table)
         want = published.get(table)
-        if want is not None and changed_after(uri, want, spark):
-            logger.warning("%s: its latest version is not the published %d (a run that was not "
-                           "published wrote after it): %s it first, so the vacuum keeps its files",
-                           table, want, "it would be restored to" if dry_run else "restoring")
-            if not dry_run:
-                restore_table(uri, want, spark)
+        if want is not None and (changed_after(uri, want, spark) if dry_run
+                                 else restore_if_changed(uri, want, spark)):
+            logger.warning("%s: its latest version was not the published %d (a run that was not "
+                           "published wrote after it): %s, so the vacuum keeps its files",
+                           table, want, "it would be restored to it first" if dry_run else "restored")
             restored[table] = want
         if has_deletion_vectors(uri, spark):
             if writer_for(spark) != "native":
@@ -104,11 +103,10 @@ def _vacuum(spark: SparkSession, output_root: str, retain_hours: float,
                     f"{uri} has deletion vectors: purging them before the vacuum needs the native "
                     "Delta writer (the Delta Lake jars); vacuum from such a session, or rows they "
                     "mask would stay in its files")
-            if dry_run:
-                purged[table] = -1
-            elif purge_deletion_vectors(uri, spark):
-                purged[table] = table_version(uri, spark)
-    republish = {t: v for t, v in purged.items() if t in published and v >= 0}
+            purged.add(table)
+            version = None if dry_run else purge_deletion_vectors(uri, spark)
+            if version is not None and table in published:
+                republish[table] = version
     if republish and pset is not None:
         publish(spark, output_root, pset.run_id, pset.run_name, republish,
                 {t: pset.rows[t] for t in republish}, [*filter(None, pset.stages.split(",")), "vacuum"])

@@ -205,6 +205,21 @@ def evaluate_clusters(clusters: DataFrame, keyed: DataFrame, levels: Sequence[st
         InputError: the truth matches no clustered record (another key, or another
             population); the message names ``truth_uri``.
     """
+    joined, clustered, unmatched = truth_joined(clusters, keyed, levels, truth_uri)
+    joined = joined.persist()
+    try:
+        return evaluate_joined(joined, levels, level, truth_col, clustered, unmatched)
+    finally:
+        joined.unpersist()
+
+
+def truth_joined(clusters: DataFrame, keyed: DataFrame, levels: Sequence[str], truth_uri: str
+                 ) -> tuple[DataFrame, int, int]:
+    """The clustered records the truth covers, joined to it (``record_key``, ``source``,
+    ``person_id_<level>`` per level and ``keyed``'s true-entity column), lazily; the number of
+    clustered records and of truth rows matching none. Warns when the truth covers only some
+    clustered records; raises :class:`InputError` (naming ``truth_uri``) when it covers none.
+    :func:`evaluate_clusters` documents the arguments."""
     c, t = F.col("_clustered"), F.col("_truth")
     cover = (clusters.select("record_key", F.lit(True).alias("_clustered"))
              .join(keyed.select("record_key", F.lit(True).alias("_truth")), "record_key", "full_outer")
@@ -222,10 +237,14 @@ def evaluate_clusters(clusters: DataFrame, keyed: DataFrame, levels: Sequence[st
         logger.info("%d ground-truth rows match no clustered record (quarantined or withdrawn "
                     "records, or other sources): left out", unmatched)
     joined = clusters.select("record_key", "source", *(f"person_id_{lv}" for lv in levels)) \
-        .join(keyed, "record_key").persist()
-    try:
-        by_level = {lv: pairwise_accuracy(joined, f"person_id_{lv}", truth_col) for lv in levels}
-        pairs = source_pair_accuracy(joined, f"person_id_{level}", truth_col)
-    finally:
-        joined.unpersist()
+        .join(keyed, "record_key")
+    return joined, clustered, unmatched
+
+
+def evaluate_joined(joined: DataFrame, levels: Sequence[str], level: str, truth_col: str,
+                    clustered: int, unmatched: int) -> Evaluation:
+    """:func:`evaluate_clusters`'s figures from :func:`truth_joined`'s frame (the caller
+    persists it when it reads it again, as the report does for its bias groups)."""
+    by_level = {lv: pairwise_accuracy(joined, f"person_id_{lv}", truth_col) for lv in levels}
+    pairs = source_pair_accuracy(joined, f"person_id_{level}", truth_col)
     return Evaluation(by_level, level, pairs, clustered, unmatched)

@@ -284,9 +284,12 @@ def ingest_sources(
         q, r = quarantine_frames(validated, name, run_id, record_key(key, name, F.col(ID_COL)))
         quarantine.append(q)
         restricted.append(r)
+    # quarantined rows are few: one file per core, not one per source and partition (an
+    # incremental run over five sources wrote 2,613 rows as 40 files)
+    cores = spark.sparkContext.defaultParallelism
     return IngestedSources(
-        records=_union(records), quarantine=_union(quarantine),
-        quarantine_restricted=_union(restricted), counts=counts, reason_counts=reason_counts,
+        records=_union(records), quarantine=_union(quarantine).coalesce(cores),
+        quarantine_restricted=_union(restricted).coalesce(cores), counts=counts, reason_counts=reason_counts,
         inputs=inputs, deletes=_union(deletes) if deletes else None,
         change_sources=change_sources, unchanged=_union(unchanged) if unchanged else None,
         _persisted=persisted,

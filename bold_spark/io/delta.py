@@ -122,19 +122,33 @@ NO_DATA_CHANGE_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
 
 def changed_after(uri: str, version: int, spark: SparkSession | None = None) -> bool:
     """Whether the table at ``uri`` has a commit after ``version`` that may change its rows
-    (anything but VACUUM's own START/END commits), from its history."""
+    (anything but VACUUM's own START/END commits), from the history of those commits only."""
     uri = normalise_uri(uri)
+    latest = table_version(uri, spark)
+    if latest is None or latest <= version:
+        return False
+    newer = latest - int(version)  # the last ``newer`` commits, not the whole history
     if _native(spark):
         from delta.tables import DeltaTable as SparkDeltaTable
 
-        ops = [r[0] for r in SparkDeltaTable.forPath(spark, uri).history()
+        ops = [r[0] for r in SparkDeltaTable.forPath(spark, uri).history(newer)
                .where(f"version > {int(version)}").select("operation").collect()]
     else:
         from deltalake import DeltaTable
 
-        history = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).history()
+        history = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options()).history(newer)
         ops = [h.get("operation") for h in history if int(h.get("version", -1)) > version]
     return any(op not in NO_DATA_CHANGE_OPERATIONS for op in ops)
+
+
+def restore_if_changed(uri: str, version: int, spark: SparkSession | None = None) -> bool:
+    """Roll the table at ``uri`` back to ``version`` (Delta RESTORE) when a commit after it may
+    have changed its rows (:func:`changed_after`): the versions a run that was never published
+    wrote on top of the published one. Returns whether it restored."""
+    if not changed_after(uri, version, spark):
+        return False
+    restore_table(uri, version, spark)
+    return True
 
 
 def table_rows(uri: str, version: int | None = None, spark: SparkSession | None = None) -> int:
@@ -332,20 +346,20 @@ def enable_deletion_vectors(uri: str, spark: SparkSession) -> bool:
     return True
 
 
-def purge_deletion_vectors(uri: str, spark: SparkSession) -> bool:
+def purge_deletion_vectors(uri: str, spark: SparkSession) -> int | None:
     """Rewrite every data file of the table at ``uri`` that has a deletion vector without its
     deleted rows (``REORG TABLE ... APPLY (PURGE)``, native writer only), so no current file
-    holds a deleted row. Returns whether it committed a version (a table with no deletion
-    vector in use commits none)."""
+    holds a deleted row. Returns the version it committed, or None when it committed none (no
+    deletion vector in use)."""
     _native_only(spark, "purging deletion vectors")
     uri = normalise_uri(uri)
     before = table_version(uri, spark)
     t0 = time.monotonic()
     spark.sql(f"REORG TABLE delta.`{uri}` APPLY (PURGE)")
-    committed = table_version(uri, spark) != before
+    after = table_version(uri, spark)
     logger.info("deletion vectors of %s purged (%.1fs)%s", uri, time.monotonic() - t0,
-                "" if committed else ": none in use")
-    return committed
+                "" if after != before else ": none in use")
+    return after if after != before else None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def blocked_pairs(
     scope: PairScope,
     exclude_earlier_rules: bool = True,
     broadcast_focus: bool = False,
+    focus_rows: DataFrame | None = None,
 ) -> DataFrame:
     """The pairs blocking rules find, as a Spark join per rule (no pair materialised apart).
 
@@ -75,6 +76,10 @@ def blocked_pairs(
         scope: which pairs the link group scores (anchor sources, link only).
         exclude_earlier_rules: skip pairs an earlier rule finds, so each pair appears once
             (False for training, which blocks on one rule at a time).
+        broadcast_focus: broadcast the focus records into each rule's join (below).
+        focus_rows: the rows of ``recs`` whose ``_focus`` is true, materialised by the caller:
+            each rule's join then reads them instead of filtering all of ``recs`` again (one
+            pass over every record per rule, when broadcast).
 
     Returns one row per pair (``record_key_l < record_key_r``) with every column of ``recs``
     as ``<col>_l`` and ``<col>_r``, and ``match_key``: the index of the rule that found it.
@@ -109,7 +114,7 @@ def blocked_pairs(
         select = [F.col(f"l.`{c}`").alias(f"{c}_l") for c in cols] + [
             F.col(f"r.`{c}`").alias(f"{c}_r") for c in cols
         ]
-    focus = recs.where(F.col(FOCUS)) if focused else None
+    focus = (focus_rows if focus_rows is not None else recs.where(F.col(FOCUS))) if focused else None
     if focused and broadcast_focus:
         focus = F.broadcast(focus)
     parts = []

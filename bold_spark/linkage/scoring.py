@@ -44,6 +44,7 @@ def predict_edges(
     scope: PairScope,
     run_id: str,
     focus: DataFrame | None = None,
+    group_recs: DataFrame | None = None,
 ) -> DataFrame:
     """The edges of one link group: every blocked pair scored once with the group's model.
 
@@ -56,6 +57,9 @@ def predict_edges(
         run_id: the run writing the edges.
         focus: record keys (``record_key``) of an incremental run's new, changed and moved
             records: only pairs with one of them on a side are blocked and scored.
+        group_recs: the group's records as :func:`bold_spark.linkage.pairs.group_records`
+            makes them, when the caller has them (an incremental run reads them for the moved
+            term frequencies and the rescoring too); made from ``records`` otherwise.
 
     Returns a lazy frame, one row per pair: :data:`EDGE_KEY_COLUMNS`, the ``gamma_*`` levels,
     ``match_key`` and ``blocking_rule`` (which rule found it), ``link_group``,
@@ -63,18 +67,23 @@ def predict_edges(
     """
     settings = model.splink_settings()
     rules = blocking_rules(settings)
-    recs = group_records(records, sources, needed_columns(settings), settings)
-    small = False
+    recs = group_recs if group_recs is not None else group_records(
+        records, sources, needed_columns(settings), settings)
+    small, focus_rows = False, None
     if focus is not None:
-        from bold_spark.linkage.incremental import FOCUS_BROADCAST_MAX_ROWS, with_focus
+        from bold_spark.linkage.incremental import FOCUS, FOCUS_BROADCAST_MAX_ROWS, with_focus
 
         recs = with_focus(recs, focus)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
     # materialised once: every rule's join reads it (lazily, each read re-ran the records and
     # their term frequencies: 20 reads for 10 rules without a focus)
     recs = recs.localCheckpoint(eager=True)
-    return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small), model, settings,
-                  link_group, run_id)
+    if small:
+        # and the focus records apart (a few thousand): each rule's broadcast reads them, not
+        # all of ``recs`` filtered again (a pass over every record per rule)
+        focus_rows = recs.where(F.col(FOCUS)).localCheckpoint(eager=True)
+    return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small, focus_rows=focus_rows),
+                  model, settings, link_group, run_id)
 
 
 def rescore_edges(
@@ -84,13 +93,15 @@ def rescore_edges(
     link_group: str,
     sources: list[str],
     run_id: str,
+    group_recs: DataFrame | None = None,
 ) -> DataFrame:
     """``edges`` (pairs already found: ``record_key_l``, ``record_key_r``, ``match_key``) scored
     again against the current ``records``, exactly as :func:`predict_edges` scores them (same
-    columns, term frequencies from the current records of the group). An incremental run uses it
-    for kept edges whose weight may have drifted across a threshold."""
+    columns, term frequencies from the current records of the group; ``group_recs`` as there).
+    An incremental run uses it for kept edges whose weight may have drifted across a threshold."""
     settings = model.splink_settings()
-    recs = group_records(records, sources, needed_columns(settings), settings)
+    recs = group_recs if group_recs is not None else group_records(
+        records, sources, needed_columns(settings), settings)
     cols = pair_columns(recs)
     left = recs.select(*[F.col(f"`{c}`").alias(f"{c}_l") for c in cols])
     right = recs.select(*[F.col(f"`{c}`").alias(f"{c}_r") for c in cols])

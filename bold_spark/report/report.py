@@ -191,7 +191,7 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
     each level (``bold_spark.evaluate.pairwise_accuracy``) and, at ``level``, per source pair
     (``source_pair_accuracy``) and the share of linkable records found per bias group
     (``aggregates.truth_group_recall``); or ``{"note": why not}``."""
-    from bold_spark.evaluate.accuracy import evaluate_clusters, keyed_truth
+    from bold_spark.evaluate.accuracy import evaluate_joined, keyed_truth, truth_joined
 
     if not cfg.ground_truth:
         return {"note": "no ground truth is configured (pipeline key ground_truth): only the "
@@ -200,15 +200,20 @@ def measured_accuracy(spark: SparkSession, cfg: PipelineConfig, records, cluster
         return {"note": "a ground truth is configured but no key was given to hash its record ids"}
     try:
         keyed = keyed_truth(spark, cfg.ground_truth, key, cfg.sources, "_true_person")
-        ev = evaluate_clusters(clusters, keyed, levels, level, cfg.ground_truth, "_true_person")
+        joined, clustered, unmatched = truth_joined(clusters, keyed, levels, cfg.ground_truth)
     except InputError as e:  # the truth matches no clustered record: the report says so
         logger.warning("ground truth not usable for the report: %s", e)
         return {"note": f"the configured ground truth is not usable: {e}"}
     except Exception as e:  # noqa: BLE001 - the report says so rather than failing
         logger.warning("ground truth not usable for the report: %s", type(e).__name__)
         return {"note": f"the configured ground truth could not be read ({type(e).__name__})"}
-    joined = clusters.select("record_key", f"person_id_{level}").join(keyed, "record_key")
-    groups = truth_group_recall(records, joined, f"person_id_{level}", "_true_person").toPandas()
+    # one join of clusters and truth, read by the accuracy figures and the bias groups
+    joined = joined.persist()
+    try:
+        ev = evaluate_joined(joined, levels, level, "_true_person", clustered, unmatched)
+        groups = truth_group_recall(records, joined, f"person_id_{level}", "_true_person").toPandas()
+    finally:
+        joined.unpersist()
     # a clerical sample of records covers only some: the figures are over pairs among those
     return {"levels": ev.levels, "source_pairs": ev.source_pairs, "groups": groups,
             "clustered": ev.records_clustered}
