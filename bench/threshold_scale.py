@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import model as bench_model  # noqa: E402
 
-THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999)
+THRESHOLDS = (0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.95, 0.99, 0.999)
 
 
 def _level(p: float) -> str:
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--blocking", default="tf", choices=sorted(bench_model.BLOCKINGS))
+    ap.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
+                    help="match-probability thresholds, comma-separated")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "results_threshold_scale.jsonl")
     args = ap.parse_args(argv)
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         out["comparisons"] = result.rows
         t0 = time.perf_counter()
         edges = read_table(spark, f"{tmp}/edges").select("record_key_l", "record_key_r", "match_probability")
-        levels = {_level(p): p for p in THRESHOLDS}
+        levels = {_level(p): p for p in sorted(float(x) for x in args.thresholds.split(","))}
         clusters = cluster_records(records.select("record_key", "source"), edges, levels, "bench")
         clusters.select("record_key", *[F.col(f"person_id_{lv}") for lv in levels]) \
             .write.mode("overwrite").parquet(f"{tmp}/clusters")
