@@ -27,7 +27,10 @@ $(STAMP): pyproject.toml scripts/fetch_delta_jars.py
 	  || echo "WARNING: chromium not installed (no apt-get?): tests/report/test_browser.py will fail"; }
 	touch $(STAMP)
 
+# The demo makes a throwaway key when none is set, and a published set refuses a run with
+# another key (its IDs would all change): each demo starts from an empty output/demo.
 demo: install
+	rm -rf output/demo output/demo_restricted
 	$(BIN)/bold demo --difficulty realistic
 
 # ruff over the library, jobs, tests, scripts, bench and recipes; rules in pyproject [tool.ruff].

@@ -28,6 +28,11 @@ class SecretKeyError(BoldError):
     """The pseudonymisation key is missing or unusable. The key itself is never included."""
 
 
+class KeyMismatchError(SecretKeyError):
+    """The run's pseudonymisation key is not the one the published set under its output root was
+    made with (their fingerprints differ)."""
+
+
 class BlockingCapExceeded(BoldError):
     """Blocking rules would generate more comparisons than the configured cap."""
 

@@ -17,6 +17,7 @@ from bold_spark.exceptions import (
     BoldError,
     ConfigError,
     InputError,
+    KeyMismatchError,
     StageError,
     redact_error,
 )
@@ -60,6 +61,7 @@ from bold_spark.publish import (
     acquire_lock,
     clean_orphans,
     publish,
+    published_key_fingerprint,
     published_set,
     read_published,
     release_lock,
@@ -633,6 +635,21 @@ def _recover(spark: SparkSession, cfg: PipelineConfig) -> None:
         _append_run(spark, cfg, dead)
 
 
+def check_same_key(spark: SparkSession, cfg: PipelineConfig, key: SecretKey) -> None:
+    """Refuse a run whose key differs from the one the published set was made with (their
+    fingerprints): every record key would change, so every person ID would be retired and
+    minted again while the ID churn, measured over records in both runs, read 0%. Raises
+    :class:`KeyMismatchError`."""
+    published = published_key_fingerprint(spark, cfg.output_root)
+    if published is not None and published != key.fingerprint():
+        raise KeyMismatchError(
+            f"the published set under {cfg.output_root} was made with the key of fingerprint "
+            f"{published}, this run's key has fingerprint {key.fingerprint()}: every record key "
+            "would change and every person ID would be retired and minted again. Run with the key "
+            f"the set was made with ({cfg.privacy.key_env} or {cfg.privacy.key_file_env}), or write "
+            "to a new output root")
+
+
 def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, body,
                  publishes: bool = True) -> StageResult:
     """Run ``body(run)`` under the output root's lock and a run record that is appended to
@@ -647,6 +664,8 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
         _append_run(spark, cfg, run)
         logger.info("run %s (%s) started", run.run_id, run.run_name)
         try:
+            if key is not None and publishes:
+                check_same_key(spark, cfg, key)
             detail = body(run)
             if publishes and run.table_versions:
                 with stage("audit", run.stage_seconds):

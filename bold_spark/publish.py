@@ -266,6 +266,20 @@ def _run_summaries(spark: SparkSession, output_root: str) -> list:
     ).collect()
 
 
+def published_key_fingerprint(spark: SparkSession, output_root: str) -> str | None:
+    """The fingerprint (:meth:`SecretKey.fingerprint`, safe to show) of the pseudonymisation key
+    of the last run that published a set under ``output_root`` with a key (a lone ``bold
+    cluster`` or ``bold predict`` publishes without one), or None."""
+    pub_uri, runs_uri = table_uri(output_root, PUBLISHED), table_uri(output_root, RUNS)
+    if not (table_exists(pub_uri, spark) and table_exists(runs_uri, spark)):
+        return None
+    keyed = read_table(spark, runs_uri).where(F.col("key_fingerprint").isNotNull()) \
+        .select("run_id", "key_fingerprint").distinct()
+    row = read_table(spark, pub_uri).select("seq", "run_id").join(keyed, "run_id") \
+        .orderBy(F.desc("seq")).limit(1).collect()
+    return row[0]["key_fingerprint"] if row else None
+
+
 def unfinished_runs(spark: SparkSession, output_root: str) -> list[tuple[str, dt.datetime]]:
     """(run_id, started_at) of runs with a start row in ``runs`` and no end row."""
     return runs_to_sweep(spark, output_root)[0]

@@ -205,6 +205,28 @@ def test_failed_audit_publishes_nothing(spark, published):
     assert unreferenced_files(good.output_root) == []
 
 
+def test_run_with_another_key_is_refused_and_publishes_nothing(spark, published):
+    """A run whose key is not the published set's would re-key every record and mint every
+    person ID again while the churn (over records in both runs) read 0%: it is refused."""
+    from bold_spark.exceptions import KeyMismatchError
+    from bold_spark.privacy.keys import SecretKey
+
+    tmp, _, cfg, _ = published
+    before = published_set(spark, cfg.output_root)
+    other = SecretKey(b"another-publish-test-key-" + b"2" * 32)
+    with pytest.raises(KeyMismatchError) as e:
+        run_pipeline(spark, cfg, other)
+    msg = str(e.value)
+    assert load_key().fingerprint() in msg and other.fingerprint() in msg and "BOLD_HMAC_KEY" in msg
+    assert published_set(spark, cfg.output_root) == before
+    last = read_table(spark, cfg.table_uri("runs")).orderBy(F.col("finished_at").desc_nulls_last()).first()
+    assert last["status"] == "failed" and "KeyMismatchError" in last["error"]
+    assert KEY not in last["error"] and other.fingerprint() in last["error"]
+    # nothing written but the run record (a failed run's own `runs` append can leave a file the
+    # next run sweeps, as after the failed audit above)
+    assert [f for f in unreferenced_files(cfg.output_root) if "/runs/" not in f] == []
+
+
 def test_live_lock_is_refused_and_released(spark, tmp_path):
     root = str(tmp_path / "out")
     acquire_lock(spark, root, "run-a")
