@@ -197,13 +197,13 @@ ENGINES = {"bold-spark": run_bold,
            "splink-spark": run_splink_spark, "splink-duckdb": run_splink_duckdb}
 
 
-def pairwise(clusters_path: str, truth_path: str) -> dict:
-    """Pairwise precision/recall/F1 of clusters (record_key, cluster_id) against the truth
+def pairwise(clusters_path: str, truth_path: str, cluster_col: str = "cluster_id") -> dict:
+    """Pairwise precision/recall/F1 of clusters (record_key, ``cluster_col``) against the truth
     (record_key, true_person), counted by aggregation in DuckDB (no pairs materialised)."""
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"""create view m as select c.cluster_id, t.true_person
+    con.execute(f"""create view m as select c.{cluster_col} as cluster_id, t.true_person
                     from read_parquet('{clusters_path}/*.parquet') c
                     join read_parquet('{truth_path}/*.parquet') t using (record_key)""")
 

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
         rows = []
         for lv, p in levels.items():
-            acc = pairwise_level(pairwise, f"{tmp}/clusters", str(args.work / "truth"), f"person_id_{lv}")
+            acc = pairwise(f"{tmp}/clusters", str(args.work / "truth"), f"person_id_{lv}")
             evidence = math.log2(p / (1 - p)) - prior_bits
             rows.append({"threshold": p, "evidence_bits": round(evidence, 2),
                          **{k: round(v, 4) for k, v in acc.items()}})
@@ -106,18 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         f.write(json.dumps(out) + "\n")
     print(json.dumps({k: v for k, v in out.items() if k != "levels"}))
     return 0
-
-
-def pairwise_level(pairwise, clusters_path: str, truth_path: str, column: str) -> dict:
-    """``engines.pairwise`` over one level's column (it reads ``cluster_id``)."""
-    import duckdb
-
-    view = f"{clusters_path}_{column}"
-    con = duckdb.connect()
-    con.execute(f"copy (select record_key, {column} as cluster_id from read_parquet('{clusters_path}/*.parquet')) "
-                f"to '{view}' (format parquet, per_thread_output true)")
-    con.close()
-    return pairwise(view, truth_path)
 
 
 if __name__ == "__main__":
