@@ -398,16 +398,20 @@ def vacuum(
     """Delete data files of table versions older than the retention period (each writer's
     VACUUM), under the run lock, keeping the published set readable: tables a failed run wrote
     after are restored to their published versions first, and deletion vectors are purged
-    (the set re-published with the purged versions). Erasure of withdrawn records is complete
-    only after this."""
+    (the set re-published with the purged versions); then the restricted zone's raw values of
+    quarantined rows, with the same retention. Erasure of withdrawn records is complete only
+    after this."""
     configure_logging()
 
     def go():
         cfg = _load(config)
+        from bold_spark.publish import RESTRICTED_TABLES
         from bold_spark.retention import vacuum_output
 
         would = "would be " if dry_run else ""
-        for r in vacuum_output(_spark(cfg, spark_config), cfg.output_root, retain_days * 24, dry_run):
+        restricted = {t: cfg.restricted_uri(t) for t in RESTRICTED_TABLES}
+        for r in vacuum_output(_spark(cfg, spark_config), cfg.output_root, retain_days * 24, dry_run,
+                               restricted=restricted):
             notes = [f"{would}restored to published version {r.restored_to}"] * (r.restored_to is not None)
             notes += [f"deletion vectors {would}purged"] * r.purged
             console.print(f"{r.table}: {r.files_deleted} files {would}deleted"

@@ -56,6 +56,7 @@ from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.progress import stage
 from bold_spark.publish import (
+    QUARANTINE_RAW,
     STATS_COLUMNS,
     PublishedSet,
     acquire_lock,
@@ -320,7 +321,7 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
                                "nothing published yet" if previous is None else "the records schema changed")
             _write(spark, cfg, run, "records", carry_first_seen(records, previous, run.run_id))
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
-        raw = write_table(ingested.quarantine_restricted, cfg.restricted_uri("quarantine_raw"))
+        raw = write_table(ingested.quarantine_restricted, cfg.restricted_uri(QUARANTINE_RAW))
         run.metrics["quarantine_raw_rows"] = float(raw.rows)
         logger.info("raw values of quarantined rows -> %s (restricted zone, version %d)",
                     raw.uri, raw.version)

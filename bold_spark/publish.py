@@ -46,6 +46,10 @@ RUNS = "runs"
 LOCK_FILE = "_bold_run.lock"
 #: The tables a published set may name (each under the output root).
 DATA_TABLES = ("records", "quarantine", "edges", "clusters", "person_events", "analysis")
+#: Tables of the restricted zone (``PipelineConfig.restricted_uri``): never published, rewritten
+#: by every run (the raw values of its quarantined rows).
+QUARANTINE_RAW = "quarantine_raw"
+RESTRICTED_TABLES = (QUARANTINE_RAW,)
 #: Per data table, the columns Delta keeps per-file statistics on (the native writer; see
 #: :func:`bold_spark.io.delta.write_table`): those the pipeline and analysts filter on. Record
 #: keys and hashes are spread evenly over every file, so their statistics never skip one, and

@@ -17,6 +17,11 @@ output root's run lock (no run can be writing meanwhile):
 After ``--retain-days 0`` no data file holds a withdrawn record or a deleted edge, and the
 current published set reads as before; earlier sets' files are gone (with N days, sets published
 within the last N days stay readable).
+
+The restricted zone's tables (``restricted``: the raw values of quarantined rows, rewritten by
+every run, outside the published set) are vacuumed with the same retention after the output
+root's: their earlier versions hold the names, dates of birth and addresses of rows quarantined
+by earlier runs, so erasure needs them gone too.
 """
 
 from __future__ import annotations
@@ -64,17 +69,21 @@ class VacuumResult:
 
 
 def vacuum_output(spark: SparkSession, output_root: str, retain_hours: float,
-                  dry_run: bool = False) -> list[VacuumResult]:
+                  dry_run: bool = False, restricted: dict[str, str] | None = None) -> list[VacuumResult]:
     """Vacuum every table under ``output_root`` keeping the published set readable (see the
     module doc). ``dry_run``: change nothing, report what would be done (the file counts are
-    Delta's own dry run, which assumes the table's latest version).
+    Delta's own dry run, which assumes the table's latest version). ``restricted``: restricted-zone
+    tables (name -> URI, e.g. ``{"quarantine_raw": cfg.restricted_uri("quarantine_raw")}``),
+    vacuumed the same way afterwards (not published: their latest version is the current one);
+    their results are named ``restricted:<name>``.
 
     Raises RunLockedError while a run holds the output root, DeltaWriteError when a table has
     deletion vectors and the session has no native Delta writer to purge them."""
     holder = "vacuum-" + new_run_id()
     acquire_lock(spark, output_root, holder)
     try:
-        return _vacuum(spark, output_root, retain_hours, dry_run)
+        return _vacuum(spark, output_root, retain_hours, dry_run) + _vacuum_restricted(
+            spark, restricted or {}, retain_hours, dry_run)
     finally:
         release_lock(spark, output_root, holder)
 
@@ -118,4 +127,19 @@ def _vacuum(spark: SparkSession, output_root: str, retain_hours: float,
         n = vacuum_table(uri, retain_hours, spark, dry_run=dry_run)
         logger.info("%s: %d files %sdeleted", table, n, "would be " if dry_run else "")
         results.append(VacuumResult(table, n, restored.get(table), table in purged))
+    return results
+
+
+def _vacuum_restricted(spark: SparkSession, tables: dict[str, str], retain_hours: float,
+                       dry_run: bool) -> list[VacuumResult]:
+    results = []
+    for name, uri in tables.items():
+        if not table_exists(uri, spark):
+            continue
+        if has_deletion_vectors(uri, spark):  # never written with them; checked all the same
+            raise DeltaWriteError(f"{uri} has deletion vectors: bold vacuum does not purge them in "
+                                  "the restricted zone, so rows they mask would stay in its files")
+        n = vacuum_table(uri, retain_hours, spark, dry_run=dry_run)
+        logger.info("restricted %s: %d files %sdeleted (%s)", name, n, "would be " if dry_run else "", uri)
+        results.append(VacuumResult(f"restricted:{name}", n))
     return results

@@ -107,3 +107,28 @@ def test_vacuum_waits_for_no_run_and_dry_run_changes_nothing(spark, tmp_path):
     assert r.restored_to == v0 and r.files_deleted >= 1
     assert table_version(uri, spark) == latest and read_table(spark, uri).count() == 2
     assert vacuum_table(uri, 0, spark, dry_run=True) == r.files_deleted
+
+
+def test_vacuum_erases_earlier_runs_raw_quarantined_rows(spark, writer, tmp_path):
+    """The restricted zone's `quarantine_raw` is rewritten by every run, outside the published
+    set: the vacuum deletes its earlier versions' files too (they hold earlier runs' raw
+    quarantined rows), keeps the current one, and a dry run deletes nothing."""
+    root, raw = str(tmp_path / "out"), str(tmp_path / "out_restricted/quarantine_raw")
+    v0 = write_table(_ids(spark, 10), f"{root}/records").version
+    publish(spark, root, "run-1", "week 1", {"records": v0}, {"records": 10}, ["ingest"])
+    write_table(_ids(spark, 3), raw)  # run 1's quarantined rows
+    write_table(_ids(spark, 2, offset=50), raw)  # run 2's
+    restricted = {"quarantine_raw": raw}
+    assert _on_disk(tmp_path / "out_restricted/quarantine_raw") == [0, 1, 2, 50, 51]
+    (dry,) = [r for r in vacuum_output(spark, root, 0, dry_run=True, restricted=restricted)
+              if r.table == "restricted:quarantine_raw"]
+    assert dry.files_deleted >= 1
+    assert _on_disk(tmp_path / "out_restricted/quarantine_raw") == [0, 1, 2, 50, 51]
+    (r,) = [r for r in vacuum_output(spark, root, 0, restricted=restricted)
+            if r.table == "restricted:quarantine_raw"]
+    assert r.files_deleted >= 1
+    assert _on_disk(tmp_path / "out_restricted/quarantine_raw") == [50, 51]
+    assert sorted(x.id for x in read_table(spark, raw).collect()) == [50, 51]
+    # a restricted table that was never written (no quarantined row yet) is skipped
+    assert not [r for r in vacuum_output(spark, root, 0, restricted={"quarantine_raw": raw + "_none"})
+                if r.table.startswith("restricted:")]

@@ -83,23 +83,40 @@ class SourceColumnsError(ConfigError, InputError):
         super().__init__(config_file, key, problem)
 
 
+#: Java exceptions (class names in a failure's cause chain) whose cause a user can act on,
+#: with what to say: never the exception's message, which may quote a row or a path's content.
+_CAUSE_HINTS = {
+    "org.apache.hadoop.fs.ChecksumException": (
+        "a checksum error: a file of the input was changed after Hadoop wrote the checksum beside "
+        "it (the hidden .<file>.crc next to a file written by Spark and then edited or replaced "
+        "in place); delete the stale .crc file(s) or write the extract anew"),
+}
+
+
 def error_condition(e: BaseException) -> str:
     """Spark's error condition (e.g. ``FAILED_READ_FILE.NO_HINT``) of ``e`` or of the first Java
     exception in its cause chain that has one, else the exception type: safe to show, unlike a
-    message, which may quote a row."""
+    message, which may quote a row. When the cause chain holds an exception a user can act on
+    (:data:`_CAUSE_HINTS`, e.g. a stale Hadoop checksum), what to do is appended."""
+    cond = None
     for attr in ("getCondition", "getErrorClass"):
-        cond = _call(e, attr)
-        if cond:
-            return str(cond)
+        cond = cond or _call(e, attr)
+    hint = None
     java = getattr(e, "java_exception", None)
     for _ in range(20):
         if java is None:
             break
-        cond = _call(java, "getCondition")
-        if cond:
-            return str(cond)
+        cond = cond or _call(java, "getCondition")
+        cls = _call(_call(java, "getClass"), "getName")
+        hint = hint or _CAUSE_HINTS.get(str(cls))
         java = _call(java, "getCause")
-    return type(e).__name__
+    out = str(cond) if cond else type(e).__name__
+    return f"{out}: {hint}" if hint else out
+
+
+def is_actionable(condition: str) -> bool:
+    """Whether :func:`error_condition`'s text already says what to do (a known cause)."""
+    return any(h in condition for h in _CAUSE_HINTS.values())
 
 
 def _call(obj, method: str):
@@ -138,10 +155,9 @@ def read_source(spark: SparkSession, ds: DatasetConfig, uri: str) -> DataFrame:
     except InputError:
         raise
     except Exception as e:
-        raise InputError(
-            f"{where}: cannot be read as {ds.format} ({error_condition(e)}); is it a {ds.format} "
-            "file?"
-        ) from e
+        cond = error_condition(e)
+        ask = "" if is_actionable(cond) else f"; is it a {ds.format} file?"
+        raise InputError(f"{where}: cannot be read as {ds.format} ({cond}){ask}") from e
     _check_columns(ds, uri, header, sep)
     if ds.format != "csv":
         _check_types(ds, df, where)

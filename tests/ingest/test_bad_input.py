@@ -505,3 +505,24 @@ def test_quarantine_zones_are_separate(spark, tmp_path, secret_key):
     assert json.loads(r["raw_row"]) == {"ID": "X9", "FIRST": "Cedric", "SURNAME": "Cholmondeley",
                                         "DOB": "31/02/1963"}
     assert r["raw_text"] == "X9,Cedric,Cholmondeley,31/02/1963"
+
+
+def test_stale_hadoop_checksum_names_the_cause(spark, tmp_path, secret_key):
+    """An extract written by Spark and then edited in place keeps its old hidden .crc beside
+    it: Hadoop's checksum check fails the read, and the error says so instead of asking whether
+    the file is a CSV."""
+    out_dir = tmp_path / "src.csv"
+    spark.createDataFrame([("1", "Alice", "Ashworth", "01/02/1980")],
+                          "ID string, FIRST string, SURNAME string, DOB string"
+                          ).coalesce(1).write.option("header", True).csv(str(out_dir))
+    part = next(out_dir.glob("part-*.csv"))
+    assert (out_dir / f".{part.name}.crc").exists()
+    part.write_text(csv_text(*GOOD))  # edited in place: the .crc no longer matches
+    ds, _ = source(tmp_path, b"", name="src", ext="unused")
+    with pytest.raises(InputError) as err:
+        ingest_sources(spark, {"src": ds}, {"src": str(out_dir)}, secret_key, "r", "2026-01-01")
+    msg = str(err.value)
+    assert f"source 'src': input {out_dir}" in msg or str(out_dir) in msg
+    assert "checksum error" in msg and ".crc" in msg
+    assert "is it a csv file" not in msg
+    assert "Alice" not in msg and "Ashworth" not in msg
