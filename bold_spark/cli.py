@@ -59,10 +59,13 @@ def _spark(cfg, spark_config: str | None):
     return build_spark(load_spark_config(spark_config or cfg.spark))
 
 
-def _key(cfg):
+def _key(cfg, previous: bool = False):
+    """The run's key, or (``previous``) the key a rotation rotates from."""
     from bold_spark.privacy.keys import load_key
 
-    return load_key(cfg.privacy.key_env, cfg.privacy.key_file_env)
+    p = cfg.privacy
+    return load_key(p.previous_key_env, p.previous_key_file_env) if previous \
+        else load_key(p.key_env, p.key_file_env)
 
 
 def _fail(e: Exception) -> None:
@@ -298,6 +301,10 @@ def run(
     incremental: Annotated[bool, typer.Option(
         "--incremental", help="Link only what changed since the published run (new, changed and "
         "withdrawn records; pairs they touch).")] = False,
+    rotate_key: Annotated[bool, typer.Option(
+        "--rotate-key", help="Rotate the pseudonymisation key: the published set was made with the "
+        "key in $BOLD_HMAC_PREVIOUS_KEY(_FILE) (privacy.previous_key_env / previous_key_file_env); "
+        "this full run keys every record with the new key and carries person IDs over.")] = False,
 ):
     """The whole pipeline: ingest, (train), predict, cluster, audit; one run record."""
     configure_logging()
@@ -305,10 +312,12 @@ def run(
     def go():
         cfg = _load(config)
         key = _key(cfg)
+        previous_key = _key(cfg, previous=True) if rotate_key else None
         from bold_spark.pipeline import run_pipeline
 
         spark = _spark(cfg, spark_config)
-        res = run_pipeline(spark, cfg, key, train=train_first, incremental=incremental)
+        res = run_pipeline(spark, cfg, key, train=train_first, incremental=incremental,
+                           previous_key=previous_key)
         console.print(f"run {res.run.run_id} {res.run.status} in "
                       f"{(res.run.finished_at - res.run.started_at).total_seconds():.0f}s")
         show_tables(spark, cfg)

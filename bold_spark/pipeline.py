@@ -49,6 +49,7 @@ from bold_spark.linkage.incremental import (
 )
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
+from bold_spark.linkage.rekey import rekeyed
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.scoring import predict_edges, rescore_edges, weight_without_tf
 from bold_spark.linkage.sql import RECORD_KEY, blocking_rules, needed_columns, tf_columns
@@ -91,6 +92,19 @@ def scope_of(group: LinkGroupConfig) -> PairScope:
 #: The published set each running run started from (it cannot change while the run holds the
 #: output root's lock), so stages resolve it once.
 _BASES: dict[str, PublishedSet | None] = {}
+
+
+@dataclass
+class _Rotation:
+    """A key rotation in progress: the key the published set was made with, and (after ingest)
+    the crosswalk of record keys (:mod:`bold_spark.linkage.rekey`), in this run's memory only."""
+
+    previous_key: SecretKey
+    crosswalk: DataFrame | None = None
+
+
+#: Runs rotating the key (``bold run --rotate-key``), by run id.
+_ROTATIONS: dict[str, _Rotation] = {}
 
 
 def _base(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> PublishedSet | None:
@@ -278,6 +292,10 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     records overwritten. Incremental: the difference to the published records is MERGEd; a
     change-file source's current records are its published ones with its changes applied."""
     check_deliveries(cfg, incremental)
+    rotation = _ROTATIONS.get(run.run_id)
+    if rotation is not None and incremental:
+        raise BoldError("a key rotation (--rotate-key) keys every record again: it is a full run; "
+                        "run it without --incremental")
     datasets = cfg.dataset_configs()
     uris = {name: cfg.source_uri(ds) for name, ds in datasets.items()}
     previous = _published(spark, cfg, run, "records")
@@ -292,7 +310,8 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     ingested = ingest_sources(spark, datasets, uris, key, run.run_id,
                               published=previous.select(RECORD_KEY, "source") if changes else None,
                               fingerprints=_carry_over(previous) if incremental else None,
-                              settings=cfg.privacy)
+                              settings=cfg.privacy,
+                              previous_key=rotation.previous_key if rotation else None)
     records = ingested.records
     if cfg.privacy.mode == "pprl":
         from bold_spark.privacy.pprl import encode_records
@@ -319,6 +338,11 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
             if incremental:
                 logger.warning("incremental run: %s, so every record is written (a full run)",
                                "nothing published yet" if previous is None else "the records schema changed")
+            if rotation is not None and ingested.crosswalk is not None:
+                # materialised: the stages after ingest read it, and ingest's inputs are released
+                rotation.crosswalk = ingested.crosswalk.localCheckpoint(eager=True)
+                if previous is not None:
+                    previous = rekeyed(previous, rotation.crosswalk)
             _write(spark, cfg, run, "records", carry_first_seen(records, previous, run.run_id))
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
         raw = write_table(ingested.quarantine_restricted, cfg.restricted_uri(QUARANTINE_RAW))
@@ -493,6 +517,14 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     current = _base(spark, cfg, run)
     previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])
                 if current and "clusters" in current.versions else None)
+    rotation = _ROTATIONS.get(run.run_id)
+    if previous is not None and rotation is not None and rotation.crosswalk is not None:
+        # the previous clusters' record keys under the new key; their smallest keys
+        # (cluster_key_<level>) are the old key's, so identify takes its general path
+        previous = rekeyed(previous, rotation.crosswalk).drop(
+            *[c for c in previous.columns if c.startswith("cluster_key_")])
+        logger.info("key rotation: the previous clusters are read through the crosswalk of record "
+                    "keys, so person IDs carry over")
     with stage("identify", run.stage_seconds):
         ids = identify(clusters, previous, levels, run.run_id)
         _write(spark, cfg, run, "clusters", ids.stable)
@@ -636,26 +668,47 @@ def _recover(spark: SparkSession, cfg: PipelineConfig) -> None:
         _append_run(spark, cfg, dead)
 
 
-def check_same_key(spark: SparkSession, cfg: PipelineConfig, key: SecretKey) -> None:
+def check_same_key(spark: SparkSession, cfg: PipelineConfig, key: SecretKey,
+                   previous_key: SecretKey | None = None) -> bool:
     """Refuse a run whose key differs from the one the published set was made with (their
     fingerprints): every record key would change, so every person ID would be retired and
     minted again while the ID churn, measured over records in both runs, read 0%. Raises
-    :class:`KeyMismatchError`."""
+    :class:`KeyMismatchError`.
+
+    ``previous_key`` (``bold run --rotate-key``): returns True, a rotation, when the published set
+    was made with it and ``key`` is another; False when there is nothing to rotate (nothing
+    published, or published with ``key`` already)."""
     published = published_key_fingerprint(spark, cfg.output_root)
-    if published is not None and published != key.fingerprint():
-        raise KeyMismatchError(
-            f"the published set under {cfg.output_root} was made with the key of fingerprint "
-            f"{published}, this run's key has fingerprint {key.fingerprint()}: every record key "
-            "would change and every person ID would be retired and minted again. Run with the key "
-            f"the set was made with ({cfg.privacy.key_env} or {cfg.privacy.key_file_env}), or write "
-            "to a new output root")
+    if published is None or published == key.fingerprint():
+        if previous_key is not None:
+            logger.warning("--rotate-key: %s, so nothing to rotate: an ordinary run",
+                           "nothing is published yet" if published is None
+                           else f"the published set is already keyed with this key ({published})")
+        return False
+    if previous_key is not None and published == previous_key.fingerprint():
+        logger.info("key rotation: the published set's key %s -> this run's key %s; every record "
+                    "is keyed again and person IDs carry over through both keys", published,
+                    key.fingerprint())
+        return True
+    p = cfg.privacy
+    given = (f"; the previous key given ({p.previous_key_env} or {p.previous_key_file_env}) has "
+             f"fingerprint {previous_key.fingerprint()}, not the published one"
+             if previous_key is not None else "")
+    raise KeyMismatchError(
+        f"the published set under {cfg.output_root} was made with the key of fingerprint "
+        f"{published}, this run's key has fingerprint {key.fingerprint()}{given}: every record key "
+        "would change and every person ID would be retired and minted again. Run with the key "
+        f"the set was made with ({p.key_env} or {p.key_file_env}); to rotate the key, run "
+        f"`bold run --rotate-key` with the old key in {p.previous_key_env} or "
+        f"{p.previous_key_file_env}; or write to a new output root")
 
 
 def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, body,
-                 publishes: bool = True) -> StageResult:
+                 publishes: bool = True, previous_key: SecretKey | None = None) -> StageResult:
     """Run ``body(run)`` under the output root's lock and a run record that is appended to
     ``runs`` when it starts and when it ends; then audit the staged tables and publish them
-    in one commit. Nothing is published if anything fails."""
+    in one commit. Nothing is published if anything fails. ``previous_key``: a key rotation
+    (:func:`check_same_key`)."""
     run = RunRecord(new_run_id(), f"{cfg.run_name}:{name}", cfg.config_hash(),
                     privacy_mode=cfg.privacy.mode,
                     key_fingerprint=key.fingerprint() if key else None)
@@ -665,8 +718,9 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
         _append_run(spark, cfg, run)
         logger.info("run %s (%s) started", run.run_id, run.run_name)
         try:
-            if key is not None and publishes:
-                check_same_key(spark, cfg, key)
+            if key is not None and publishes and check_same_key(spark, cfg, key, previous_key):
+                _ROTATIONS[run.run_id] = _Rotation(previous_key)
+                run.metrics["key_rotated"] = 1.0
             detail = body(run)
             if publishes and run.table_versions:
                 with stage("audit", run.stage_seconds):
@@ -698,6 +752,9 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
             logger.info("removed %d data files no commit of this run references", removed)
     finally:
         _BASES.pop(run.run_id, None)
+        rotation = _ROTATIONS.pop(run.run_id, None)
+        if rotation is not None and rotation.crosswalk is not None:
+            rotation.crosswalk.unpersist()
         release_lock(spark, cfg.output_root, run.run_id)
     logger.info("run %s succeeded in %.1fs; run record appended to %s", run.run_id,
                 (run.finished_at - run.started_at).total_seconds(), cfg.table_uri("runs"))
@@ -739,11 +796,14 @@ def run_evaluate(spark, cfg: PipelineConfig, key: SecretKey, ground_truth: str |
 
 
 def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False,
-                 incremental: bool = False) -> StageResult:
+                 incremental: bool = False, previous_key: SecretKey | None = None) -> StageResult:
     """ingest -> (train) -> predict -> cluster -> audit -> publish, under one run record.
     ``incremental``: MERGE only the changed records and score only the pairs they touch
     (:mod:`bold_spark.linkage.incremental`); the published set must equal a full run's.
-    Change-file sources (``delivery: change_file``) need ``incremental`` and a published set."""
+    Change-file sources (``delivery: change_file``) need ``incremental`` and a published set.
+    ``previous_key``: rotate the key (a full run): the published set was made with
+    ``previous_key``; this run keys every record with ``key`` and carries person IDs over
+    (:mod:`bold_spark.linkage.rekey`)."""
     check_deliveries(cfg, incremental)
 
     def body(run):
@@ -759,4 +819,5 @@ def run_pipeline(spark, cfg: PipelineConfig, key: SecretKey, train: bool = False
         with stage("cluster", run.stage_seconds):
             clusters = cluster_stage(spark, cfg, run)
         return {"comparisons": comparisons, **clusters}
-    return recorded_run(spark, cfg, "incremental" if incremental else "run", key, body)
+    return recorded_run(spark, cfg, "incremental" if incremental else "run", key, body,
+                        previous_key=previous_key)

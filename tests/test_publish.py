@@ -227,6 +227,54 @@ def test_run_with_another_key_is_refused_and_publishes_nothing(spark, published)
     assert [f for f in unreferenced_files(cfg.output_root) if "/runs/" not in f] == []
 
 
+def test_key_rotation_keys_every_record_again_and_keeps_every_person_id(spark, published):
+    """`bold run --rotate-key` (run_pipeline with previous_key) on a copy of the published set:
+    every record key changes, every person ID stays, with only `kept` events and 0% churn; the
+    old key is refused afterwards, the new one runs as usual, and a wrong previous key is
+    refused naming all three fingerprints."""
+    import shutil
+
+    from bold_spark.exceptions import KeyMismatchError
+    from bold_spark.privacy.keys import SecretKey
+
+    tmp, _, cfg, _ = published
+    shutil.copytree(cfg.output_root, tmp / "rotated")
+    rot = load_pipeline_config(write_configs(tmp, output_root=str(tmp / "rotated")))
+    old, new = load_key(), SecretKey(b"rotated-publish-test-key-" + b"3" * 32)
+    levels = ("high", "medium", "low")
+
+    def state():
+        c = read_published(spark, rot.output_root)["clusters"].collect()
+        return ({r["record_key"] for r in c},
+                {lv: sorted((r[f"person_id_{lv}"], r["source"]) for r in c) for lv in levels})
+
+    keys_before, ids_before = state()
+    wrong = SecretKey(b"wrong-previous-test-key-" + b"4" * 32)
+    with pytest.raises(KeyMismatchError) as e:
+        run_pipeline(spark, rot, new, previous_key=wrong)
+    assert all(k.fingerprint() in str(e.value) for k in (old, new, wrong))
+    with pytest.raises(Exception, match="full run"):
+        run_pipeline(spark, rot, new, incremental=True, previous_key=old)
+
+    res = run_pipeline(spark, rot, new, previous_key=old)
+    assert res.run.status == "succeeded" and res.run.metrics["key_rotated"] == 1.0
+    keys_after, ids_after = state()
+    assert len(keys_after) == len(keys_before) and not keys_after & keys_before  # all re-keyed
+    assert ids_after == ids_before  # every record's person ID, at every threshold, kept
+    ev = read_published(spark, rot.output_root)["person_events"].where(
+        F.col("run_id") == res.run.run_id).collect()
+    assert {r["event"] for r in ev} == {"kept"}
+    assert len(ev) == sum(len({pid for pid, _ in ids_before[lv]}) for lv in levels)
+    assert all(res.run.metrics[f"id_churn_{lv}"] == 0.0 for lv in levels)
+    records = read_published(spark, rot.output_root)["records"]
+    assert records.where(F.col("first_seen_run_id") == res.run.run_id).count() == 0  # carried over
+    with pytest.raises(KeyMismatchError):
+        run_pipeline(spark, rot, old)  # the old key no longer fits the published set
+    again = run_pipeline(spark, rot, new)  # the new one does, as an ordinary run
+    assert again.run.status == "succeeded" and "key_rotated" not in again.run.metrics
+    assert state() == (keys_after, ids_after)
+
+
 def test_live_lock_is_refused_and_released(spark, tmp_path):
     root = str(tmp_path / "out")
     acquire_lock(spark, root, "run-a")

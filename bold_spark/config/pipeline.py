@@ -58,6 +58,9 @@ class PrivacyConfig:
     mode: str = "plaintext"  # plaintext | pprl
     key_env: str = "BOLD_HMAC_KEY"
     key_file_env: str = "BOLD_HMAC_KEY_FILE"
+    # The key the published set was made with, read only by a key rotation (bold run --rotate-key).
+    previous_key_env: str = "BOLD_HMAC_PREVIOUS_KEY"
+    previous_key_file_env: str = "BOLD_HMAC_PREVIOUS_KEY_FILE"
     bloom_filter_bits: int = 1024
     bloom_filter_hashes: int = 20
     # Fields encoded as Bloom filters in PPRL mode (privacy/pprl.py; docs/privacy.md).

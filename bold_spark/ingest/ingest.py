@@ -71,7 +71,10 @@ class IngestedSources:
 
     ``unchanged`` (given published fingerprints): ``record_key`` of the accepted rows of full
     sources whose raw-row fingerprint is published for the same key; they are not standardised
-    and not in ``records``."""
+    and not in ``records``.
+    ``crosswalk`` (given a ``previous_key``, in a key rotation): ``record_key`` and
+    ``previous_record_key``, the same accepted record's key under the new and the previous key
+    (linkage zone; never to be written: it would undo the rotation)."""
 
     records: DataFrame
     quarantine: DataFrame
@@ -82,6 +85,7 @@ class IngestedSources:
     deletes: DataFrame | None = None
     change_sources: tuple[str, ...] = ()
     unchanged: DataFrame | None = None
+    crosswalk: DataFrame | None = None
     _persisted: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -190,6 +194,7 @@ def ingest_sources(
     published: DataFrame | None = None,
     fingerprints: DataFrame | None = None,
     settings: object = None,
+    previous_key: SecretKey | None = None,
 ) -> IngestedSources:
     """Read every source first (so a bad input stops the run before anything is written),
     then validate and standardise. Counts satisfy rows_in = accepted + quarantined per source
@@ -204,7 +209,17 @@ def ingest_sources(
     privacy config: see :mod:`bold_spark.ingest.fingerprint`). ``fingerprints``: published
     (``record_key``, ``raw_fingerprint``, ``source``) of the records an incremental run may
     carry over; a full source's accepted row with the same pair among its source's is only
-    counted, in ``unchanged``, and not standardised."""
+    counted, in ``unchanged``, and not standardised.
+
+    ``previous_key``: in a key rotation, the key the published set was made with: each accepted
+    record's key under it is returned beside its new one (``crosswalk``), so person IDs can be
+    carried over; a change-file source cannot be rotated (its published records are keyed
+    under the old key) and raises InputError."""
+    if previous_key is not None and any(ds.is_change_file for ds in datasets.values()):
+        name = next(n for n, ds in datasets.items() if ds.is_change_file)
+        raise InputError(f"source '{name}': a key rotation re-keys every record from its extract, "
+                         f"but {datasets[name].file or name} declares `delivery: change_file`: "
+                         "rotate with every source's full extract")
     check_analysis_columns(datasets)
     change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
     if change_sources and published is None:
@@ -217,7 +232,7 @@ def ingest_sources(
     today = snapshot_date or dt.date.today().isoformat()
     records, quarantine, restricted, counts, reason_counts, inputs, persisted = (
         [], [], [], {}, {}, {}, [])
-    deletes, unchanged = [], []
+    deletes, unchanged, crosswalk = [], [], []
     for name, ds in datasets.items():
         validated = with_validation(raws[name], ds)
         if ds.is_change_file:
@@ -273,6 +288,10 @@ def ingest_sources(
             deletes.append(ok.where(F.col(CHANGE_COL) == "delete").select(
                 record_key(key, name, F.col(ID_COL)).alias("record_key"), F.lit(name).alias("source")))
             ok = ok.where(F.col(CHANGE_COL) != "delete")
+        if previous_key is not None:
+            crosswalk.append(ok.select(
+                record_key(key, name, F.col(ID_COL)).alias("record_key"),
+                record_key(previous_key, name, F.col(ID_COL)).alias("previous_record_key")))
         fingerprint = raw_fingerprint(key, standardisation_version(ds, settings))
         if fingerprints is not None and not ds.is_change_file:
             mine = fingerprints.where(F.col("source") == name)
@@ -292,5 +311,6 @@ def ingest_sources(
         quarantine_restricted=_union(restricted).coalesce(cores), counts=counts, reason_counts=reason_counts,
         inputs=inputs, deletes=_union(deletes) if deletes else None,
         change_sources=change_sources, unchanged=_union(unchanged) if unchanged else None,
+        crosswalk=_union(crosswalk) if crosswalk else None,
         _persisted=persisted,
     )

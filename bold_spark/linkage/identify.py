@@ -79,7 +79,9 @@ ID format
   two runs never mint the same ID; within a run and level the smallest record keys differ, so
   IDs collide only with probability about n^2 / 2^81 (4e-9 for 10^8 new IDs in one run).
 * Not tied to the HMAC key in any lasting way: an ID is minted once and then carried over by
-  the overlap rule, so re-keying changes no existing ID; the hash cannot be inverted and says
+  the overlap rule, so re-keying (a key rotation, which reads the previous clusters through a
+  crosswalk of old and new record keys: :mod:`bold_spark.linkage.rekey`) changes no existing
+  ID; the hash cannot be inverted and says
   nothing a holder of the clusters table does not already know.
 * Deterministic inside a run even if Spark recomputes the plan: it is a pure function of the
   row, with no ``uuid()``, ``rand()``, ``monotonically_increasing_id`` or partition-dependent
