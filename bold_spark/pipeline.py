@@ -206,10 +206,13 @@ def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFram
 
 
 def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFrame,
-                   previous: DataFrame, carried: DataFrame | None = None) -> None:
+                   previous: DataFrame, carried: DataFrame | None = None,
+                   quarantined: DataFrame | None = None) -> None:
     """Incremental ingest: MERGE the new, changed and withdrawn records into the published
     records (one commit; Delta rewrites the files holding a changed or withdrawn row). ``carried``: keys of published
-    records whose raw rows were unchanged (not standardised, not in ``records``)."""
+    records whose raw rows were unchanged (not standardised, not in ``records``).
+    ``quarantined``: record keys of this run's quarantined rows; a withdrawn record among them
+    is in the extract, but its row was quarantined (counted apart: ``records_withdrawn_quarantined``)."""
     # Materialised (local checkpoints): the standardised records, read by the diff and by the
     # MERGE source (lazily, each re-ran the validation and standardisation of every extract
     # row); the diff (two narrow columns per record), read for the counts and the MERGE source;
@@ -222,10 +225,17 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
         run.metrics[f"records_{status}"] = float(counts.get(status, 0))
     # of the unchanged: read but not standardised (their raw rows' fingerprints were published)
     run.metrics["records_not_standardised"] = float(carried.count()) if carried is not None else 0.0
-    logger.info("incremental: %d new, %d changed, %d withdrawn, %d unchanged records (%d of them "
-                "not standardised: raw rows as published)",
-                *(counts.get(s, 0) for s in ("new", "changed", "withdrawn", "unchanged")),
-                run.metrics["records_not_standardised"])
+    held = 0
+    if quarantined is not None and counts.get("withdrawn"):
+        held = diff.where(F.col("status") == "withdrawn").join(
+            quarantined.where(F.col(RECORD_KEY).isNotNull()).select(RECORD_KEY).distinct(),
+            RECORD_KEY, "left_semi").count()
+    run.metrics["records_withdrawn_quarantined"] = float(held)
+    logger.info("incremental: %d new, %d changed, %d withdrawn (%d of them still in their extract, "
+                "but the row was quarantined this run), %d unchanged records (%d of them not "
+                "standardised: raw rows as published)",
+                *(counts.get(s, 0) for s in ("new", "changed", "withdrawn")), held,
+                counts.get("unchanged", 0), run.metrics["records_not_standardised"])
     _reset_to_published(spark, cfg, run, "records")
     if "records" in cfg.incremental.deletion_vector_tables and writer_for(spark) == "native":
         # the MERGE marks replaced and withdrawn rows instead of rewriting every file holding one
@@ -327,7 +337,8 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
         stamped = carry_first_seen(records, None, run.run_id)
         same_schema = previous is not None and sorted(previous.columns) == sorted(stamped.columns)
         if incremental and same_schema:
-            _merge_records(spark, cfg, run, stamped, previous, ingested.unchanged)
+            _merge_records(spark, cfg, run, stamped, previous, ingested.unchanged,
+                           ingested.quarantine)
         else:
             if ingested.unchanged is not None and not ingested.unchanged.isEmpty():
                 # cannot happen while the fingerprints cover what shapes a record: say so
