@@ -49,12 +49,17 @@ class StageError(BoldError):
         super().__init__(f"stage '{stage}' failed: {type(cause).__name__}: {cause}")
 
 
+class RunModeError(BoldError):
+    """The run cannot go on as asked (incremental, key rotation): the message says which kind of
+    run to start instead."""
+
+
 class AuditError(BoldError):
     """A run failed its audit checks (record conservation, cluster sizes); nothing is published."""
 
 
 #: Errors whose messages bold-spark writes itself from counts, file, column and key names only.
-_VALUE_FREE = (ConfigError, InputError, SecretKeyError, BlockingCapExceeded, AuditError)
+_VALUE_FREE = (ConfigError, InputError, SecretKeyError, BlockingCapExceeded, AuditError, RunModeError)
 
 
 def redact_error(e: BaseException, limit: int = 2000) -> str:

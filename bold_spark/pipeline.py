@@ -18,6 +18,7 @@ from bold_spark.exceptions import (
     ConfigError,
     InputError,
     KeyMismatchError,
+    RunModeError,
     StageError,
     redact_error,
 )
@@ -46,6 +47,7 @@ from bold_spark.linkage.incremental import (
     near_thresholds,
     surviving_edges,
     tf_moved,
+    withdrawn_by_source,
 )
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
@@ -205,6 +207,17 @@ def _append(spark, cfg: PipelineConfig, run: RunRecord, table: str, df: DataFram
     return _write(spark, cfg, run, table, df, mode="append")
 
 
+def _note_withdrawals(run: RunRecord, by_source: DataFrame) -> None:
+    """Run metrics ``published_before_<source>`` and ``withdrawn_<source>`` (records of the
+    published set absent now) from :func:`withdrawn_by_source`: the audit's withdrawal check."""
+    for r in by_source.collect():
+        run.metrics[f"published_before_{r['source']}"] = float(r["published"])
+        run.metrics[f"withdrawn_{r['source']}"] = float(r["withdrawn"])
+        if r["withdrawn"]:
+            logger.info("source %s: %d of its %d published records withdrawn", r["source"],
+                        r["withdrawn"], r["published"])
+
+
 def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFrame,
                    previous: DataFrame, carried: DataFrame | None = None,
                    quarantined: DataFrame | None = None) -> None:
@@ -231,6 +244,7 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
             quarantined.where(F.col(RECORD_KEY).isNotNull()).select(RECORD_KEY).distinct(),
             RECORD_KEY, "left_semi").count()
     run.metrics["records_withdrawn_quarantined"] = float(held)
+    _note_withdrawals(run, withdrawn_by_source(previous, gone=diff.where(F.col("status") == "withdrawn")))
     logger.info("incremental: %d new, %d changed, %d withdrawn (%d of them still in their extract, "
                 "but the row was quarantined this run), %d unchanged records (%d of them not "
                 "standardised: raw rows as published)",
@@ -304,7 +318,7 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     check_deliveries(cfg, incremental)
     rotation = _ROTATIONS.get(run.run_id)
     if rotation is not None and incremental:
-        raise BoldError("a key rotation (--rotate-key) keys every record again: it is a full run; "
+        raise RunModeError("a key rotation (--rotate-key) keys every record again: it is a full run; "
                         "run it without --incremental")
     datasets = cfg.dataset_configs()
     uris = {name: cfg.source_uri(ds) for name, ds in datasets.items()}
@@ -341,10 +355,14 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
                            ingested.quarantine)
         else:
             if ingested.unchanged is not None and not ingested.unchanged.isEmpty():
-                # cannot happen while the fingerprints cover what shapes a record: say so
-                raise BoldError(
-                    "incremental run: the records' columns differ from the published ones although "
-                    "some raw rows' fingerprints match theirs, so those records cannot be carried "
+                # e.g. a source dropped from the config, whose own analysis columns go with it
+                gone = sorted(set(previous.columns) - set(stamped.columns))
+                added = sorted(set(stamped.columns) - set(previous.columns))
+                raise RunModeError(
+                    "incremental run: the records' columns differ from the published ones ("
+                    f"only published: {', '.join(gone) or 'none'}; only this run's: "
+                    f"{', '.join(added) or 'none'}; a source added to or dropped from the config, "
+                    "or its analysis columns changed?), so the unchanged records cannot be carried "
                     "over: run a full run (without --incremental)")
             if incremental:
                 logger.warning("incremental run: %s, so every record is written (a full run)",
@@ -355,6 +373,9 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
                 if previous is not None:
                     previous = rekeyed(previous, rotation.crosswalk)
             _write(spark, cfg, run, "records", carry_first_seen(records, previous, run.run_id))
+            if previous is not None:  # (in a key rotation, keyed through the crosswalk above)
+                _note_withdrawals(run, withdrawn_by_source(
+                    previous, current=_read(spark, cfg, run, "records")))
         _write(spark, cfg, run, "quarantine", ingested.quarantine)
         raw = write_table(ingested.quarantine_restricted, cfg.restricted_uri(QUARANTINE_RAW))
         run.metrics["quarantine_raw_rows"] = float(raw.rows)
@@ -597,6 +618,22 @@ def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
         if accepted + deleted + quarantined != rows_in:
             problems.append(f"{rows_in} rows in but {accepted} accepted + {deleted} deleted + "
                             f"{quarantined} quarantined")
+    limit = cfg.audit.max_withdrawn_share
+    datasets = cfg.dataset_configs()
+    for name in sorted(k.removeprefix("published_before_") for k in run.metrics
+                       if k.startswith("published_before_")):
+        if name in datasets and datasets[name].is_change_file:
+            continue  # its withdrawals are the deletes its change file states
+        published = run.metrics[f"published_before_{name}"]
+        gone = run.metrics.get(f"withdrawn_{name}", 0.0)
+        if published and gone / published > limit:
+            why = ("absent from its extract" if name in datasets
+                   else "the source is not in this run's config")
+            problems.append(
+                f"source {name}: {gone:.0f} of its {published:.0f} published records "
+                f"({gone / published:.1%}) are withdrawn ({why}; limit "
+                f"audit.max_withdrawn_share = {limit:.0%}): a truncated or failed extract? If "
+                "the withdrawal is meant, raise the limit for this run")
     if "clusters" in run.table_versions:
         records = _read(spark, cfg, run, "records").select("record_key")
         clusters = _read(spark, cfg, run, "clusters").select("record_key")

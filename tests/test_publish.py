@@ -253,8 +253,10 @@ def test_key_rotation_keys_every_record_again_and_keeps_every_person_id(spark, p
     with pytest.raises(KeyMismatchError) as e:
         run_pipeline(spark, rot, new, previous_key=wrong)
     assert all(k.fingerprint() in str(e.value) for k in (old, new, wrong))
-    with pytest.raises(Exception, match="full run"):
+    with pytest.raises(StageError, match="RunModeError: a key rotation .* full run"):
         run_pipeline(spark, rot, new, incremental=True, previous_key=old)
+    last = read_table(spark, rot.table_uri("runs")).orderBy(F.col("finished_at").desc_nulls_last()).first()
+    assert "RunModeError: a key rotation (--rotate-key)" in last["error"]  # shown, not withheld
 
     res = run_pipeline(spark, rot, new, previous_key=old)
     assert res.run.status == "succeeded" and res.run.metrics["key_rotated"] == 1.0
@@ -273,6 +275,38 @@ def test_key_rotation_keys_every_record_again_and_keeps_every_person_id(spark, p
     again = run_pipeline(spark, rot, new)  # the new one does, as an ordinary run
     assert again.run.status == "succeeded" and "key_rotated" not in again.run.metrics
     assert state() == (keys_after, ids_after)
+
+
+def test_a_source_dropped_or_truncated_fails_the_audit(spark, published):
+    """A run without one of the published sources (dropped from the config, or its extract
+    truncated) would withdraw its records and retire their IDs while the ID churn, over records
+    in both runs, read 0%: the audit refuses it above audit.max_withdrawn_share, naming the
+    source and counts; with the limit raised the withdrawal is published."""
+    import shutil
+
+    from bold_spark.exceptions import AuditError
+
+    tmp, _, cfg, _ = published
+    shutil.copytree(cfg.output_root, tmp / "dropped")
+    one = {"sources": ["prison"], "output_root": str(tmp / "dropped"),
+           "link_groups": [{"name": "rich", "model": str(REPO / "conf/models/rich.json"), "sources": ["prison"]}]}
+    drop = load_pipeline_config(write_configs(tmp, **one))
+    before = published_set(spark, drop.output_root)
+    n = read_published(spark, drop.output_root)["records"].where(F.col("source") == "probation").count()
+    assert n > 0
+    with pytest.raises(StageError) as e:
+        run_pipeline(spark, drop, load_key())
+    assert isinstance(e.value.__cause__, AuditError)
+    msg = str(e.value)
+    assert f"source probation: {n} of its {n} published records (100.0%) are withdrawn" in msg
+    assert "not in this run's config" in msg and "audit.max_withdrawn_share = 20%" in msg
+    assert "source prison" not in msg
+    assert published_set(spark, drop.output_root) == before
+    allowed = load_pipeline_config(write_configs(tmp, **one, audit={"max_withdrawn_share": 1.0}))
+    res = run_pipeline(spark, allowed, load_key())
+    assert res.run.metrics["withdrawn_probation"] == res.run.metrics["published_before_probation"] == n
+    assert res.run.metrics["withdrawn_prison"] == 0
+    assert read_published(spark, drop.output_root)["records"].where(F.col("source") == "probation").count() == 0
 
 
 def test_live_lock_is_refused_and_released(spark, tmp_path):

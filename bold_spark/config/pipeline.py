@@ -88,6 +88,10 @@ class AuditConfig:
 
     max_cluster_size: int = 500  # largest medium-threshold cluster before the run is refused
     max_id_churn: float = 0.05  # share of records whose person id changed since the last publish
+    # share of a full-extract source's published records absent from this run (withdrawn, or
+    # the whole source dropped from the config): a truncated or failed extract retires IDs
+    # without changing any ID the churn measures
+    max_withdrawn_share: float = 0.2
 
 
 #: The tables an incremental run may change in place with deletion vectors.
@@ -296,6 +300,8 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         raise ConfigError(f, "audit.max_cluster_size", "must be >= 1")
     if not 0 <= cfg.audit.max_id_churn <= 1:
         raise ConfigError(f, "audit.max_id_churn", "must be a share between 0 and 1")
+    if not 0 <= cfg.audit.max_withdrawn_share <= 1:
+        raise ConfigError(f, "audit.max_withdrawn_share", "must be a share between 0 and 1")
     if not 0 <= cfg.incremental.tf_tolerance < 1:
         raise ConfigError(f, "incremental.tf_tolerance", "must be a share between 0 and 1")
     dv = cfg.incremental.deletion_vectors

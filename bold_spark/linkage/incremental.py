@@ -122,6 +122,24 @@ def apply_changes(records: DataFrame, deletes: DataFrame | None, published: Data
     return records.unionByName(kept)
 
 
+def withdrawn_by_source(previous: DataFrame, *, current: DataFrame | None = None,
+                        gone: DataFrame | None = None) -> DataFrame:
+    """(``source``, ``published``, ``withdrawn``): the ``previous`` records of each source, and
+    how many of them are absent now: not in ``current`` (the current records: one join), or in
+    ``gone`` (the withdrawn record keys, when known and few, as an incremental run's diff gives
+    them: broadcast, one scan of ``previous`` and no shuffle). Give exactly one of the two."""
+    if (current is None) == (gone is None):
+        raise ValueError("withdrawn_by_source: give current or gone")
+    if current is not None:
+        marks = current.select(RECORD_KEY, F.lit(1).alias("_here"))
+        absent = F.col("_here").isNull()
+    else:
+        marks = F.broadcast(gone.select(RECORD_KEY).distinct().withColumn("_gone", F.lit(1)))
+        absent = F.col("_gone").isNotNull()
+    return previous.select(RECORD_KEY, "source").join(marks, RECORD_KEY, "left").groupBy("source").agg(
+        F.count(F.lit(1)).alias("published"), F.count(F.when(absent, 1)).alias("withdrawn"))
+
+
 def carry_first_seen(current: DataFrame, previous: DataFrame | None, run_id: str) -> DataFrame:
     """``current`` with ``first_seen_run_id``: the previous table's value for records already
     there, this run's id for the others."""

@@ -94,6 +94,9 @@ def test_pipeline_errors_name_key(tmp_path, monkeypatch):
     bad = {**base, "link_groups": [{**base["link_groups"][0], "model": "conf/models/none.json"}]}
     with pytest.raises(ConfigError, match=r"link_groups\[0\].model"):
         load_pipeline_config(write(tmp_path, "p3.yaml", bad))
+    bad = {**base, "audit": {"max_withdrawn_share": 1.5}}
+    with pytest.raises(ConfigError, match=r"key 'audit.max_withdrawn_share': must be a share"):
+        load_pipeline_config(write(tmp_path, "p4.yaml", bad))
 
 
 def test_pairs_scored_by_two_groups_refused(tmp_path, monkeypatch):
