@@ -238,13 +238,14 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
         run.metrics[f"records_{status}"] = float(counts.get(status, 0))
     # of the unchanged: read but not standardised (their raw rows' fingerprints were published)
     run.metrics["records_not_standardised"] = float(carried.count()) if carried is not None else 0.0
+    withdrawn = diff.where(F.col("status") == "withdrawn")
     held = 0
     if quarantined is not None and counts.get("withdrawn"):
-        held = diff.where(F.col("status") == "withdrawn").join(
+        held = withdrawn.join(
             quarantined.where(F.col(RECORD_KEY).isNotNull()).select(RECORD_KEY).distinct(),
             RECORD_KEY, "left_semi").count()
     run.metrics["records_withdrawn_quarantined"] = float(held)
-    _note_withdrawals(run, withdrawn_by_source(previous, gone=diff.where(F.col("status") == "withdrawn")))
+    _note_withdrawals(run, withdrawn_by_source(previous, gone=withdrawn))
     logger.info("incremental: %d new, %d changed, %d withdrawn (%d of them still in their extract, "
                 "but the row was quarantined this run), %d unchanged records (%d of them not "
                 "standardised: raw rows as published)",

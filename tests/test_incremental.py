@@ -83,22 +83,16 @@ def break_a_dob(extract: Path, week1: Path) -> str:
     in each file), so its record is withdrawn while its row is still in the extract,
     quarantined. (Probation is a full extract in every run here; a change file keeps a record
     whose update is rejected.) Returns its CRN."""
-    def rows_of(d: Path) -> list[list[str]]:
-        out = []
-        for part in sorted(glob.glob(str(d / "part-*.csv"))):
-            with open(part, newline="", encoding="utf-8") as f:
-                out += list(csv.reader(f))[1:]
-        return out
-
-    old, now = rows_of(week1), rows_of(extract)
+    _, old = read_rows(week1, "CRN")
+    header, now = read_rows(extract, "CRN")
+    ident, dob, last = (header.index(c) for c in ("CRN", "DATE_OF_BIRTH", "SURNAME"))
     for part in sorted(glob.glob(str(extract / "part-*.csv"))):
         with open(part, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
-        ident, dob, last = (rows[0].index(c) for c in ("CRN", "DATE_OF_BIRTH", "SURNAME"))
         for row in rows[1:]:
             i = row[ident]
-            if (row in old and re.fullmatch(r"\d{2}/\d{2}/\d{4}", row[dob]) and row[last]
-                    and [r[ident] for r in old].count(i) == 1 and [r[ident] for r in now].count(i) == 1):
+            if (old.get(i) == [row] and len(now[i]) == 1 and row[last]
+                    and re.fullmatch(r"\d{2}/\d{2}/\d{4}", row[dob])):
                 row[dob] = "not a date"
                 with open(part, "w", newline="", encoding="utf-8") as f:
                     csv.writer(f).writerows(rows)
@@ -247,15 +241,15 @@ BAD_ROWS = {"add_existing_id": 1, "duplicate_id": 2, "missing_mandatory": 1, "un
             "update_unknown_id": 1, "delete_unknown_id": 1}
 
 
-def read_rows(folder: Path) -> tuple[list[str], dict[str, list[list[str]]]]:
-    """(header, OFFENDER_ALIAS_ID -> its rows) of a prison extract's CSV part files (a re-sent
-    row's id has two)."""
+def read_rows(folder: Path, id_column: str = "OFFENDER_ALIAS_ID") -> tuple[list[str], dict[str, list[list[str]]]]:
+    """(header, record id -> its rows) of an extract's CSV part files (a prison extract by
+    default; a re-sent row's id has two)."""
     header, rows = None, {}
     for part in sorted(glob.glob(str(folder / "part-*.csv"))):
         with open(part, newline="", encoding="utf-8") as f:
             lines = list(csv.reader(f))
         header = header or lines[0]
-        ident = header.index("OFFENDER_ALIAS_ID")
+        ident = header.index(id_column)
         for row in lines[1:]:
             rows.setdefault(row[ident], []).append(row)
     return header, rows

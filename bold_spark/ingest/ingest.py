@@ -215,13 +215,13 @@ def ingest_sources(
     record's key under it is returned beside its new one (``crosswalk``), so person IDs can be
     carried over; a change-file source cannot be rotated (its published records are keyed
     under the old key) and raises InputError."""
-    if previous_key is not None and any(ds.is_change_file for ds in datasets.values()):
-        name = next(n for n, ds in datasets.items() if ds.is_change_file)
+    check_analysis_columns(datasets)
+    change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
+    if previous_key is not None and change_sources:
+        name = change_sources[0]
         raise InputError(f"source '{name}': a key rotation re-keys every record from its extract, "
                          f"but {datasets[name].file or name} declares `delivery: change_file`: "
                          "rotate with every source's full extract")
-    check_analysis_columns(datasets)
-    change_sources = tuple(name for name, ds in datasets.items() if ds.is_change_file)
     if change_sources and published is None:
         name = change_sources[0]
         raise InputError(

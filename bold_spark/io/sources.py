@@ -93,30 +93,36 @@ _CAUSE_HINTS = {
 }
 
 
-def error_condition(e: BaseException) -> str:
-    """Spark's error condition (e.g. ``FAILED_READ_FILE.NO_HINT``) of ``e`` or of the first Java
-    exception in its cause chain that has one, else the exception type: safe to show, unlike a
-    message, which may quote a row. When the cause chain holds an exception a user can act on
-    (:data:`_CAUSE_HINTS`, e.g. a stale Hadoop checksum), what to do is appended."""
-    cond = None
-    for attr in ("getCondition", "getErrorClass"):
-        cond = cond or _call(e, attr)
-    hint = None
+def _java_causes(e: BaseException):
+    """The Java exception behind ``e`` (a py4j error) and its causes, outermost first."""
     java = getattr(e, "java_exception", None)
     for _ in range(20):
         if java is None:
-            break
-        cond = cond or _call(java, "getCondition")
-        cls = _call(_call(java, "getClass"), "getName")
-        hint = hint or _CAUSE_HINTS.get(str(cls))
+            return
+        yield java
         java = _call(java, "getCause")
+
+
+def cause_hint(e: BaseException) -> str | None:
+    """What to do about ``e`` when its cause chain holds an exception a user can act on
+    (:data:`_CAUSE_HINTS`, e.g. a stale Hadoop checksum), else None."""
+    for java in _java_causes(e):
+        hint = _CAUSE_HINTS.get(str(_call(_call(java, "getClass"), "getName")))
+        if hint:
+            return hint
+    return None
+
+
+def error_condition(e: BaseException) -> str:
+    """Spark's error condition (e.g. ``FAILED_READ_FILE.NO_HINT``) of ``e`` or of the first Java
+    exception in its cause chain that has one, else the exception type: safe to show, unlike a
+    message, which may quote a row. With :func:`cause_hint`'s advice appended when there is
+    some."""
+    cond = _call(e, "getCondition") or _call(e, "getErrorClass") or next(
+        filter(None, (_call(java, "getCondition") for java in _java_causes(e))), None)
     out = str(cond) if cond else type(e).__name__
+    hint = cause_hint(e)
     return f"{out}: {hint}" if hint else out
-
-
-def is_actionable(condition: str) -> bool:
-    """Whether :func:`error_condition`'s text already says what to do (a known cause)."""
-    return any(h in condition for h in _CAUSE_HINTS.values())
 
 
 def _call(obj, method: str):
@@ -155,9 +161,8 @@ def read_source(spark: SparkSession, ds: DatasetConfig, uri: str) -> DataFrame:
     except InputError:
         raise
     except Exception as e:
-        cond = error_condition(e)
-        ask = "" if is_actionable(cond) else f"; is it a {ds.format} file?"
-        raise InputError(f"{where}: cannot be read as {ds.format} ({cond}){ask}") from e
+        ask = "" if cause_hint(e) else f"; is it a {ds.format} file?"
+        raise InputError(f"{where}: cannot be read as {ds.format} ({error_condition(e)}){ask}") from e
     _check_columns(ds, uri, header, sep)
     if ds.format != "csv":
         _check_types(ds, df, where)
