@@ -44,6 +44,7 @@ th{background:#f1f3f5}td.l,th.l{text-align:left}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #e9ecef}
 figcaption{font-size:.8rem;color:#495057}
 .flags{background:#fff4e6;border-left:4px solid #e8590c;padding:.6rem 1rem}
+.flags+.flags,.ok+.flags{margin-top:.8rem}
 .ok{background:#ebfbee;border-left:4px solid #2b8a3e;padding:.6rem 1rem}
 .note{color:#495057;font-size:.9rem}code{font-size:.85em;background:#f8f9fa;padding:0 .2em}
 nav a{margin-right:.8rem}
@@ -62,11 +63,22 @@ def count(n: Any) -> str:
     return f"<{DISCLOSURE_LIMIT}" if n < DISCLOSURE_LIMIT else f"{n:,}"
 
 
+def pct(x: float, digits: int = 1) -> str:
+    """``x`` as a percentage with ``digits`` decimals, and more (up to 4) where that would
+    print 100% or 0% for a share that is not: a precision of 0.9995 is 99.95%, never 100.0%."""
+    for d in range(digits, 5):
+        s = f"{x:.{d}%}"
+        if (x == 1 or float(s[:-1]) != 100) and (x == 0 or float(s[:-1]) != 0):
+            return s
+    return f">{1 - 1e-6:.4%}" if x > 0.5 else f"<{1e-6:.4%}"
+
+
 def rate(num: float, den: float, min_count: int = DISCLOSURE_LIMIT) -> str:
-    """``num / den`` as a percentage, or "n/a" over fewer than ``min_count`` (at least 10)."""
+    """``num / den`` as a percentage (:func:`pct`), or "n/a" over fewer than ``min_count``
+    (at least 10)."""
     if den is None or den < max(min_count, DISCLOSURE_LIMIT) or num is None:
         return "n/a"
-    return f"{num / den:.1%}"
+    return pct(num / den)
 
 
 def esc(x: Any) -> str:
@@ -135,8 +147,49 @@ def _summary(d: ReportData) -> str:
     if d.level in acc:
         a = acc[d.level]
         acc_line = (f"<p>Measured against the ground truth at the {esc(d.level)} threshold: precision "
-                    f"{a.precision:.1%}, recall {a.recall:.1%}, F1 {a.f1:.3f}.</p>")
-    return flags + acc_line + table(["", "value"], rows)
+                    f"{pct(a.precision, 2)}, recall {pct(a.recall, 2)}, F1 {a.f1:.4f}.</p>")
+    return flags + _unsupported_summary(d) + acc_line + table(["", "value"], rows)
+
+
+def _unsupported_summary(d: ReportData) -> str:
+    """A box naming the model levels whose parameters rest on no training observation."""
+    found = [(m, len(m.unsupported)) for m in d.models if m.unsupported is not None and len(m.unsupported)]
+    if not found:
+        return ""
+    items = "".join(f'<li><a href="#model-{esc(m.group)}">link group {esc(m.group)}</a>: {n} '
+                    f"level{'s' if n > 1 else ''}</li>" for m, n in found)
+    return ('<div class="flags" id="model-flags"><strong>Model parameters resting on no '
+            "training data:</strong><ul>" + items + "</ul><p>Their m or u is below one "
+            "observation of the training, so their match weights are not evidence: they decide "
+            "every pair in the level on their own (see Model).</p></div>")
+
+
+def _unsupported(m: ModelInfo) -> str:
+    """The Model section's warning for :func:`bold_spark.report.report.unsupported_levels`."""
+    u = m.unsupported
+    if u is None or not len(u):
+        return ""
+    lines = []
+    for _, r in u.iterrows():
+        weight = r["match_weight"]
+        w = f"{weight:+.1f} bits" if weight is not None and not math.isnan(weight) else "no weight"
+        if r["which"] == "m":
+            why = (f"m = {_prob(r['m'])}: fewer than one of the {count(r['support'])} pairs the EM "
+                   "sessions saw" if r["support"] else f"m = {_prob(r['m'])}")
+            means = ("a true match is taken never to fall here, so a single difference (a typo, a "
+                     "second identifier issued to one person) vetoes the link")
+        else:
+            why = (f"u = {_prob(r['u'])}: fewer than one of the {count(r['support'])} random pairs "
+                   "sampled" if r["support"] else f"u = {_prob(r['u'])}")
+            means = "a non-match is taken never to fall here, so the level alone makes a link"
+        lines.append(f"<li>{esc(r['comparison'])}: {esc(r['label'])} ({esc(w)}; {esc(why)}): "
+                     f"{esc(means)}.</li>")
+    return (f'<div class="flags" id="unsupported-{esc(m.group)}"><strong>{len(u)} '
+            f"{'levels of this model rest' if len(u) > 1 else 'level of this model rests'} on no "
+            "training data</strong><ul>"
+            + "".join(lines) + "</ul><p>Check whether the training data can hold such pairs "
+            "(synthetic data without identifier errors cannot), or set a floor for the m or u in "
+            "the model JSON before relying on these weights (docs/report.md).</p></div>")
 
 
 def _inputs(d: ReportData) -> str:
@@ -180,12 +233,13 @@ def _model(d: ReportData, m: ModelInfo) -> str:
         ["sources", ", ".join(m.sources)],
         ["prior (probability two random records match)", f"{m.prior:.3g}"],
         ["trained at", str(trained.get("trained_at", "not trained (starting parameters)"))],
-        ["trained on", (f"{on.get('records_table', '?').rsplit('/', 1)[-1]} version "
+        ["trained on", (f"{_table_name(on.get('records_table', '?'))} version "
                         f"{on.get('records_version', '?')}, run {on.get('run_id', '?')}") if on else "n/a"],
         ["records / pairs in training", f"{count(trained.get('records'))} / "
                                         f"{count(trained.get('pairs_in_scope'))}" if trained else "n/a"],
     ]
-    out = [f'<h3 id="model-{esc(m.group)}">Link group {esc(m.group)}</h3>', table(["", ""], info)]
+    out = [f'<h3 id="model-{esc(m.group)}">Link group {esc(m.group)}</h3>', table(["", ""], info),
+           _unsupported(m)]
     if not same:
         out.append('<p class="flags">The model file has changed since this run: the parameters '
                    "below are the file's, not those the run scored with.</p>")
@@ -201,6 +255,12 @@ def _model(d: ReportData, m: ModelInfo) -> str:
                                                                and math.isnan(r["match_weight"]))
                        else f"{r['match_weight']:+.2f}"] for _, r in p.iterrows()], left=2))
     return "".join(out)
+
+
+def _table_name(uri: str) -> str:
+    """A training record's table: the last part of a URI, or the text as it is when it is a
+    description written by hand (it has spaces)."""
+    return uri if " " in uri.strip() else uri.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _prob(x: Any) -> str:
@@ -287,7 +347,7 @@ def _error(d: ReportData) -> str:
         out.append("<p>Pairwise precision, recall and F1 of the clusters against the configured "
                    "ground truth (every pair of records in one cluster is a predicted link).</p>")
         out.append(table(["threshold", "precision", "recall", "F1", "true pairs", "predicted pairs"],
-                         [[lv, f"{a.precision:.2%}", f"{a.recall:.2%}", f"{a.f1:.4f}",
+                         [[lv, pct(a.precision, 2), pct(a.recall, 2), f"{a.f1:.4f}",
                            count(a.true_pairs), count(a.predicted_pairs)]
                           for lv, a in acc["levels"].items()]))
         covered = next(iter(acc["levels"].values())).records
@@ -337,11 +397,11 @@ def _bias(d: ReportData) -> str:
         row = [r["dimension"], r["group"], count(r["records"])]
         if truth:
             fr = bool(r["found_rated"])
-            row += [count(r["linkable"]), f"{r['found_rate']:.1%}" if fr else "n/a",
+            row += [count(r["linkable"]), pct(r["found_rate"]) if fr else "n/a",
                     f"{r['found_gap_pp']:+.1f}" if fr else "n/a"]
-        row += [f"{r['link_rate']:.1%}" if rated else "n/a",
+        row += [pct(r["link_rate"]) if rated else "n/a",
                 f"{r['link_gap_pp']:+.1f}" if rated else "n/a",
-                f"{r['member_rate']:.1%}" if rated else "n/a",
+                pct(r["member_rate"]) if rated else "n/a",
                 f"{r['member_gap_pp']:+.1f}" if rated else "n/a",
                 "yes" if (r["link_flag"] or r["member_flag"] or (truth and r["found_flag"])) else ""]
         rows.append(row)
@@ -362,7 +422,7 @@ def _churn(d: ReportData) -> str:
         out = [f"<p>Since the previously published run <code>{esc(d.previous_run)}</code>: share of "
                "records whose person ID changed, per threshold.</p>"]
         out.append(table(["threshold", "ID churn"],
-                         [[lv, f"{metrics[f'id_churn_{lv}']:.2%}" if f"id_churn_{lv}" in metrics else "n/a"]
+                         [[lv, pct(metrics[f'id_churn_{lv}'], 2) if f"id_churn_{lv}" in metrics else "n/a"]
                           for lv in d.thresholds]))
     out.append(figure(d, "id_events"))
     kinds = ("kept", "created", "merged_into", "split_from", "retired")

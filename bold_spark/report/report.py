@@ -56,6 +56,8 @@ class ModelInfo:
     params: pd.DataFrame
     blocking_rules: list[str]
     sources: list[str]
+    #: levels whose m or u rests on fewer than one training observation (:func:`unsupported_levels`)
+    unsupported: pd.DataFrame | None = None
 
 
 @dataclass
@@ -94,6 +96,45 @@ def model_parameters(settings: dict[str, Any]) -> pd.DataFrame:
             rows.append({"comparison": name, "label": lv.get("label_for_charts", ""), "m": m,
                          "u": u, "match_weight": weight})
     return pd.DataFrame(rows, columns=["comparison", "label", "m", "u", "match_weight"])
+
+
+#: Without a training record: an m below this (a true match "never" falls in the level) or a u
+#: below :data:`UNTRAINED_U_FLOOR` is flagged as resting on no observation.
+UNTRAINED_M_FLOOR = 1e-6
+UNTRAINED_U_FLOOR = 1e-9
+
+
+def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.DataFrame:
+    """The levels of ``params`` (:func:`model_parameters`) whose m or u is smaller than one
+    observation of the training could make it: an estimate that rests on no data, whose weight
+    (often tens or hundreds of bits) then decides every pair in the level on its own.
+
+    m is estimated by EM over the pairs of the EM sessions that train the comparison (those whose
+    blocking rule does not deactivate it); an m below one over their count is less than one pair
+    of all of them, whatever share of them are matches (so a conservative flag). u is estimated
+    from ``u_pairs_sampled`` random pairs: a u below one over that count is less than one sampled
+    pair. Without those counts in ``trained`` (an untrained model), m below
+    :data:`UNTRAINED_M_FLOOR` or u below :data:`UNTRAINED_U_FLOOR`.
+
+    Returns the rows of ``params`` flagged, with ``which`` ("m" or "u") and ``support`` (the
+    count one observation is measured against; None for the fixed floors).
+    """
+    import pandas as pd
+
+    sessions = trained.get("em_sessions") or []
+    sampled = trained.get("u_pairs_sampled")
+    rows = []
+    for _, r in params.iterrows():
+        em_pairs = sum(int(s.get("pairs") or 0) for s in sessions
+                       if r["comparison"] not in (s.get("deactivated") or []))
+        for which, value, support, floor in (
+                ("m", r["m"], em_pairs or None, UNTRAINED_M_FLOOR),
+                ("u", r["u"], int(sampled) if sampled else None, UNTRAINED_U_FLOOR)):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if value < (1.0 / support if support else floor):
+                rows.append({**r.to_dict(), "which": which, "support": support})
+    return pd.DataFrame(rows, columns=[*params.columns, "which", "support"])
 
 
 def bias_table(groups: pd.DataFrame, gap_pp: float, min_count: int,
@@ -175,12 +216,14 @@ def _models(cfg: PipelineConfig, run: dict[str, Any]) -> list[ModelInfo]:
         model = load_model(g.model)
         rules = [r.get("blocking_rule", "") if isinstance(r, dict) else str(r)
                  for r in model.settings.get("blocking_rules_to_generate_predictions", [])]
+        params = model_parameters(model.settings)
+        trained = dict(model.meta.trained)
         out.append(ModelInfo(
             group=g.name, file=g.model.rsplit("/", 1)[-1], version=model.version,
             run_version=(run.get("model_versions") or {}).get(g.name),
             prior=float(model.settings.get("probability_two_random_records_match") or math.nan),
-            trained=dict(model.meta.trained), params=model_parameters(model.settings),
-            blocking_rules=rules, sources=list(g.sources),
+            trained=trained, params=params, blocking_rules=rules, sources=list(g.sources),
+            unsupported=unsupported_levels(params, trained),
         ))
     return out
 

@@ -193,3 +193,24 @@ def test_a_sample_ground_truth_is_said_to_cover_only_some_records(spark, reporte
     other = measured_accuracy(spark, cfg, tables["records"], tables["clusters"],
                               SecretKey(b"another-key-" + b"9" * 32), list(data.thresholds), data.level)
     assert set(other) == {"note"} and "matches none of the" in other["note"]
+
+
+def test_model_levels_resting_on_no_training_data_are_flagged(reported):
+    """The shipped rich model was trained on synthetic data whose prison numbers never differ
+    for one person: its m for 'All other comparisons' is ~1e-63 (-209 bits), below one of the
+    pairs its EM sessions saw. The Model section says so, and the summary points there."""
+    _, path, data, _ = reported
+    rich = next(m for m in data.models if m.group == "rich")
+    flagged = rich.unsupported
+    assert ("prison_number_hash", "m") in set(zip(flagged["comparison"], flagged["which"], strict=True))
+    for _, r in flagged.iterrows():
+        assert r[r["which"]] * r["support"] < 1
+    sessions = {s["rule"]: s["pairs"] for s in rich.trained["em_sessions"]}
+    assert flagged.loc[flagged["comparison"] == "prison_number_hash", "support"].iloc[0] == sum(sessions.values())
+    text = path.read_text(encoding="utf-8")
+    summary = text[text.index('<section id="summary">'):text.index('<section id="inputs">')]
+    assert 'id="model-flags"' in summary and 'href="#model-rich"' in summary
+    model = text[text.index('id="unsupported-rich"'):]
+    assert "prison_number_hash: All other comparisons (-209" in model[:model.index("</div>")]
+    # the training record written by hand is shown whole, not cut at its last slash
+    assert "records of `bold generate --people 20000" in text

@@ -1,0 +1,55 @@
+"""Parts of the report page that need no Spark: how shares are printed, which model levels are
+flagged as resting on no training data, and how the training table is named."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bold_spark.report.render import _table_name, pct
+from bold_spark.report.report import UNTRAINED_M_FLOOR, unsupported_levels
+
+
+@pytest.mark.parametrize(("x", "digits", "shown"), [
+    (0.5, 1, "50.0%"), (1.0, 1, "100.0%"), (0.0, 1, "0.0%"),
+    (0.9995, 1, "99.95%"),  # the demo's precision: never "100.0%"
+    (0.9995, 2, "99.95%"), (0.99994, 2, "99.99%"), (0.99996, 2, "99.996%"), (0.00001, 2, "0.001%"),
+    (0.99999999, 1, ">99.9999%"), (1e-9, 1, "<0.0001%"),
+])
+def test_a_share_that_is_not_whole_is_never_printed_as_100_or_0(x, digits, shown):
+    assert pct(x, digits) == shown
+
+
+def params(*rows):
+    return pd.DataFrame(rows, columns=["comparison", "label", "m", "u", "match_weight"])
+
+
+def test_levels_below_one_training_observation_are_flagged():
+    p = params(
+        ("prison_number_hash", "Exact match", 1.0, 2.9e-4, 11.8),
+        ("prison_number_hash", "All other comparisons", 9e-64, 0.9997, -209.4),
+        ("pnc_hash", "All other comparisons", 1.8e-5, 0.9999, -15.8),  # 1.9 of 107k pairs
+        ("dob", "All other comparisons", 5e-6, 0.98, -17.6),  # trained only by the name session
+        ("ni_number_hash", "Exact match", 0.87, 5e-7, 20.7),  # under one of 1M sampled pairs
+    )
+    trained = {"u_pairs_sampled": 1_000_000, "em_sessions": [
+        {"rule": "l.dob = r.dob", "pairs": 61_223, "deactivated": ["dob"]},
+        {"rule": "l.surname = r.surname", "pairs": 45_567, "deactivated": ["surname"]}]}
+    flagged = unsupported_levels(p, trained)
+    got = {(r["comparison"], r["which"], r["support"]) for _, r in flagged.iterrows()}
+    # dob's m is measured against the name session's 45,567 pairs only: 5e-6 < 1/45,567
+    assert got == {("prison_number_hash", "m", 106_790), ("dob", "m", 45_567),
+                   ("ni_number_hash", "u", 1_000_000)}
+
+
+def test_an_untrained_model_is_held_to_fixed_floors():
+    p = params(("a", "other", UNTRAINED_M_FLOOR / 2, 0.9, -20.0), ("b", "other", 1e-4, 0.9, -13.1))
+    flagged = unsupported_levels(p, {})
+    assert list(flagged["comparison"]) == ["a"] and flagged["support"].isna().all()
+
+
+def test_a_training_table_is_named_by_its_uri_or_by_the_text_written_by_hand():
+    assert _table_name("s3a://bucket/bold/output/records") == "records"
+    assert _table_name("/data/out/records/") == "records"
+    text = "records of `bold generate --people 20000` (docs/accuracy.md)"
+    assert _table_name(text) == text
