@@ -17,6 +17,21 @@ from bold_spark.synthetic.spec import ErrorBias, ErrorRates, SourceGaps
 _ALPHABET = string.ascii_uppercase
 
 
+def digit_typo_sql(text: str, first: int, digits: int | str, d: Draws, salt: str,
+                   rate: float) -> str:
+    """``text`` (an identifier) with, on a share ``rate`` of rows, one of its ``digits`` digits
+    from position ``first`` (1-based) keyed as another digit: the format stays valid, so the
+    number reads as another person's. Draws ``<salt>``, ``<salt>_at`` and ``<salt>_to``; none
+    when ``rate`` is 0 (``text`` is returned as it is)."""
+    if rate <= 0:
+        return text
+    at = f"({first} + {pick(d.u(f'{salt}_at'), digits)})"
+    old = f"CAST(substr({text}, {at}, 1) AS INT)"
+    new = f"CAST(pmod({old} + 1 + {pick(d.u(f'{salt}_to'), 9)}, 10) AS STRING)"
+    typo = f"concat(substr({text}, 1, {at} - 1), {new}, substr({text}, {at} + 1))"
+    return f"(CASE WHEN {below(d.u(salt), rate)} THEN {typo} ELSE {text} END)"
+
+
 def typo_inputs(tag: str, name_sql: str, d: Draws) -> dict[str, str]:
     """Helper columns of one typo (``_typo_<tag>_*``): length, position, neighbour position for a
     swap, kind, and the substitute letter (never the letter it replaces). Computed in a stage of

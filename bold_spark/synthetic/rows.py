@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.synthetic import identifiers as ids
+from bold_spark.synthetic.errors import digit_typo_sql
 from bold_spark.synthetic.population import EXTRACT_DATE
 from bold_spark.synthetic.randomness import (
     Draws,
@@ -136,11 +137,14 @@ def optional(value: str, u: str, present: float) -> str:
     return f"(CASE WHEN {below(u, present)} THEN {value} END)"
 
 
-def pnc_text(d: Draws, recorded: float, row_missing: float, short_form: float) -> str:
+def pnc_text(d: Draws, recorded: float, row_missing: float, short_form: float,
+             typo: float = 0.0) -> str:
     """The PNC as one system records it: missing for people it never recorded (a person-level
-    draw shared by prison and probation) and on a few rows; long or short form."""
-    long_form = ids.pnc_long("pnc_year", "pnc_serial")
-    short = ids.pnc_short("pnc_year", "pnc_serial")
+    draw shared by prison and probation) and on a few rows; long or short form; on a share
+    ``typo`` of rows one digit of the serial keyed wrong (the check letter as it was)."""
+    long_form = digit_typo_sql(ids.pnc_long("pnc_year", "pnc_serial"), 6, 7, d, "pnc_typo", typo)
+    plain = ids.pnc_short("pnc_year", "pnc_serial")  # 'YY/' + 1-7 digits + the check letter
+    short = digit_typo_sql(plain, 4, f"length({plain}) - 4", d, "pnc_typo", typo)
     text = f"(CASE WHEN {below(d.u('pnc_format'), short_form)} THEN {short} ELSE {long_form} END)"
     kept = (
         f"{below('pnc_recorded_draw', recorded)} AND NOT {below(d.u('pnc_missing'), row_missing)}"

@@ -48,6 +48,9 @@ class ErrorRates:
     blank mandatory DOB, unparseable DOB, or a duplicated record id (a re-sent row: both copies
     carry the same id and the same person, so the ground truth holds that id twice).
     ``probation_duplicate`` is per person: the share of probation cases opened twice (two CRNs).
+    ``id_typo``: the share of recorded identifiers (PNC, NOMS number, NI number) keyed with one
+    digit wrong, drawn per identifier and row; the format stays valid, so the record carries
+    another person's possible number (its own draw: not raised by ``bias``).
     """
 
     typo: float = 0.03
@@ -64,6 +67,7 @@ class ErrorRates:
     bad_rows: float = 0.002
     probation_duplicate: float = 0.03
     name_swap: float = 0.0
+    id_typo: float = 0.0
     bias: ErrorBias | None = None  # one group's records carry more errors (see ErrorBias)
 
     def __post_init__(self) -> None:
@@ -228,6 +232,7 @@ REALISTIC_ERRORS = ErrorRates(
     bad_rows=0.002,
     probation_duplicate=0.05,
     name_swap=0.02,
+    id_typo=0.01,
 )
 #: The realistic preset's per-source gaps (illustrative: one source rarely has the day and month
 #: of birth, another often lacks a postcode).

@@ -46,6 +46,7 @@ RATES = ErrorRates(
     initials_only=0.05,
     bad_rows=0.03,
     probation_duplicate=0.06,
+    id_typo=0.05,
 )
 SPEC = SyntheticSpec(people=PEOPLE, seed=7, errors=RATES)
 
@@ -275,6 +276,35 @@ def test_error_rates_are_measurable(rows, people):
     assert within(s["surname_typo"], RATES.typo, s["n"])
     assert within(s["postcode_missing"], RATES.postcode_missing, s["n_benefits"])
     assert within(s["out_of_date"], RATES.postcode_out_of_date, s["n_benefits"])
+
+
+def test_identifier_typos_are_measurable(rows, people):
+    """Each recorded PNC, NOMS number and NI number is keyed with one digit wrong on a share
+    ``id_typo`` of rows, and stays well-formed (test_source_specific_shapes checks the formats)."""
+    truth = people.select("person_id", *[F.col(c).alias(f"true_{c}")
+                                         for c in ("ni_number", "noms_number", "pnc_serial")])
+    serial = F.regexp_extract(F.col("_pnc"), r"/([0-9]+)[A-Z]$", 1).cast("long")
+    checks = {  # source: (recorded text, true text), both without formatting
+        "prison": [("NOMS_NUMBER", F.col("NOMS_NUMBER"), F.col("true_noms_number")),
+                   ("PNC_NUMBER", F.lpad(serial.cast("string"), 7, "0"),
+                    F.lpad(F.col("true_pnc_serial").cast("string"), 7, "0"))],
+        "probation": [("PNC", F.lpad(serial.cast("string"), 7, "0"),
+                       F.lpad(F.col("true_pnc_serial").cast("string"), 7, "0"))],
+        "benefits": [("NINO", F.substring("NINO", 1, 8), F.substring("true_ni_number", 1, 8))],
+        "homelessness": [("NI_NUMBER", F.substring(F.regexp_replace("NI_NUMBER", " ", ""), 1, 8),
+                          F.substring("true_ni_number", 1, 8))],
+    }
+    for source, fields_ in checks.items():
+        for column, recorded, true in fields_:
+            got = rows[source].join(truth, "person_id").withColumn("_pnc", F.col(column)) \
+                .where(F.col(column).isNotNull()).agg(
+                    F.avg(F.when(recorded != true, 1).otherwise(0)).alias("share"),
+                    F.count(F.lit(1)).alias("n"),
+                    F.max(F.when(recorded != true, F.levenshtein(recorded, true))).alias("edits"),
+                ).first()
+            assert got["n"] > 50, (source, column)
+            assert within(got["share"], RATES.id_typo, got["n"]), (source, column, got)
+            assert got["edits"] == 1, (source, column, got)  # one digit, never more
 
 
 def test_source_specific_shapes(rows):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 
 from bold_spark.synthetic import identifiers as ids
-from bold_spark.synthetic.errors import recorded_identity
+from bold_spark.synthetic.errors import digit_typo_sql, recorded_identity
 from bold_spark.synthetic.layouts import BENEFITS
 from bold_spark.synthetic.randomness import below
 from bold_spark.synthetic.rows import (
@@ -44,7 +44,8 @@ def benefits_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         "ADDRESS_LINE_1": f"CASE WHEN _nfa THEN '{NFA_ADDRESS}' ELSE initcap({address}) END",
         "POSTCODE": f"CASE WHEN NOT _nfa THEN rec_postcode "
         f"WHEN {nfa_postcode} THEN '{ids.NFA_POSTCODE}' END",
-        "NINO": optional("ni_number", d.u("nino_present"), NINO_PRESENT),
+        "NINO": optional(digit_typo_sql("ni_number", 3, 6, d, "ni_typo", spec.errors.id_typo),
+                         d.u("nino_present"), NINO_PRESENT),
         "person_id": "person_id",
     }
     return build_rows(rows, d, stages, output)

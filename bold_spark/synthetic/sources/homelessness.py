@@ -7,7 +7,7 @@ import datetime as dt
 from pyspark.sql import DataFrame
 
 from bold_spark.synthetic import identifiers as ids
-from bold_spark.synthetic.errors import recorded_identity
+from bold_spark.synthetic.errors import digit_typo_sql, recorded_identity
 from bold_spark.synthetic.layouts import HOMELESSNESS
 from bold_spark.synthetic.randomness import below
 from bold_spark.synthetic.rows import (
@@ -51,7 +51,8 @@ def homelessness_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         f"ELSE {sex_text(d.u('sex_unknown'), 'M', 'F', None)} END"
     )
     spaced = below(d.u("ni_spaced"), NI_SPACED)
-    ni = f"CASE WHEN {spaced} THEN {ids.spaced_ni_number('ni_number')} ELSE ni_number END"
+    typed = digit_typo_sql("ni_number", 3, 6, d, "ni_typo", spec.errors.id_typo)
+    ni = f"CASE WHEN {spaced} THEN {ids.spaced_ni_number(typed)} ELSE {typed} END"
     lost = below(d.u("nfa_postcode_missing"), NFA_POSTCODE_MISSING)
     dob = date_text_mixed("rec_dob", d.u("dob_format"), DOB_FORMATS)
     application = event_date(d.u("event"), EARLIEST_APPLICATION)

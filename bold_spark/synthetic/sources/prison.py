@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame
 
 from bold_spark.synthetic import identifiers as ids
 from bold_spark.synthetic.errors import (
+    digit_typo_sql,
     dob_typo_sql,
     recorded_identity,
     swap_day_month_sql,
@@ -94,8 +95,8 @@ def prison_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         "BIRTH_DATE": dob_text(date_text("rec_dob", "yyyy-MM-dd"), d, "yyyy-MM-dd"),
         "SEX_CODE": sex_text(d.u("sex_unknown"), "M", "F", "NK"),
         "LAST_KNOWN_POSTCODE": f"CASE WHEN {nfa} THEN '{ids.NFA_POSTCODE}' ELSE rec_postcode END",
-        "PNC_NUMBER": pnc_text(d, PNC_RECORDED, PNC_ROW_MISSING, PNC_SHORT_FORM),
-        "NOMS_NUMBER": "noms_number",
+        "PNC_NUMBER": pnc_text(d, PNC_RECORDED, PNC_ROW_MISSING, PNC_SHORT_FORM, spec.errors.id_typo),
+        "NOMS_NUMBER": digit_typo_sql("noms_number", 2, 4, d, "noms_typo", spec.errors.id_typo),
         "RECEPTION_DATE": date_text(reception, "yyyy-MM-dd"),
         "RELEASE_DATE": date_text(
             f"CASE WHEN {release} <= {date_sql(EXTRACT_DATE)} THEN {release} END", "yyyy-MM-dd"

@@ -73,7 +73,7 @@ def probation_rows(people: DataFrame, spec: SyntheticSpec) -> DataFrame:
         "DATE_OF_BIRTH": dob_text(date_text("rec_dob", "dd/MM/yyyy"), d, "dd/MM/yyyy"),
         "GENDER": gender,
         "POSTCODE": f"CASE WHEN {nfa} THEN '{ids.NFA_POSTCODE}' ELSE rec_postcode END",
-        "PNC": pnc_text(d, PNC_RECORDED, PNC_ROW_MISSING, PNC_SHORT_FORM),
+        "PNC": pnc_text(d, PNC_RECORDED, PNC_ROW_MISSING, PNC_SHORT_FORM, spec.errors.id_typo),
         "SENTENCE_DATE": date_text(
             f"coalesce(drr_sentence_date, {event_date(d.u('event'), EARLIEST_SENTENCE)})", "dd/MM/yyyy"
         ),
