@@ -345,6 +345,9 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     try:
         run.source_counts = ingested.counts
         run.inputs = ingested.inputs
+        for name, reasons in ingested.reason_counts.items():  # codes only: the audit names them
+            for code, n in reasons.items():
+                run.metrics[f"quarantine_reason_{name}_{code}"] = float(n)
         if changes:
             records = _with_changes(run, records, ingested, previous)
         # A MERGE keeps an updated row's first_seen_run_id and inserts only new records, so the
@@ -598,6 +601,27 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     return out
 
 
+def _quarantine_problems(source_counts: dict[str, dict], metrics: dict[str, float],
+                         limit: float) -> list[str]:
+    """The audit's message for each source whose quarantined rows exceed ``limit`` of its rows
+    in, naming its counts and reason codes (``quarantine_reason_<source>_<code>`` metrics)."""
+    out = []
+    for name, c in sorted(source_counts.items()):
+        rows_in, held = c.get("rows_in", 0), c.get("quarantined", 0)
+        if not rows_in or held / rows_in <= limit:
+            continue
+        prefix = f"quarantine_reason_{name}_"
+        reasons = sorted(((k.removeprefix(prefix), int(v)) for k, v in metrics.items()
+                          if k.startswith(prefix)), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{code} {n}" for code, n in reasons)
+        out.append(f"source {name}: {held} of its {rows_in} rows ({held / rows_in:.1%}) were "
+                   f"quarantined ({shown or 'reasons in the quarantine table'}; limit "
+                   f"audit.max_quarantined_share = {limit:.0%}): a delivery gone wrong (a changed "
+                   "date format or layout, a truncated file)? See the quarantine table; if the "
+                   "rows are meant to be held back, raise the limit for this run")
+    return out
+
+
 def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> None:
     """Checks on the staged set (the versions this run wrote, the published ones for the rest)
     before it may be published: record conservation, every record clustered exactly once,
@@ -619,6 +643,7 @@ def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
         if accepted + deleted + quarantined != rows_in:
             problems.append(f"{rows_in} rows in but {accepted} accepted + {deleted} deleted + "
                             f"{quarantined} quarantined")
+        problems += _quarantine_problems(run.source_counts, run.metrics, cfg.audit.max_quarantined_share)
     limit = cfg.audit.max_withdrawn_share
     datasets = cfg.dataset_configs()
     for name in sorted(k.removeprefix("published_before_") for k in run.metrics

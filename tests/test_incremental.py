@@ -42,11 +42,13 @@ pytestmark = pytest.mark.e2e
 
 
 def config(tmp: Path, output: str, model: str | None = None, datasets: Path | None = None,
-           deletion_vectors: bool = False) -> object:
+           deletion_vectors: bool = False, audit: dict | None = None) -> object:
     base = yaml.safe_load((REPO / "conf/pipeline.yaml").read_text())
     base.update(input_root=str(tmp / "input"), output_root=str(tmp / output),
                 datasets_dir=str(datasets or REPO / "conf/datasets"), ground_truth=None)
     base.setdefault("incremental", {})["deletion_vectors"] = deletion_vectors
+    if audit:
+        base["audit"] = audit
     base["sources"] = ["prison", "probation"]
     base["link_groups"] = [{"name": "rich", "model": model or str(REPO / "conf/models/rich.json"),
                             "sources": ["prison", "probation"]}]
@@ -313,7 +315,9 @@ def change_run(spark, runs):
     shutil.copy(REPO / "conf/datasets/probation.yaml", datasets / "probation.yaml")
     made = write_change_file(spark, tmp)
     # edges changed in place (deletion vectors), so that path is compared with the full re-run too
-    cfg = config(tmp, "cf", datasets=datasets, deletion_vectors=True)
+    # half the change file's rows are bad on purpose: above the audit's 5% quarantined share
+    cfg = config(tmp, "cf", datasets=datasets, deletion_vectors=True,
+                 audit={"max_quarantined_share": 1.0})
     return cfg, made, run_pipeline(spark, cfg, KEY, incremental=True)
 
 

@@ -337,3 +337,34 @@ def test_clean_orphans_removes_only_uncommitted_files(spark, writer, tmp_path):
     assert clean_orphans(spark, root, started) == 1
     assert not stray.exists() and all(p.exists() for p in committed)
     assert read_table(spark, f"{root}/records").count() == 5
+
+
+def test_a_source_with_many_quarantined_rows_fails_the_audit(spark, published):
+    """A delivery gone wrong (a date format changed, a truncated file) quarantines a large share
+    of a source's rows; published, the run would leave those people out without a word. The
+    audit refuses it above audit.max_quarantined_share (default 5%), naming the source, counts and
+    reason codes (no value); with the limit raised the run publishes."""
+    from bold_spark.exceptions import AuditError
+    from bold_spark.synthetic import ErrorRates, SyntheticSpec, run_generate
+
+    tmp, _, _, _ = published
+    run_generate(spark, SyntheticSpec(people=PEOPLE, seed=6, errors=ErrorRates(bad_rows=0.25)),
+                 str(tmp / "input-bad"))
+    roots = {"input_root": str(tmp / "input-bad"), "output_root": str(tmp / "output-bad")}
+    cfg = load_pipeline_config(write_configs(tmp, **roots))
+    with pytest.raises(StageError) as e:
+        run_pipeline(spark, cfg, load_key())
+    assert isinstance(e.value.__cause__, AuditError)
+    msg = str(e.value)
+    assert published_set(spark, cfg.output_root) is None  # nothing was published
+    runs = read_table(spark, cfg.table_uri("runs")).where(F.col("status") == "audit_failed").collect()
+    assert len(runs) == 1
+    counts = json.loads(runs[0]["source_counts"])
+    for source in ("prison", "probation"):
+        c = counts[source]
+        assert c["quarantined"] / c["rows_in"] > 0.05
+        assert (f"source {source}: {c['quarantined']} of its {c['rows_in']} rows "
+                f"({c['quarantined'] / c['rows_in']:.1%}) were quarantined (") in msg
+    assert "unparseable_dob" in msg and "audit.max_quarantined_share = 5%" in msg
+    allowed = load_pipeline_config(write_configs(tmp, **roots, audit={"max_quarantined_share": 0.5}))
+    assert run_pipeline(spark, allowed, load_key()).run.status == "succeeded"

@@ -92,6 +92,9 @@ class AuditConfig:
     # the whole source dropped from the config): a truncated or failed extract retires IDs
     # without changing any ID the churn measures
     max_withdrawn_share: float = 0.2
+    # share of a source's rows this run quarantined: a delivery gone wrong (a date format or
+    # layout changed, a truncated file) would otherwise publish without those records
+    max_quarantined_share: float = 0.05
 
 
 #: The tables an incremental run may change in place with deletion vectors.
@@ -302,6 +305,8 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
         raise ConfigError(f, "audit.max_id_churn", "must be a share between 0 and 1")
     if not 0 <= cfg.audit.max_withdrawn_share <= 1:
         raise ConfigError(f, "audit.max_withdrawn_share", "must be a share between 0 and 1")
+    if not 0 <= cfg.audit.max_quarantined_share <= 1:
+        raise ConfigError(f, "audit.max_quarantined_share", "must be a share between 0 and 1")
     if not 0 <= cfg.incremental.tf_tolerance < 1:
         raise ConfigError(f, "incremental.tf_tolerance", "must be a share between 0 and 1")
     dv = cfg.incremental.deletion_vectors

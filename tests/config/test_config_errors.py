@@ -97,6 +97,9 @@ def test_pipeline_errors_name_key(tmp_path, monkeypatch):
     bad = {**base, "audit": {"max_withdrawn_share": 1.5}}
     with pytest.raises(ConfigError, match=r"key 'audit.max_withdrawn_share': must be a share"):
         load_pipeline_config(write(tmp_path, "p4.yaml", bad))
+    bad = {**base, "audit": {"max_quarantined_share": -0.1}}
+    with pytest.raises(ConfigError, match=r"key 'audit.max_quarantined_share': must be a share"):
+        load_pipeline_config(write(tmp_path, "p5.yaml", bad))
 
 
 def test_pairs_scored_by_two_groups_refused(tmp_path, monkeypatch):
