@@ -424,12 +424,31 @@ def _churn(d: ReportData) -> str:
         out.append(table(["threshold", "ID churn"],
                          [[lv, pct(metrics[f'id_churn_{lv}'], 2) if f"id_churn_{lv}" in metrics else "n/a"]
                           for lv in d.thresholds]))
+        out.append(_withdrawn(metrics))
     out.append(figure(d, "id_events"))
     kinds = ("kept", "created", "merged_into", "split_from", "retired")
     out.append(table(["threshold", *kinds],
                      [[lv, *[count(metrics.get(f"id_{k}_{lv}", 0)) for k in kinds]]
                       for lv in d.thresholds]))
     return "".join(out)
+
+
+def _withdrawn(metrics: dict[str, float]) -> str:
+    """Records of the previously published set that this run no longer holds, per source (the
+    audit's ``published_before_<source>`` / ``withdrawn_<source>`` metrics); '' without them."""
+    sources = sorted(k.removeprefix("published_before_") for k in metrics if k.startswith("published_before_"))
+    if not sources:
+        return ""
+    rows = []
+    for s in sources:
+        gone, before = metrics.get(f"withdrawn_{s}", 0), metrics[f"published_before_{s}"]
+        # no share beside a suppressed count: it would give the count back
+        rows.append([s, count(before), count(gone),
+                     rate(gone, before) if gone >= DISCLOSURE_LIMIT else "n/a"])
+    return ("<p>Records of the previously published set no longer present (withdrawn from their "
+            "extract, quarantined this run, or the source left out), by source; the audit fails a "
+            "run above <code>audit.max_withdrawn_share</code>.</p>"
+            + table(["source", "published before", "withdrawn", "share"], rows))
 
 
 def _privacy(d: ReportData) -> str:

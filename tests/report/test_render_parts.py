@@ -53,3 +53,21 @@ def test_a_training_table_is_named_by_its_uri_or_by_the_text_written_by_hand():
     assert _table_name("/data/out/records/") == "records"
     text = "records of `bold generate --people 20000` (docs/accuracy.md)"
     assert _table_name(text) == text
+
+
+def test_across_runs_shows_the_records_withdrawn_per_source():
+    from types import SimpleNamespace
+
+    from bold_spark.report.render import _churn
+
+    metrics = {"id_churn_medium": 0.0004, "published_before_prison": 2000.0, "withdrawn_prison": 38.0,
+               "published_before_probation": 1500.0, "withdrawn_probation": 3.0}
+    d = SimpleNamespace(agg=SimpleNamespace(run={"metrics": metrics}), previous_run="20261201T000000Z-a",
+                        thresholds={"medium": 0.95}, charts={})
+    page = _churn(d)
+    assert "<td class=\"l\">prison</td><td>2,000</td><td>38</td><td>1.9%</td>" in page
+    assert "<td class=\"l\">probation</td><td>1,500</td><td>&lt;10</td><td>n/a</td>" in page
+    assert "0.04%" in page  # the churn, never rounded to 0.00%
+    first = SimpleNamespace(agg=SimpleNamespace(run={"metrics": {}}), previous_run=None,
+                            thresholds={"medium": 0.95}, charts={})
+    assert "withdrawn" not in _churn(first)
