@@ -8,6 +8,7 @@ it is linkage-zone data and stays where the records table is allowed to be.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from functools import reduce
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from bold_spark.exceptions import InputError
 from bold_spark.linkage.model import LinkModel
 from bold_spark.linkage.pairs import comparison_vectors, group_records
 from bold_spark.linkage.scoring import score_vectors
@@ -108,6 +110,72 @@ def write_review_csv(sample: pd.DataFrame, path: str | Path) -> Path:
     sample.to_csv(path, index=False)
     logger.info("review sample of %d pairs written to %s", len(sample), path)
     return path
+
+
+def read_review(path: str | Path) -> pd.DataFrame:
+    """A review CSV (:func:`write_review_csv`) back after the reviewers filled in
+    ``clerical_match_score``: 1 a match, 0 not, a probability in between, blank not reviewed.
+
+    Raises :class:`InputError` naming the file, the column and how many rows (with their CSV
+    line numbers) hold anything else, or when the column or the pair's score is missing."""
+    path = Path(path)
+    df = pd.read_csv(path, dtype={REVIEW_LABEL_COLUMN: str}, keep_default_na=False)
+    for col in (REVIEW_LABEL_COLUMN, "near_threshold", "threshold_probability", "match_probability"):
+        if col not in df.columns:
+            raise InputError(f"{path}: column {col!r} is missing (a review CSV written by "
+                             "bold_spark.tuning.review.write_review_csv has it)")
+    text = df[REVIEW_LABEL_COLUMN].str.strip()
+    score = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = (text != "") & ~score.between(0, 1)
+    if bad.any():
+        lines = [str(i + 2) for i in df.index[bad][:10]]  # line 1 is the header
+        raise InputError(f"{path}: column {REVIEW_LABEL_COLUMN!r}: {int(bad.sum())} row(s) hold "
+                         "something other than a number from 0 (not a match) to 1 (a match) or a "
+                         f"blank (not reviewed): CSV line(s) {', '.join(lines)}"
+                         f"{' ...' if bad.sum() > 10 else ''}")
+    out = df.copy()
+    out[REVIEW_LABEL_COLUMN] = score
+    return out
+
+
+def _interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a share over ``n`` reviewed pairs (95% by default)."""
+    if n == 0:
+        return math.nan, math.nan
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def review_calibration(labelled: pd.DataFrame) -> pd.DataFrame:
+    """Does the model's match probability hold up against the reviewers? Per threshold the
+    sample was drawn around and per side of it (``accepted``: p >= the threshold, linked there;
+    ``rejected``: below it): pairs reviewed, the model's mean match probability, the share the
+    reviewers judged matches with its 95% Wilson interval, and the pairs left blank.
+
+    A reviewed share well below the model's mean on the accepted side means the threshold
+    links more non-matches than the model claims (precision near the threshold is lower); well
+    above it on the rejected side, that it misses matches. The pairs are a sample near the
+    threshold, not of all links: these are calibration checks, not precision and recall.
+
+    :param labelled: :func:`read_review`'s frame.
+    :returns: one row per (near_threshold, side) with at least one pair in the sample.
+    """
+    df = labelled.assign(side=(labelled["match_probability"] >= labelled["threshold_probability"])
+                         .map({True: "accepted", False: "rejected"}))
+    rows = []
+    for (near, p, side), g in df.groupby(["near_threshold", "threshold_probability", "side"], sort=True):
+        done = g[g[REVIEW_LABEL_COLUMN].notna()]
+        n = len(done)
+        share = float(done[REVIEW_LABEL_COLUMN].mean()) if n else math.nan
+        low, high = _interval(share, n)
+        rows.append({"near_threshold": near, "threshold_probability": p, "side": side,
+                     "reviewed": n, "model_mean_probability": float(done["match_probability"].mean())
+                     if n else math.nan, "reviewed_match_share": share, "share_low_95": low,
+                     "share_high_95": high, "not_reviewed": len(g) - n})
+    return pd.DataFrame(rows, columns=["near_threshold", "threshold_probability", "side", "reviewed",
+                                       "model_mean_probability", "reviewed_match_share",
+                                       "share_low_95", "share_high_95", "not_reviewed"])
 
 
 def scored_pair_records(

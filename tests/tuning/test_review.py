@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from bold_spark.exceptions import InputError
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.scoring import predict_edges
 from bold_spark.tuning import review
@@ -89,3 +90,35 @@ def test_largest_clusters_and_their_records(spark, clusters):
     members = review.cluster_records(clusters, records, "P1")
     assert members.record_key.tolist() == ["k1", "k2", "k3"]
     assert list(members.columns) == ["record_key", "source", "first_name"]
+
+
+def test_a_filled_review_is_read_back_and_checked_against_the_model(tmp_path):
+    """The reviewers' labels against the model's match probabilities, per threshold and side:
+    a share judged matches (with a Wilson interval) beside the model's mean; blanks not counted."""
+    accepted = [(0.96, "1"), (0.97, "1"), (0.99, "1"), (0.98, "0"), (0.96, "1"), (0.95, "1"),
+                (0.97, "1"), (0.999, " 1 "), (0.96, ""), (0.97, "")]
+    rejected = [(0.90, "0"), (0.80, "0"), (0.93, "1"), (0.94, "0.5"), (0.91, "")]
+    rows = [{"near_threshold": "medium", "threshold_probability": 0.95, "link_group": "g",
+             "match_probability": p, review.REVIEW_LABEL_COLUMN: label}
+            for p, label in accepted + rejected]
+    path = review.write_review_csv(pd.DataFrame(rows), tmp_path / "filled.csv")
+    out = review.review_calibration(review.read_review(path)).set_index("side")
+    acc, rej = out.loc["accepted"], out.loc["rejected"]
+    assert (acc["reviewed"], acc["not_reviewed"]) == (8, 2)
+    assert acc["reviewed_match_share"] == 7 / 8
+    assert abs(acc["model_mean_probability"] - sum(p for p, lab in accepted if lab.strip()) / 8) < 1e-12
+    assert acc["share_low_95"] < 7 / 8 < acc["share_high_95"] <= 1.0
+    assert (rej["reviewed"], rej["not_reviewed"]) == (4, 1)
+    assert rej["reviewed_match_share"] == 1.5 / 4
+
+
+def test_a_review_with_bad_labels_names_the_file_column_and_lines(tmp_path):
+    rows = [{"near_threshold": "medium", "threshold_probability": 0.95, "match_probability": 0.97,
+             review.REVIEW_LABEL_COLUMN: label} for label in ("1", "yes", "0", "2", "")]
+    path = review.write_review_csv(pd.DataFrame(rows), tmp_path / "bad.csv")
+    with pytest.raises(InputError, match=r"bad\.csv: column 'clerical_match_score': 2 row\(s\) .* "
+                                         r"CSV line\(s\) 3, 5$"):
+        review.read_review(path)
+    pd.DataFrame(rows).drop(columns=[review.REVIEW_LABEL_COLUMN]).to_csv(tmp_path / "none.csv", index=False)
+    with pytest.raises(InputError, match="none.csv: column 'clerical_match_score' is missing"):
+        review.read_review(tmp_path / "none.csv")
