@@ -23,6 +23,7 @@ from bold_spark.exceptions import (
     redact_error,
 )
 from bold_spark.ingest.ingest import ingest_sources
+from bold_spark.ingest.validate import REASON_CODES
 from bold_spark.io.delta import (
     delete_rows,
     enable_deletion_vectors,
@@ -347,7 +348,7 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
         run.inputs = ingested.inputs
         for name, reasons in ingested.reason_counts.items():  # codes only: the audit names them
             for code, n in reasons.items():
-                run.metrics[f"quarantine_reason_{name}_{code}"] = float(n)
+                run.metrics[_reason_metric(name, code)] = float(n)
         if changes:
             records = _with_changes(run, records, ingested, previous)
         # A MERGE keeps an updated row's first_seen_run_id and inserts only new records, so the
@@ -601,24 +602,50 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     return out
 
 
+def _reason_metric(source: str, code: str) -> str:
+    """The run metric counting ``source``'s quarantined rows with reason ``code``."""
+    return f"quarantine_reason_{source}_{code}"
+
+
 def _quarantine_problems(source_counts: dict[str, dict], metrics: dict[str, float],
                          limit: float) -> list[str]:
     """The audit's message for each source whose quarantined rows exceed ``limit`` of its rows
-    in, naming its counts and reason codes (``quarantine_reason_<source>_<code>`` metrics)."""
+    in, naming its counts and reason codes (:func:`_reason_metric`, looked up per known code:
+    a prefix would take another source's, e.g. ``prison_legacy``'s for ``prison``)."""
     out = []
     for name, c in sorted(source_counts.items()):
         rows_in, held = c.get("rows_in", 0), c.get("quarantined", 0)
         if not rows_in or held / rows_in <= limit:
             continue
-        prefix = f"quarantine_reason_{name}_"
-        reasons = sorted(((k.removeprefix(prefix), int(v)) for k, v in metrics.items()
-                          if k.startswith(prefix)), key=lambda kv: -kv[1])
+        reasons = sorted(((code, int(metrics[_reason_metric(name, code)])) for code in REASON_CODES
+                          if _reason_metric(name, code) in metrics), key=lambda kv: -kv[1])
         shown = ", ".join(f"{code} {n}" for code, n in reasons)
         out.append(f"source {name}: {held} of its {rows_in} rows ({held / rows_in:.1%}) were "
                    f"quarantined ({shown or 'reasons in the quarantine table'}; limit "
                    f"audit.max_quarantined_share = {limit:.0%}): a delivery gone wrong (a changed "
                    "date format or layout, a truncated file)? See the quarantine table; if the "
                    "rows are meant to be held back, raise the limit for this run")
+    return out
+
+
+def _withdrawn_problems(metrics: dict[str, float], datasets: dict, limit: float) -> list[str]:
+    """The audit's message for each full-extract source (or source left out of the config) that
+    lost more than ``limit`` of its published records (:func:`_note_withdrawals`' metrics)."""
+    out = []
+    for name in sorted(k.removeprefix("published_before_") for k in metrics
+                       if k.startswith("published_before_")):
+        if name in datasets and datasets[name].is_change_file:
+            continue  # its withdrawals are the deletes its change file states
+        published = metrics[f"published_before_{name}"]
+        gone = metrics.get(f"withdrawn_{name}", 0.0)
+        if published and gone / published > limit:
+            why = ("absent from its extract" if name in datasets
+                   else "the source is not in this run's config")
+            out.append(
+                f"source {name}: {gone:.0f} of its {published:.0f} published records "
+                f"({gone / published:.1%}) are withdrawn ({why}; limit "
+                f"audit.max_withdrawn_share = {limit:.0%}): a truncated or failed extract? If "
+                "the withdrawal is meant, raise the limit for this run")
     return out
 
 
@@ -644,22 +671,7 @@ def audit_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> Non
             problems.append(f"{rows_in} rows in but {accepted} accepted + {deleted} deleted + "
                             f"{quarantined} quarantined")
         problems += _quarantine_problems(run.source_counts, run.metrics, cfg.audit.max_quarantined_share)
-    limit = cfg.audit.max_withdrawn_share
-    datasets = cfg.dataset_configs()
-    for name in sorted(k.removeprefix("published_before_") for k in run.metrics
-                       if k.startswith("published_before_")):
-        if name in datasets and datasets[name].is_change_file:
-            continue  # its withdrawals are the deletes its change file states
-        published = run.metrics[f"published_before_{name}"]
-        gone = run.metrics.get(f"withdrawn_{name}", 0.0)
-        if published and gone / published > limit:
-            why = ("absent from its extract" if name in datasets
-                   else "the source is not in this run's config")
-            problems.append(
-                f"source {name}: {gone:.0f} of its {published:.0f} published records "
-                f"({gone / published:.1%}) are withdrawn ({why}; limit "
-                f"audit.max_withdrawn_share = {limit:.0%}): a truncated or failed extract? If "
-                "the withdrawal is meant, raise the limit for this run")
+    problems += _withdrawn_problems(run.metrics, cfg.dataset_configs(), cfg.audit.max_withdrawn_share)
     if "clusters" in run.table_versions:
         records = _read(spark, cfg, run, "records").select("record_key")
         clusters = _read(spark, cfg, run, "clusters").select("record_key")
