@@ -109,6 +109,13 @@ def _levels(settings) -> list[list]:
     return [[lv for lv in c.comparison_levels if not lv.is_null_level] for c in settings.comparisons]
 
 
+def fixed_m_levels(levels: list) -> set[int]:
+    """The comparison vector values of ``levels`` (Splink comparison levels) whose m is fixed:
+    ``"fix_m_probability": true`` in the model, for an m EM cannot estimate from the pairs it
+    sees (README, How linkage works), which training then leaves as the model has it."""
+    return {lv.comparison_vector_value for lv in levels if lv._fix_m_probability}
+
+
 def level_proportions(patterns: pd.DataFrame, gamma: str, levels, weights: np.ndarray) -> dict[int, float]:
     """Share of each level among non-null comparisons, weighted, for the levels *observed* (some
     pattern has them with a positive weight). A level no pair fell in is absent: as in Splink
@@ -133,9 +140,14 @@ def expectation_maximisation(
     prior: float,
     max_iterations: int,
     convergence: float,
+    fixed: list[set[int]] | None = None,
 ) -> tuple[list[dict[int, float]], float, int, bool]:
     """EM over distinct comparison vectors weighted by their counts; u stays fixed. A level no
-    pattern has keeps its value from ``m`` (it enters no pattern's Bayes factor)."""
+    pattern has keeps its value from ``m`` (it enters no pattern's Bayes factor), and so does a
+    level in ``fixed`` (per comparison, the level values whose m is fixed: Splink's
+    ``fix_m_probability``). A fixed level enters the Bayes factors with its value and its pairs
+    count in the other levels' proportions, as in Splink, so the comparison's m may not add up
+    to exactly 1."""
     counts = patterns["n"].to_numpy(dtype=float)
     G = [patterns[g].to_numpy() for g in gammas]
     lam = prior
@@ -150,6 +162,8 @@ def expectation_maximisation(
         p = 1.0 / (1.0 + np.power(2.0, -np.clip(log_odds, -1000, 1000)))
         wm = counts * p
         new_m = [m[k] | level_proportions(patterns, gammas[k], levels[k], wm) for k in range(len(G))]
+        for k, vs in enumerate(fixed or []):
+            new_m[k].update({v: m[k][v] for v in vs})
         new_lam = float(wm.sum() / counts.sum())
         delta = max(abs(new_m[k][v] - m[k][v]) for k in range(len(G)) for v in m[k])
         m, lam = new_m, min(max(new_lam, 1e-12), 1 - 1e-12)
@@ -364,17 +378,19 @@ class Trainer:
         vectors = comparison_vectors(pairs, settings, _PAIR_KEYS)
         patterns = pattern_counts(vectors, [gammas[k] for k in active])
         m0 = [{lv.comparison_vector_value: lv.m_probability for lv in levels[k]} for k in active]
+        fixed = [fixed_m_levels(levels[k]) for k in active]
         m_hat, _, iters, converged = expectation_maximisation(
             patterns, [gammas[k] for k in active], [levels[k] for k in active], m0,
             [self.u[k] for k in active], self.prior, settings.training_settings.max_iterations,
-            settings.training_settings.em_convergence,
+            settings.training_settings.em_convergence, fixed,
         )
         session = EMSession(rule, int(patterns["n"].sum()), len(patterns), iters, converged,
                             [c.output_column_name for k, c in enumerate(settings.comparisons)
                              if k not in active])
         self.sessions.append(session)
         # only the levels the session observed: a level no pair of the rule fell in gets no
-        # estimate from it (Splink's "not observed"), so the median is over the sessions that saw it
+        # estimate from it (Splink's "not observed"), so the median is over the sessions that saw
+        # it (a fixed level's "estimate" is its value: EM left it as it started)
         seen = {k: set(patterns[gammas[k]].unique().tolist()) for k in active}
         self.session_m.append({k: {v: p for v, p in m_k.items() if v in seen[k]}
                                for k, m_k in zip(active, m_hat, strict=True)})

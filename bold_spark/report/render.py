@@ -250,7 +250,8 @@ def _model(d: ReportData, m: ModelInfo) -> str:
     out.append(figure(d, f"model_{m.group}"))
     p = m.params
     out.append(table(["comparison", "level", "m", "u", "match weight"],
-                     [[r["comparison"], r["label"], _prob(r["m"]), _prob(r["u"]),
+                     [[r["comparison"], r["label"],
+                       _prob(r["m"]) + (" (fixed)" if r.get("m_fixed", False) else ""), _prob(r["u"]),
                        "n/a" if r["match_weight"] is None or (isinstance(r["match_weight"], float)
                                                                and math.isnan(r["match_weight"]))
                        else f"{r['match_weight']:+.2f}"] for _, r in p.iterrows()], left=2))

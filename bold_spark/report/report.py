@@ -82,7 +82,8 @@ class ReportData:
 
 
 def model_parameters(settings: dict[str, Any]) -> pd.DataFrame:
-    """(comparison, label, m, u, match_weight) of every non-null level of a Splink model dict."""
+    """(comparison, label, m, u, match_weight, m_fixed) of every non-null level of a Splink model
+    dict (``m_fixed``: the level's m is set by hand, ``fix_m_probability``, not trained)."""
     import pandas as pd
 
     rows = []
@@ -94,8 +95,9 @@ def model_parameters(settings: dict[str, Any]) -> pd.DataFrame:
             m, u = lv.get("m_probability"), lv.get("u_probability")
             weight = math.log2(m / u) if m and u else None
             rows.append({"comparison": name, "label": lv.get("label_for_charts", ""), "m": m,
-                         "u": u, "match_weight": weight})
-    return pd.DataFrame(rows, columns=["comparison", "label", "m", "u", "match_weight"])
+                         "u": u, "match_weight": weight,
+                         "m_fixed": bool(lv.get("fix_m_probability", False))})
+    return pd.DataFrame(rows, columns=["comparison", "label", "m", "u", "match_weight", "m_fixed"])
 
 
 #: Without a training record: an m below this (a true match "never" falls in the level) or a u
@@ -114,7 +116,8 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     of all of them, whatever share of them are matches (so a conservative flag). u is estimated
     from ``u_pairs_sampled`` random pairs: a u below one over that count is less than one sampled
     pair. Without those counts in ``trained`` (an untrained model), m below
-    :data:`UNTRAINED_M_FLOOR` or u below :data:`UNTRAINED_U_FLOOR`.
+    :data:`UNTRAINED_M_FLOOR` or u below :data:`UNTRAINED_U_FLOOR`. An m fixed by hand
+    (``m_fixed``) is not an estimate and is not flagged.
 
     Returns the rows of ``params`` flagged, with ``which`` ("m" or "u") and ``support`` (the
     count one observation is measured against; None for the fixed floors).
@@ -131,6 +134,8 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
                 ("m", r["m"], em_pairs or None, UNTRAINED_M_FLOOR),
                 ("u", r["u"], int(sampled) if sampled else None, UNTRAINED_U_FLOOR)):
             if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if which == "m" and r.get("m_fixed", False):
                 continue
             if value < (1.0 / support if support else floor):
                 rows.append({**r.to_dict(), "which": which, "support": support})

@@ -132,15 +132,24 @@ def dob_typo_sql(dob: str, d: Draws) -> str:
     )
 
 
+def dob_wrong_sql(dob: str, d: Draws) -> str:
+    """Another date of birth: a year up to five either side of the true one (uniform over the
+    eleven), a month and a day (1-28) drawn afresh."""
+    return (f"make_date(year({dob}) + CAST(floor({d.u('dob_wrong_year')} * 11D) AS INT) - 5, "
+            f"1 + CAST(floor({d.u('dob_wrong_month')} * 12D) AS INT), "
+            f"1 + CAST(floor({d.u('dob_wrong_day')} * 28D) AS INT))")
+
+
 def dob_variant_sql(dob: str, d: Draws, rates: ErrorRates) -> str:
     """SQL of the DOB a record carries: the true ``dob`` or, at the spec's rates, 1 January of
-    its year (a placeholder), day and month swapped, or a typo."""
+    its year (a placeholder), day and month swapped, a typo, or another date altogether."""
     return case_by_bins(
         d.u("dob"),
         [
             (rates.dob_placeholder, f"make_date(year({dob}), 1, 1)"),
             (rates.dob_swap, swap_day_month_sql(dob)),
             (rates.dob_typo, dob_typo_sql(dob, d)),
+            (rates.dob_wrong, dob_wrong_sql(dob, d) if rates.dob_wrong else dob),
         ],
         dob,
     )

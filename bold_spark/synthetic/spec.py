@@ -39,7 +39,9 @@ class ErrorRates:
       (double-barrelled form, or one part of a true double-barrelled name) + ``typo`` <= 1.
     * date of birth: ``dob_placeholder`` (1 January of the true year) + ``dob_swap`` (day and
       month swapped; applies only where the true day <= 12 and differs from the month) +
-      ``dob_typo`` (one day or one year out) <= 1.
+      ``dob_typo`` (one day or one year out) + ``dob_wrong`` (another date altogether: a day and
+      month drawn afresh in a year up to five years either side, as when a person gives another
+      date of birth, or it is keyed for someone else) <= 1.
     * postcode: ``postcode_missing`` + ``postcode_out_of_date`` (previous address) <= 1.
     * ``name_swap`` (forename and surname recorded the wrong way round) has a draw of its own
       and applies after the name errors above.
@@ -60,6 +62,7 @@ class ErrorRates:
     dob_swap: float = 0.02
     dob_placeholder: float = 0.005
     dob_typo: float = 0.01
+    dob_wrong: float = 0.0
     postcode_missing: float = 0.05
     postcode_out_of_date: float = 0.10
     name_shift: float = 0.02
@@ -82,7 +85,7 @@ class ErrorRates:
         groups = {
             "first name": (self.initials_only, self.nickname, self.typo, self.name_shift),
             "surname": (self.surname_change, self.hyphenated, self.typo),
-            "date of birth": (self.dob_placeholder, self.dob_swap, self.dob_typo),
+            "date of birth": (self.dob_placeholder, self.dob_swap, self.dob_typo, self.dob_wrong),
             "postcode": (self.postcode_missing, self.postcode_out_of_date),
         }
         scale = self.bias.multiplier if self.bias else 1.0
@@ -225,6 +228,7 @@ REALISTIC_ERRORS = ErrorRates(
     dob_swap=0.03,
     dob_placeholder=0.01,
     dob_typo=0.03,
+    dob_wrong=0.01,
     postcode_missing=0.08,
     postcode_out_of_date=0.20,
     name_shift=0.05,

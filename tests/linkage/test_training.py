@@ -230,3 +230,33 @@ def test_per_block_cap_skips_the_giant_block_with_a_warning(giant_block_records,
     assert any("[g] training's EM blocking rule 0 `l.dob = r.dob`: 1 block(s) over max_block_size "
                f"(10 records) skipped: {GIANT} records in them, 780 comparisons" in w for w in warned), warned
     assert not any("1900" in w for w in warned)  # counts only, never the block's value
+
+
+def test_a_fixed_m_stays_as_the_model_has_it_and_still_weighs_in_em():
+    """``fix_m_probability`` (Splink's flag): EM leaves the level's m as it started, and the
+    level's Bayes factor still decides its pairs' match probabilities, which move the other m
+    estimates. No Spark: EM runs on the pattern counts."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bold_spark.linkage.training import expectation_maximisation
+
+    # two comparisons, levels 0 (disagree) .. 2 (agree); 'a' is the one with a level to fix
+    patterns = pd.DataFrame({"gamma_a": [2, 2, 0, 0, 1, 2, 0],
+                             "gamma_b": [2, 0, 2, 0, 2, 1, 1],
+                             "n": [400, 30, 60, 900, 20, 25, 300]})
+    levels = [[SimpleNamespace(comparison_vector_value=v) for v in (0, 1, 2)]] * 2
+    m0 = [{0: 0.3, 1: 0.1, 2: 0.6}, {0: 0.1, 1: 0.1, 2: 0.8}]
+    u = [{0: 0.9, 1: 0.08, 2: 0.02}, {0: 0.85, 1: 0.1, 2: 0.05}]
+    args = (patterns, ["gamma_a", "gamma_b"], levels, m0, u, 0.3, 5000, 1e-13)
+    free, _, _, _ = expectation_maximisation(*args)
+    fixed, _, _, _ = expectation_maximisation(*args, [{0}, set()])
+    assert fixed[0][0] == 0.3 and free[0][0] != pytest.approx(0.3, abs=0.05)
+    # the fixed level's pairs are matched by its own Bayes factor: the rest of 'a' and all of
+    # 'b' are estimated differently than when EM estimates a's level 0 too
+    assert abs(fixed[1][0] - free[1][0]) > 0.01 and abs(fixed[0][2] - free[0][2]) > 0.01
+    # with a level fixed to what EM would estimate anyway, EM ends where the free run did
+    again, _, _, _ = expectation_maximisation(
+        patterns, ["gamma_a", "gamma_b"], levels, [free[0], m0[1]], u, 0.3, 5000, 1e-13, [{0}, set()])
+    assert again[1] == pytest.approx(free[1], abs=1e-6)

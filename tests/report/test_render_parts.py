@@ -48,6 +48,36 @@ def test_an_untrained_model_is_held_to_fixed_floors():
     assert list(flagged["comparison"]) == ["a"] and flagged["support"].isna().all()
 
 
+def test_an_m_fixed_by_hand_is_not_flagged_and_is_marked_fixed():
+    from types import SimpleNamespace
+
+    from bold_spark.report.render import _model, _unsupported_summary
+    from bold_spark.report.report import model_parameters
+
+    settings = {"comparisons": [{"output_column_name": "dob", "comparison_levels": [
+        {"sql_condition": "dob_l = dob_r", "label_for_charts": "Exact", "m_probability": 0.9,
+         "u_probability": 1e-4},
+        {"sql_condition": "ELSE", "label_for_charts": "All other", "m_probability": 1e-30,
+         "u_probability": 0.98, "fix_m_probability": True},
+        {"sql_condition": "ELSE", "label_for_charts": "All other (not fixed)",
+         "m_probability": 1e-30, "u_probability": 0.98}]}]}
+    p = model_parameters(settings)
+    assert list(p["m_fixed"]) == [False, True, False]
+    flagged = unsupported_levels(p, {})
+    assert list(flagged["label"]) == ["All other (not fixed)"]  # the same m, but estimated
+    m = SimpleNamespace(group="g", file="g.json", version="v1", run_version=None, sources=["a"],
+                        prior=1e-4, trained={}, blocking_rules=[], params=p,
+                        unsupported=flagged)
+    d = SimpleNamespace(charts={}, agg=SimpleNamespace(rules=pd.DataFrame()))
+    html = _model(d, m)
+    assert "1e-30 (fixed)" in html and html.count("(fixed)") == 1
+    box = html[html.index('id="unsupported-g"'):]
+    box = box[:box.index("</div>")]
+    assert box.count("<li>") == 1 and "<li>dob: All other (not fixed) (" in box
+    summary = _unsupported_summary(SimpleNamespace(models=[m]))
+    assert 'id="model-flags"' in summary and 'href="#model-g"' in summary
+
+
 def test_a_training_table_is_named_by_its_uri_or_by_the_text_written_by_hand():
     assert _table_name("s3a://bucket/bold/output/records") == "records"
     assert _table_name("/data/out/records/") == "records"
