@@ -20,14 +20,17 @@ from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 logger = logging.getLogger(__name__)
 
-#: Canonical fields the link models compare (or block on), whose completeness is reported.
+#: Canonical fields the link models compare (or block on), whose completeness is reported; a
+#: PPRL run's records hold the encoded forms instead (``bold_spark.privacy.pprl``).
 LINKAGE_FIELDS = (
     "first_name", "middle_names", "surname", "first_initial", "surname_initial", "dob", "sex",
     "postcode", "postcode_sector", "pnc_hash", "ni_number_hash", "crn_hash", "prison_number_hash",
+    "first_name_bf", "middle_names_bf", "surname_bf", "first_initial_hash",
+    "surname_initial_hash", "dob_hash", "postcode_hash", "postcode_sector_hash",
 )
 #: Age bands (lower bound, label) at the extract's snapshot date.
 AGE_BANDS = ((0, "under 18"), (18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"),
@@ -157,10 +160,20 @@ def source_link_matrix(clusters: DataFrame, level: str) -> DataFrame:
         "source_a", "source_b", "records_a", F.coalesce("linked", F.lit(0)).alias("linked"))
 
 
+def age_at_snapshot(records: DataFrame) -> Column:
+    """Whole years between the date of birth and the extract's snapshot date; from the year of
+    birth alone (``dob_year``: the snapshot's year less it, so up to a year over) where the
+    records hold no clear date of birth (a PPRL run)."""
+    if "dob" in records.columns:
+        return F.floor(F.months_between(F.col("snapshot_date"), F.col("dob")) / 12)
+    return F.year("snapshot_date") - F.col("dob_year")
+
+
 def group_columns(records: DataFrame) -> DataFrame:
     """(record_key, source, sex, age_band, nfa_status): each record's bias groups; the age band
-    is taken at the extract's snapshot date, from the date of birth (never kept)."""
-    age = F.floor(F.months_between(F.col("snapshot_date"), F.col("dob")) / 12)
+    is taken at the extract's snapshot date, from the date of birth (never kept):
+    :func:`age_at_snapshot`."""
+    age = age_at_snapshot(records)
     band = F.lit(None).cast("string")
     for lo, label in AGE_BANDS:  # the last (highest) bound is tested first
         band = F.when(age >= lo, F.lit(label)).otherwise(band)
@@ -277,8 +290,10 @@ def collect_aggregates(tables: dict[str, DataFrame], runs: DataFrame | None, run
     records, edges, clusters = tables["records"], tables["edges"], tables["clusters"]
     levels = list(thresholds)
     # Records and clusters are read by several aggregates: keep the few columns they use once.
-    rec = records.select("record_key", "source", "snapshot_date", "dob", "sex", "nfa",
-                         *[f for f in LINKAGE_FIELDS if f in records.columns and f not in ("dob", "sex")])
+    birth = "dob" if "dob" in records.columns else "dob_year"  # a PPRL run: no clear DOB
+    rec = records.select("record_key", "source", "snapshot_date", birth, "sex", "nfa",
+                         *[f for f in LINKAGE_FIELDS
+                           if f in records.columns and f not in (birth, "sex")])
     rec = rec.persist()
     cl = clusters.select("record_key", "source", *[_level_col(lv) for lv in levels],
                          *[f"cluster_size_{lv}" for lv in levels]).persist()
