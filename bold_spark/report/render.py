@@ -134,7 +134,8 @@ def _summary(d: ReportData) -> str:
         if rates:
             more = len(rates) - len(shown)
             parts.append("<p>Link and cluster-membership rates (these also reflect how many "
-                         "sources a group appears in), largest first:</p><ul>"
+                         "sources a group appears in), groups of people first, then sources (a "
+                         "source's rates differ by design), largest first:</p><ul>"
                          + "".join(f"<li>{esc(f)}</li>" for f in shown)
                          + (f'<li>and {more} more: see <a href="#bias">Bias</a></li>' if more else "")
                          + "</ul>")

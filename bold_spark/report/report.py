@@ -194,7 +194,9 @@ def bias_table(groups: pd.DataFrame, gap_pp: float, min_count: int,
 
 def bias_flags(table: pd.DataFrame, overall: dict[str, float], gap_pp: float, level: str) -> list[str]:
     """One sentence per flagged gap for the summary: gaps measured against the ground truth
-    first, then the largest."""
+    first, then the rates of groups of people (sex, age band, NFA status), then the sources'
+    rates (which differ by design: a source's records are linked as often as its people appear
+    in other sources), each largest first."""
     found = []
     kinds = [("link rate", "link_rate", "link_gap_pp", "link_flag"),
              ("cluster-membership rate", "member_rate", "member_gap_pp", "member_flag")]
@@ -205,11 +207,12 @@ def bias_flags(table: pd.DataFrame, overall: dict[str, float], gap_pp: float, le
         for kind, rate, gap, flag in kinds:
             if r[flag]:
                 way = "below" if r[gap] < 0 else "above"
-                found.append((0 if flag == "found_flag" else 1, abs(r[gap]), (
+                rank = 0 if flag == "found_flag" else 2 if r["dimension"] == "source" else 1
+                found.append((rank, abs(r[gap]), (
                     f"{r['dimension']} = {r['group']}: {kind} {r[rate]:.1%} is {abs(r[gap]):.1f} pp "
                     f"{way} the overall {overall[rate]:.1%} (at the {level} threshold; flagged "
                     f"beyond {gap_pp:g} pp)")))
-    # measured gaps (which isolate linkage error) first, then the largest
+    # measured gaps (which isolate linkage error) first, then people's groups, then sources
     return [s for _, _, s in sorted(found, key=lambda x: (x[0], -x[1]))]
 
 

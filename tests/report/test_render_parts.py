@@ -101,3 +101,28 @@ def test_across_runs_shows_the_records_withdrawn_per_source():
     first = SimpleNamespace(agg=SimpleNamespace(run={"metrics": {}}), previous_run=None,
                             thresholds={"medium": 0.95}, charts={})
     assert "withdrawn" not in _churn(first)
+
+
+def test_summary_flags_put_groups_of_people_before_sources():
+    """A source's link rate differs by design (prison records are linked as often as prisoners
+    appear elsewhere): its flags come after those of sex, age band and NFA status, however large,
+    and gaps measured against the ground truth come first of all."""
+    from bold_spark.report.report import bias_flags
+
+    rows = [  # dimension, group, link gap, member gap, found gap (pp)
+        ("source", "prison", 33.5, 34.2, 6.9),
+        ("source", "benefits", -27.7, 0.0, 0.0),
+        ("sex", "unknown", -3.1, 0.0, -3.7),
+        ("age band", "18-24", 2.5, 0.0, 0.0),
+    ]
+    t = pd.DataFrame([{"dimension": d, "group": g,
+                       "link_rate": 0.6 + lg / 100, "link_gap_pp": lg, "link_flag": abs(lg) > 2,
+                       "member_rate": 0.6 + mg / 100, "member_gap_pp": mg, "member_flag": abs(mg) > 2,
+                       "found_rate": 0.9 + fg / 100, "found_gap_pp": fg, "found_flag": abs(fg) > 2}
+                      for d, g, lg, mg, fg in rows])
+    overall = {"link_rate": 0.6, "member_rate": 0.6, "found_rate": 0.9}
+    flags = bias_flags(t, overall, 2.0, "medium")
+    heads = [f.split(":")[0] + (" found" if "true links found" in f else "") for f in flags]
+    assert heads == ["source = prison found", "sex = unknown found",  # measured, largest first
+                     "sex = unknown", "age band = 18-24",  # people's groups
+                     "source = prison", "source = prison", "source = benefits"]  # sources last
