@@ -29,9 +29,30 @@ logger = logging.getLogger(__name__)
 LINKAGE_FIELDS = (
     "first_name", "middle_names", "surname", "first_initial", "surname_initial", "dob", "sex",
     "postcode", "postcode_sector", "pnc_hash", "ni_number_hash", "crn_hash", "prison_number_hash",
-    "first_name_bf", "middle_names_bf", "surname_bf", "first_initial_hash",
-    "surname_initial_hash", "dob_hash", "postcode_hash", "postcode_sector_hash",
+    "first_name_bf", "middle_names_bf", "surname_bf", "dob_bf", "postcode_bf",
+    "first_initial_hash", "surname_initial_hash", "dob_hash", "postcode_hash",
+    "postcode_sector_hash",
 )
+#: Columns the models read that are derived from a field (parts, codes, blocking keys) rather
+#: than the field itself: left out of completeness, which their field stands for.
+DERIVED_COLUMNS = frozenset({
+    "record_key", "source", "surname_tokens", "dob_is_placeholder", "dob_day", "dob_month",
+    "dob_year", "dob_string", "postcode_district", "postcode_area", "dob_swap_hash",
+    "dob_ym_hash", "dob_md_hash", "dob_yd_hash",
+})
+DERIVED_SUFFIXES = ("_soundex", "_mh")
+
+
+def compared_fields(model_columns: list[str], record_columns: list[str]) -> list[str]:
+    """The fields whose completeness the report shows: those the link models read
+    (``model_columns``, e.g. ``linkage.sql.needed_columns`` of each model) that the records hold,
+    less derived columns; :data:`LINKAGE_FIELDS` order first, then the others (a dataset's extra
+    columns, such as FEBRL's address) in the models' order."""
+    read = [c for c in dict.fromkeys(model_columns) if c in record_columns
+            and c not in DERIVED_COLUMNS and not c.endswith(DERIVED_SUFFIXES)]
+    return [f for f in LINKAGE_FIELDS if f in read] + [c for c in read if c not in LINKAGE_FIELDS]
+
+
 #: Age bands (lower bound, label) at the extract's snapshot date.
 AGE_BANDS = ((0, "under 18"), (18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"),
              (55, "55-64"), (65, "65 and over"))
@@ -49,10 +70,10 @@ def _level_col(level: str) -> str:
 # ------------------------------------------------------------------ inputs
 
 
-def completeness(records: DataFrame) -> DataFrame:
-    """(source, field, records, present): non-null values of each linkage field per source,
-    one aggregation over ``records``."""
-    fields = [f for f in LINKAGE_FIELDS if f in records.columns]
+def completeness(records: DataFrame, fields: list[str] | None = None) -> DataFrame:
+    """(source, field, records, present): non-null values of each of ``fields`` (default: the
+    :data:`LINKAGE_FIELDS` the records hold) per source, one aggregation over ``records``."""
+    fields = [f for f in (fields or LINKAGE_FIELDS) if f in records.columns]
     agg = records.groupBy("source").agg(
         F.count(F.lit(1)).alias("records"),
         *[F.count(F.col(f)).alias(f) for f in fields],
@@ -275,7 +296,8 @@ class Aggregates:
 
 
 def collect_aggregates(tables: dict[str, DataFrame], runs: DataFrame | None, run_id: str,
-                       thresholds: dict[str, float], level: str) -> Aggregates:
+                       thresholds: dict[str, float], level: str,
+                       fields: list[str] | None = None) -> Aggregates:
     """Compute and collect every aggregate of the report.
 
     Parameters:
@@ -284,6 +306,8 @@ def collect_aggregates(tables: dict[str, DataFrame], runs: DataFrame | None, run
         run_id: the run whose published set this is.
         thresholds: level name -> match-probability threshold.
         level: the threshold link rates and bias are measured at.
+        fields: the fields whose completeness is shown (:func:`compared_fields`); default the
+            :data:`LINKAGE_FIELDS` the records hold.
 
     Returns the collected aggregates (each a few rows).
     """
@@ -291,9 +315,9 @@ def collect_aggregates(tables: dict[str, DataFrame], runs: DataFrame | None, run
     levels = list(thresholds)
     # Records and clusters are read by several aggregates: keep the few columns they use once.
     birth = "dob" if "dob" in records.columns else "dob_year"  # a PPRL run: no clear DOB
+    fields = [f for f in (fields or LINKAGE_FIELDS) if f in records.columns]
     rec = records.select("record_key", "source", "snapshot_date", birth, "sex", "nfa",
-                         *[f for f in LINKAGE_FIELDS
-                           if f in records.columns and f not in (birth, "sex")])
+                         *[f for f in fields if f not in (birth, "sex")])
     rec = rec.persist()
     cl = clusters.select("record_key", "source", *[_level_col(lv) for lv in levels],
                          *[f"cluster_size_{lv}" for lv in levels]).persist()
@@ -303,7 +327,7 @@ def collect_aggregates(tables: dict[str, DataFrame], runs: DataFrame | None, run
         quarantine = tables.get("quarantine")
         out = Aggregates(
             run=run_row(runs, run_id) if runs is not None else {},
-            completeness=completeness(rec).toPandas(),
+            completeness=completeness(rec, fields).toPandas(),
             quarantine=(quarantine_reasons(quarantine).toPandas() if quarantine is not None
                         else _empty(["source", "reason", "rows"])),
             histogram=weight_histogram(ed).toPandas(),

@@ -32,6 +32,9 @@ SECTIONS = (
 
 #: Rate gaps listed in the summary (all are in the Bias section); measured gaps are all listed.
 SUMMARY_RATE_FLAGS = 6
+#: An unsupported level weighing this many bits or less (odds of 1 to 1,000) vetoes a link on
+#: its own, as the -88 and -209 bits of earlier models did; above it the weight is a guess.
+VETO_BITS = -10.0
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;
@@ -178,7 +181,10 @@ def _unsupported(m: ModelInfo) -> str:
             why = (f"m = {_prob(r['m'])}: fewer than one of the {count(r['support'])} pairs the EM "
                    "sessions saw" if r["support"] else f"m = {_prob(r['m'])}")
             means = ("a true match is taken never to fall here, so a single difference (a typo, a "
-                     "second identifier issued to one person) vetoes the link")
+                     "second identifier issued to one person) vetoes the link"
+                     if weight is not None and weight <= VETO_BITS else
+                     "the weight is no estimate; too small to veto a link on its own, it still "
+                     "moves every pair in the level")
         else:
             why = (f"u = {_prob(r['u'])}: fewer than one of the {count(r['support'])} random pairs "
                    "sampled" if r["support"] else f"u = {_prob(r['u'])}")
@@ -189,8 +195,9 @@ def _unsupported(m: ModelInfo) -> str:
             f"{'levels of this model rest' if len(u) > 1 else 'level of this model rests'} on no "
             "training data</strong><ul>"
             + "".join(lines) + "</ul><p>Check whether the training data can hold such pairs "
-            "(synthetic data without identifier errors cannot), or set a floor for the m or u in "
-            "the model JSON before relying on these weights (docs/report.md).</p></div>")
+            "(synthetic data without identifier errors cannot), or fix the m in the model JSON "
+            "(<code>\"fix_m_probability\": true</code>, which training keeps) before relying on "
+            "these weights (docs/report.md).</p></div>")
 
 
 def _inputs(d: ReportData) -> str:

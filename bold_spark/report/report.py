@@ -23,6 +23,7 @@ from bold_spark.report.aggregates import (
     WEIGHT_BIN,
     Aggregates,
     collect_aggregates,
+    compared_fields,
     truth_group_recall,
 )
 
@@ -216,12 +217,11 @@ def bias_flags(table: pd.DataFrame, overall: dict[str, float], gap_pp: float, le
     return [s for _, _, s in sorted(found, key=lambda x: (x[0], -x[1]))]
 
 
-def _models(cfg: PipelineConfig, run: dict[str, Any]) -> list[ModelInfo]:
-    from bold_spark.linkage.model import load_model
-
+def _models(cfg: PipelineConfig, run: dict[str, Any], loaded: dict[str, Any]) -> list[ModelInfo]:
+    """Each link group's model as the report shows it (``loaded``: group name -> its model)."""
     out = []
     for g in cfg.link_groups:
-        model = load_model(g.model)
+        model = loaded[g.name]
         rules = [r.get("blocking_rule", "") if isinstance(r, dict) else str(r)
                  for r in model.settings.get("blocking_rules_to_generate_predictions", [])]
         params = model_parameters(model.settings)
@@ -304,10 +304,16 @@ def build_report_data(spark: SparkSession, cfg: PipelineConfig, run_id: str | No
     rc = cfg.report
     runs_uri = cfg.table_uri("runs")
     runs = read_table(spark, runs_uri) if table_exists(runs_uri, spark) else None
-    agg = collect_aggregates(tables, runs, pset.run_id, thresholds, rc.level)
+    from bold_spark.linkage.model import load_model
+    from bold_spark.linkage.sql import needed_columns
+
+    loaded = {g.name: load_model(g.model) for g in cfg.link_groups}
+    read = [c for m in loaded.values() for c in needed_columns(m.splink_settings())]
+    fields = compared_fields(read, tables["records"].columns)
+    agg = collect_aggregates(tables, runs, pset.run_id, thresholds, rc.level, fields)
     agg.accuracy = measured_accuracy(spark, cfg, tables["records"], tables["clusters"], key,
                                      levels, rc.level)
-    models = _models(cfg, agg.run)
+    models = _models(cfg, agg.run, loaded)
     bias, overall = bias_table(agg.groups, rc.bias_gap_pp, rc.min_count,
                                agg.accuracy.get("groups"))
     data = ReportData(

@@ -60,11 +60,14 @@ def test_an_m_fixed_by_hand_is_not_flagged_and_is_marked_fixed():
         {"sql_condition": "ELSE", "label_for_charts": "All other", "m_probability": 1e-30,
          "u_probability": 0.98, "fix_m_probability": True},
         {"sql_condition": "ELSE", "label_for_charts": "All other (not fixed)",
-         "m_probability": 1e-30, "u_probability": 0.98}]}]}
+         "m_probability": 1e-30, "u_probability": 0.98},
+        {"sql_condition": "x", "label_for_charts": "Mild", "m_probability": 1e-7,
+         "u_probability": 1e-6}]}]}
     p = model_parameters(settings)
-    assert list(p["m_fixed"]) == [False, True, False]
+    assert list(p["m_fixed"]) == [False, True, False, False]
     flagged = unsupported_levels(p, {})
-    assert list(flagged["label"]) == ["All other (not fixed)"]  # the same m, but estimated
+    # the same m as the fixed level, but estimated; and a small one
+    assert list(flagged["label"]) == ["All other (not fixed)", "Mild"]
     m = SimpleNamespace(group="g", file="g.json", version="v1", run_version=None, sources=["a"],
                         prior=1e-4, trained={}, blocking_rules=[], params=p,
                         unsupported=flagged)
@@ -73,7 +76,10 @@ def test_an_m_fixed_by_hand_is_not_flagged_and_is_marked_fixed():
     assert "1e-30 (fixed)" in html and html.count("(fixed)") == 1
     box = html[html.index('id="unsupported-g"'):]
     box = box[:box.index("</div>")]
-    assert box.count("<li>") == 1 and "<li>dob: All other (not fixed) (" in box
+    assert box.count("<li>") == 2 and "<li>dob: All other (not fixed) (" in box
+    lines = {li.split(" (")[0]: li for li in box.split("<li>")[1:]}
+    assert "vetoes the link" in lines["dob: All other"]  # -99.6 bits
+    assert "too small to veto" in lines["dob: Mild"]  # -3.3 bits
     summary = _unsupported_summary(SimpleNamespace(models=[m]))
     assert 'id="model-flags"' in summary and 'href="#model-g"' in summary
 
@@ -126,3 +132,34 @@ def test_summary_flags_put_groups_of_people_before_sources():
     assert heads == ["source = prison found", "sex = unknown found",  # measured, largest first
                      "sex = unknown", "age band = 18-24",  # people's groups
                      "source = prison", "source = prison", "source = benefits"]  # sources last
+
+
+def test_completeness_covers_the_fields_the_models_compare():
+    """FEBRL's report showed BOLD's fields (sex, PNC, NI number: 0% in both files) and not the
+    address fields its model compares. The fields are now those the models read, less derived
+    columns (DOB parts, codes, MinHash keys)."""
+    from pathlib import Path
+
+    from bold_spark.linkage.model import load_model
+    from bold_spark.linkage.sql import needed_columns
+    from bold_spark.report.aggregates import LINKAGE_FIELDS, compared_fields
+
+    models = Path(__file__).resolve().parents[2] / "conf" / "models"
+
+    def read(*names):
+        return [c for n in names for c in needed_columns(load_model(models / f"{n}.json").splink_settings())]
+
+    canonical = [*LINKAGE_FIELDS, "dob_year", "dob_month", "first_name_soundex", "address_1",
+                 "suburb", "postcode_au", "street_number", "soc_sec_id_hash"]
+    assert compared_fields(read("febrl"), canonical) == [
+        "first_name", "middle_names", "surname", "dob",
+        "address_1", "suburb", "postcode_au", "street_number", "soc_sec_id_hash"]
+    bold = compared_fields(read("rich", "ndtms"), canonical)
+    assert bold[:3] == ["first_name", "middle_names", "surname"] and "dob_year" not in bold
+    assert {"sex", "postcode_sector", "pnc_hash", "ni_number_hash", "surname_initial"} <= set(bold)
+    assert "crn_hash" not in bold  # held, but no model compares it
+    pprl = [c for c in canonical if c not in ("first_name", "surname", "dob")] + [
+        "first_name_bf", "surname_bf", "dob_hash", "first_name_mh", "dob_swap_hash"]
+    assert compared_fields(read("pprl_rich"), pprl)[:3] == ["sex", "pnc_hash", "ni_number_hash"]
+    assert {"first_name_bf", "surname_bf", "dob_hash"} <= set(compared_fields(read("pprl_rich"), pprl))
+    assert not {"first_name_mh", "dob_swap_hash"} & set(compared_fields(read("pprl_rich"), pprl))
