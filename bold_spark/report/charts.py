@@ -27,6 +27,17 @@ SUPPRESSED_HATCH = "///"
 DISCLOSURE_LIMIT = 10
 
 
+def pct(x: float, digits: int = 1) -> str:
+    """``x`` as a percentage with ``digits`` decimals, and more (up to 4) where that would
+    print 100% or 0% for a share that is not: a precision of 0.9995 is 99.95%, never 100.0%.
+    The page (``render``) and the summary's flag sentences (``report.bias_flags``) use it."""
+    for d in range(digits, 5):
+        s = f"{x:.{d}%}"
+        if (x == 1 or float(s[:-1]) != 100) and (x == 0 or float(s[:-1]) != 0):
+            return s
+    return f">{1 - 1e-6:.4%}" if x > 0.5 else f"<{1e-6:.4%}"
+
+
 def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 

@@ -13,7 +13,7 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
-from bold_spark.report.charts import DISCLOSURE_LIMIT
+from bold_spark.report.charts import DISCLOSURE_LIMIT, pct
 
 if TYPE_CHECKING:
     from bold_spark.report.report import ModelInfo, ReportData
@@ -64,16 +64,6 @@ def count(n: Any) -> str:
         return "n/a"
     n = round(float(n))
     return f"<{DISCLOSURE_LIMIT}" if n < DISCLOSURE_LIMIT else f"{n:,}"
-
-
-def pct(x: float, digits: int = 1) -> str:
-    """``x`` as a percentage with ``digits`` decimals, and more (up to 4) where that would
-    print 100% or 0% for a share that is not: a precision of 0.9995 is 99.95%, never 100.0%."""
-    for d in range(digits, 5):
-        s = f"{x:.{d}%}"
-        if (x == 1 or float(s[:-1]) != 100) and (x == 0 or float(s[:-1]) != 0):
-            return s
-    return f">{1 - 1e-6:.4%}" if x > 0.5 else f"<{1e-6:.4%}"
 
 
 def rate(num: float, den: float, min_count: int = DISCLOSURE_LIMIT) -> str:

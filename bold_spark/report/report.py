@@ -210,9 +210,9 @@ def bias_flags(table: pd.DataFrame, overall: dict[str, float], gap_pp: float, le
                 way = "below" if r[gap] < 0 else "above"
                 rank = 0 if flag == "found_flag" else 2 if r["dimension"] == "source" else 1
                 found.append((rank, abs(r[gap]), (
-                    f"{r['dimension']} = {r['group']}: {kind} {r[rate]:.1%} is {abs(r[gap]):.1f} pp "
-                    f"{way} the overall {overall[rate]:.1%} (at the {level} threshold; flagged "
-                    f"beyond {gap_pp:g} pp)")))
+                    f"{r['dimension']} = {r['group']}: {kind} {charts.pct(r[rate])} is "
+                    f"{abs(r[gap]):.1f} pp {way} the overall {charts.pct(overall[rate])} (at the "
+                    f"{level} threshold; flagged beyond {gap_pp:g} pp)")))
     # measured gaps (which isolate linkage error) first, then people's groups, then sources
     return [s for _, _, s in sorted(found, key=lambda x: (x[0], -x[1]))]
 

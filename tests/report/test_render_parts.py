@@ -163,3 +163,13 @@ def test_completeness_covers_the_fields_the_models_compare():
     assert compared_fields(read("pprl_rich"), pprl)[:3] == ["sex", "pnc_hash", "ni_number_hash"]
     assert {"first_name_bf", "surname_bf", "dob_hash"} <= set(compared_fields(read("pprl_rich"), pprl))
     assert not {"first_name_mh", "dob_swap_hash"} & set(compared_fields(read("pprl_rich"), pprl))
+
+
+def test_flag_sentences_never_print_a_rate_that_is_not_whole_as_100():
+    from bold_spark.report.report import bias_flags
+
+    t = pd.DataFrame([{"dimension": "source", "group": "prison", "link_rate": 0.99962,
+                       "link_gap_pp": 34.0, "link_flag": True, "member_rate": 0.6,
+                       "member_gap_pp": 0.0, "member_flag": False}])
+    (flag,) = bias_flags(t, {"link_rate": 0.65962, "member_rate": 0.6}, 2.0, "medium")
+    assert "link rate 99.96% is 34.0 pp above the overall 66.0%" in flag
