@@ -72,7 +72,7 @@ from bold_spark.publish import (
     release_lock,
     runs_to_sweep,
 )
-from bold_spark.runs import RunRecord, new_run_id, run_record_frame
+from bold_spark.runs import RunRecord, new_run_id, run_record_frame, withdrawal_metrics, withdrawals
 from bold_spark.schema import RAW_FINGERPRINT
 from bold_spark.session import wait_for_running_tasks
 
@@ -212,8 +212,7 @@ def _note_withdrawals(run: RunRecord, by_source: DataFrame) -> None:
     """Run metrics ``published_before_<source>`` and ``withdrawn_<source>`` (records of the
     published set absent now) from :func:`withdrawn_by_source`: the audit's withdrawal check."""
     for r in by_source.collect():
-        run.metrics[f"published_before_{r['source']}"] = float(r["published"])
-        run.metrics[f"withdrawn_{r['source']}"] = float(r["withdrawn"])
+        run.metrics.update(withdrawal_metrics(r["source"], r["published"], r["withdrawn"]))
         if r["withdrawn"]:
             logger.info("source %s: %d of its %d published records withdrawn", r["source"],
                         r["withdrawn"], r["published"])
@@ -632,12 +631,9 @@ def _withdrawn_problems(metrics: dict[str, float], datasets: dict, limit: float)
     """The audit's message for each full-extract source (or source left out of the config) that
     lost more than ``limit`` of its published records (:func:`_note_withdrawals`' metrics)."""
     out = []
-    for name in sorted(k.removeprefix("published_before_") for k in metrics
-                       if k.startswith("published_before_")):
+    for name, (published, gone) in withdrawals(metrics).items():
         if name in datasets and datasets[name].is_change_file:
             continue  # its withdrawals are the deletes its change file states
-        published = metrics[f"published_before_{name}"]
-        gone = metrics.get(f"withdrawn_{name}", 0.0)
         if published and gone / published > limit:
             why = ("absent from its extract" if name in datasets
                    else "the source is not in this run's config")

@@ -20,6 +20,22 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
+_PUBLISHED_BEFORE, _WITHDRAWN = "published_before_", "withdrawn_"
+
+
+def withdrawal_metrics(source: str, published: float, withdrawn: float) -> dict[str, float]:
+    """The run metrics recording that ``withdrawn`` of ``source``'s ``published`` records (in
+    the previously published set) are absent from this run: read back by :func:`withdrawals`."""
+    return {f"{_PUBLISHED_BEFORE}{source}": float(published), f"{_WITHDRAWN}{source}": float(withdrawn)}
+
+
+def withdrawals(metrics: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Source -> (records published before, withdrawn), in source order, from a run's
+    :func:`withdrawal_metrics` (empty when the run recorded none)."""
+    sources = sorted(k.removeprefix(_PUBLISHED_BEFORE) for k in metrics if k.startswith(_PUBLISHED_BEFORE))
+    return {s: (metrics[f"{_PUBLISHED_BEFORE}{s}"], metrics.get(f"{_WITHDRAWN}{s}", 0.0)) for s in sources}
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

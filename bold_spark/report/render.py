@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from bold_spark.report.charts import DISCLOSURE_LIMIT, pct
+from bold_spark.runs import withdrawals
 
 if TYPE_CHECKING:
     from bold_spark.report.report import ModelInfo, ReportData
@@ -435,12 +436,11 @@ def _churn(d: ReportData) -> str:
 def _withdrawn(metrics: dict[str, float]) -> str:
     """Records of the previously published set that this run no longer holds, per source (the
     audit's ``published_before_<source>`` / ``withdrawn_<source>`` metrics); '' without them."""
-    sources = sorted(k.removeprefix("published_before_") for k in metrics if k.startswith("published_before_"))
-    if not sources:
+    by_source = withdrawals(metrics)
+    if not by_source:
         return ""
     rows = []
-    for s in sources:
-        gone, before = metrics.get(f"withdrawn_{s}", 0), metrics[f"published_before_{s}"]
+    for s, (before, gone) in by_source.items():
         # no share beside a suppressed count: it would give the count back
         rows.append([s, count(before), count(gone),
                      rate(gone, before) if gone >= DISCLOSURE_LIMIT else "n/a"])
