@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -130,7 +132,7 @@ def build_spark(spark_cfg: SparkConfig, extra_conf: dict[str, str] | None = None
         builder = builder.config(k, str(v))
     spark = builder.getOrCreate()
     spark.conf.set("bold.delta_writer", spark_cfg.delta_writer)
-    checkpoint = spark_cfg.checkpoint_dir or tempfile.mkdtemp(prefix="bold-checkpoint-")
+    checkpoint = spark_cfg.checkpoint_dir or temporary_dir("bold-checkpoint-")
     spark.sparkContext.setCheckpointDir(checkpoint)
     spark.sparkContext.setLogLevel(conf.get("bold.spark_log_level", "WARN"))
     _silence_value_quoting_loggers(spark)
@@ -173,6 +175,15 @@ def _silence_value_quoting_loggers(spark: SparkSession) -> None:
     except Exception:  # noqa: BLE001 - a JVM without log4j2 core: say so, do not fail the session
         logger.warning("could not turn off Spark's task-failure loggers: their messages may quote "
                        "record values")
+
+
+def temporary_dir(prefix: str) -> str:
+    """A new directory under the system's temp folder, removed with its contents when this
+    Python process exits (each session without a configured ``checkpoint_dir`` used to leave
+    an empty ``bold-checkpoint-*`` folder behind)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _local_cores(master: str, cap: int = 8) -> int:
