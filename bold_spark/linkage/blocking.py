@@ -4,7 +4,10 @@ against the records' columns.
 
 Counts come from group-by on each rule's equi-join keys (no join is run), with the pair
 count of the link group's scope per block (see ``PairScope.pair_count``). They are upper
-bounds: filters and pairs already found by earlier rules are not subtracted.
+bounds: filters and pairs already found by earlier rules are not subtracted, except a term that
+asks for a flag on either side, ``(l.f or r.f)`` with ``f`` a column: a block's pairs among its
+records without the flag are taken off (the rich model's 1 January rule joins blocks of a
+surname, an initial and a year, but scores only the pairs with a 1 January date on one side).
 
 The per-block cap (``max_block_size``, off when 0): a block of a rule with more records than
 the cap (a placeholder date of birth shared by thousands of records) is skipped by that rule,
@@ -16,6 +19,7 @@ to skip; a rule without one is a single block and is left to ``max_comparisons``
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,12 +78,27 @@ def _block_keys(rule: BlockingRule) -> list[str]:
     return [left for left, _ in keys] if symmetric else []
 
 
+#: A rule term ``(l.f or r.f)`` (either order): the pairs with the flag on one side at least.
+_EITHER_FLAG = re.compile(r"^\(\s*([lr])\.(\w+)\s+or\s+([lr])\.(\w+)\s*\)$", re.IGNORECASE)
+
+
+def either_flag(rule: BlockingRule) -> str | None:
+    """The column ``f`` of the rule's top-level term ``(l.f or r.f)``, if it has one."""
+    for term in re.split(r"\s+and\s+", rule.sql.strip(), flags=re.IGNORECASE):
+        m = _EITHER_FLAG.match(term.strip())
+        if m and {m.group(1).lower(), m.group(3).lower()} == {"l", "r"} and m.group(2) == m.group(4):
+            return m.group(2)
+    return None
+
+
 def _rule_keys(recs: DataFrame, rules: list[BlockingRule]) -> DataFrame:
     """One row per record and rule whose block key is complete: ``rule`` (position),
     ``skippable`` (the rule has block keys) and ``key``, the rule's key values as strings (an
-    empty array for a rule without keys: one block), beside ``source``. One pass over ``recs``
-    for all rules: each rule read on its own re-ran the records' plan (term frequencies
-    included) once per rule, dozens of small stages per pre-flight."""
+    empty array for a rule without keys: one block), beside ``source``; ``unflagged`` rows
+    repeat a record without the flag of an :func:`either_flag` rule, whose pairs that rule
+    never makes. One pass over ``recs`` for all rules: each rule read on its own re-ran the
+    records' plan (term frequencies included) once per rule, dozens of small stages per
+    pre-flight."""
     entries = []
     for i, rule in enumerate(rules):
         exprs = [F.expr(k) for k in _block_keys(rule)]
@@ -91,9 +110,16 @@ def _rule_keys(recs: DataFrame, rules: list[BlockingRule]) -> DataFrame:
         else:
             key = F.array().cast("array<string>")
         entries.append(F.struct(F.lit(i).alias("rule"), F.lit(bool(exprs)).alias("skippable"),
-                                key.alias("key")))
+                                key.alias("key"), F.lit(False).alias("unflagged")))
+        flag = either_flag(rule)
+        if flag is not None:
+            # null counts as unflagged: `null or null` is not true, the join drops the pair
+            entries.append(F.struct(
+                F.lit(i).alias("rule"), F.lit(bool(exprs)).alias("skippable"),
+                F.when(~F.coalesce(F.col(flag).cast("boolean"), F.lit(False)), key).alias("key"),
+                F.lit(True).alias("unflagged")))
     return (recs.select(SOURCE, F.explode(F.array(*entries)).alias("_e"))
-            .select(SOURCE, "_e.rule", "_e.skippable", "_e.key")
+            .select(SOURCE, "_e.rule", "_e.skippable", "_e.key", "_e.unflagged")
             .where(F.col("key").isNotNull()))
 
 
@@ -114,8 +140,12 @@ def count_comparisons(
     finds, and filters beyond the equi-join, are not subtracted).
     """
     blocks = scope.block_counts(_rule_keys(recs, rules),
-                                [F.col("rule"), F.col("skippable"), F.col("key")])
-    union = blocks.select(F.col("_k0").alias("rule"), F.col("_k1").alias("skippable"), "n", "pairs")
+                                [F.col("rule"), F.col("skippable"), F.col("key"), F.col("unflagged")])
+    # a block's size is all its records (what the join reads); its pairs less the unflagged ones
+    union = blocks.groupBy(F.col("_k0").alias("rule"), F.col("_k1").alias("skippable"), "_k2").agg(
+        F.max(F.when(~F.col("_k3"), F.col("n"))).alias("n"),
+        F.sum(F.when(F.col("_k3"), -F.col("pairs")).otherwise(F.col("pairs"))).alias("pairs"),
+    ).where(F.col("n").isNotNull())
     big = (F.col("skippable") & (F.col("n") > max_block_size)) if max_block_size > 0 else F.lit(False)
     rows = union.groupBy("rule").agg(
         F.sum(F.when(~big, F.col("pairs"))).alias("pairs"),

@@ -136,14 +136,34 @@ def blocked_pairs(
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 
+def _balanced(text: str) -> bool:
+    """Every parenthesis in ``text`` closes, in order."""
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _term(term: str) -> tuple[str, ...]:
+    """One ``and`` term in a form that does not depend on operand order: an equality's two sides
+    sorted, a parenthesised ``or`` of such terms with its operands sorted
+    (``(l.x or r.x)`` and ``(r.x or l.x)`` are one term); anything else as written."""
+    term = term.strip()
+    if term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
+        parts = re.split(r"\s+or\s+", term[1:-1], flags=re.IGNORECASE)
+        if len(parts) > 1 and all(_balanced(p) for p in parts):
+            return ("or", *sorted("|".join(_term(p)) for p in parts))
+    sides = term.split(" = ")
+    return tuple(sorted(x.strip() for x in sides)) if len(sides) == 2 else (term,)
+
+
 def _conjuncts(sql: str) -> set[tuple[str, ...]]:
-    """The top-level ``and`` terms of ``sql``, an equality's two sides sorted (a split inside
-    parentheses only makes :func:`symmetric_rule` more conservative)."""
-    out = set()
-    for term in re.split(r"\s+and\s+", sql.strip(), flags=re.IGNORECASE):
-        sides = term.split(" = ")
-        out.add(tuple(sorted(x.strip() for x in sides)) if len(sides) == 2 else (term.strip(),))
-    return out
+    """The top-level ``and`` terms of ``sql`` (:func:`_term`; a split inside parentheses leaves
+    unbalanced terms, kept as written: that only makes :func:`symmetric_rule` more
+    conservative)."""
+    return {_term(term) for term in re.split(r"\s+and\s+", sql.strip(), flags=re.IGNORECASE)}
 
 
 def symmetric_rule(sql: str) -> bool:

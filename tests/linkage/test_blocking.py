@@ -4,7 +4,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from bold_spark.exceptions import BlockingCapExceeded
-from bold_spark.linkage.blocking import check_blocking, count_rule_comparisons
+from bold_spark.linkage.blocking import check_blocking, count_rule_comparisons, either_flag
 from bold_spark.linkage.incremental import with_focus
 from bold_spark.linkage.pairs import blocked_pairs, symmetric_rule
 from bold_spark.linkage.scope import PairScope
@@ -61,15 +61,34 @@ def test_pair_count_formula_matches_generated_pairs_for_every_scope(spark, scope
     assert scope.total_pairs(recs) == blocked_pairs(recs, [BlockingRule(0, "1 = 1")], scope).count()
 
 
+@pytest.mark.parametrize("rule, symmetric", [
+    ("l.surname = r.surname", True),
+    ("l.dob = r.dob and least(l.first_name, l.surname) = least(r.first_name, r.surname)", True),
+    # an `or` of one-sided terms that swap into each other (the rich model's 1 January rule)
+    ("l.surname = r.surname and l.dob_year = r.dob_year and (l.dob_is_placeholder or r.dob_is_placeholder)", True),
+    ("l.surname = r.surname and (l.a = r.b or l.b = r.a)", True),
+    ("l.surname = r.surname and l.dob > '1985'", False),
+    ("l.surname = r.surname and (l.dob_is_placeholder or r.sex = 'F')", False),
+    ("l.surname = r.surname and (l.a = r.b or l.b = r.c)", False),
+    ("l.first_name = r.surname", False),
+    # an `and` inside the parentheses splits the term: left as written, so not symmetric
+    ("l.x = r.x and (l.p or (r.p and l.q))", False),
+])
+def test_symmetric_rule(rule, symmetric):
+    assert symmetric_rule(rule) is symmetric
+
+
 @pytest.mark.parametrize("rules, broadcast", [
     # symmetric: one join per rule, pairs oriented afterwards
     ([BlockingRule(0, "l.surname = r.surname"), BlockingRule(1, "l.dob = r.dob")], True),
+    ([BlockingRule(0, "l.surname = r.surname and (l.dob = '1980-01-01' or r.dob = '1980-01-01')"),
+      BlockingRule(1, "l.dob = r.dob")], True),
     # not symmetric (a one-sided term): the two joins per rule
     ([BlockingRule(0, "l.surname = r.surname and l.dob > '1985'"), BlockingRule(1, "l.dob = r.dob")], False),
 ])
 def test_focus_pairs_are_the_pairs_touching_the_focus(spark, recs, rules, broadcast):
     scope = ANCHOR_A
-    assert all(symmetric_rule(r.sql) for r in rules) == (rules[0].sql == "l.surname = r.surname")
+    assert all(symmetric_rule(r.sql) for r in rules) == broadcast
     focus = spark.createDataFrame([("r01",), ("r04",), ("r05",), ("r09",)], "record_key string")
     keys = {"r01", "r04", "r05", "r09"}
     cols = ["record_key_l", "record_key_r", "source_l", "surname_r", "dob_l", "match_key"]
@@ -81,3 +100,27 @@ def test_focus_pairs_are_the_pairs_touching_the_focus(spark, recs, rules, broadc
     assert 0 < len(expected) < len(everything)
     assert blocked_pairs(with_focus(recs, focus), rules, scope).where(
         F.col("record_key_l") >= F.col("record_key_r")).count() == 0
+
+
+@pytest.mark.parametrize("scope", [ALL, ANCHOR_A, PairScope(link_only=True)])
+def test_either_flag_rule_is_counted_exactly(spark, scope):
+    # `(l.f or r.f)`: only pairs with the flag on one side at least are made, so only those are
+    # counted (null is no flag); the block's size is still all its records
+    rows = [(f"r{i:02d}", "a" if i < 4 else "b", "SMITH" if i < 10 else "JONES",
+             [True, False, None][i % 3] if i != 11 else False) for i in range(14)]
+    recs = spark.createDataFrame(rows, "record_key string, source string, surname string, ph boolean")
+    for sql in ("l.surname = r.surname and (l.ph or r.ph)", "l.surname = r.surname and (r.ph or l.ph)"):
+        rule = BlockingRule(0, sql)
+        c = count_rule_comparisons(recs, rule, scope)
+        made = blocked_pairs(recs, [rule], scope).count()
+        assert c.comparisons == made
+        assert 0 < made < count_rule_comparisons(recs, BlockingRule(0, "l.surname = r.surname"), scope).comparisons
+        assert c.largest_block == 10
+
+
+def test_either_flag_only_for_the_same_column_on_both_sides():
+    assert either_flag(BlockingRule(0, "l.s = r.s and (l.dob_is_placeholder or r.dob_is_placeholder)")) \
+        == "dob_is_placeholder"
+    assert either_flag(BlockingRule(0, "l.s = r.s and (l.a or r.b)")) is None
+    assert either_flag(BlockingRule(0, "l.s = r.s and (l.a or l.a)")) is None
+    assert either_flag(BlockingRule(0, "l.s = r.s and l.a")) is None
