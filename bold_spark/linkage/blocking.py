@@ -6,8 +6,9 @@ Counts come from group-by on each rule's equi-join keys (no join is run), with t
 count of the link group's scope per block (see ``PairScope.pair_count``). They are upper
 bounds: filters and pairs already found by earlier rules are not subtracted, except a term that
 asks for a flag on either side, ``(l.f or r.f)`` with ``f`` a column: a block's pairs among its
-records without the flag are taken off (the rich model's 1 January rule joins blocks of a
-surname, an initial and a year, but scores only the pairs with a 1 January date on one side).
+records without the flag are taken off (a rule on a surname, an initial, a year and
+``(l.dob_is_placeholder or r.dob_is_placeholder)`` joins blocks of the first three but makes
+only the pairs with a 1 January date on one side).
 
 The per-block cap (``max_block_size``, off when 0): a block of a rule with more records than
 the cap (a placeholder date of birth shared by thousands of records) is skipped by that rule,
@@ -32,6 +33,7 @@ from bold_spark.linkage.model import meta_path
 from bold_spark.linkage.scope import SOURCE, PairScope
 from bold_spark.linkage.sql import (
     BlockingRule,
+    and_terms,
     blocking_rules,
     final_score_expressions,
     gamma_expressions,
@@ -84,8 +86,8 @@ _EITHER_FLAG = re.compile(r"^\(\s*([lr])\.(\w+)\s+or\s+([lr])\.(\w+)\s*\)$", re.
 
 def either_flag(rule: BlockingRule) -> str | None:
     """The column ``f`` of the rule's top-level term ``(l.f or r.f)``, if it has one."""
-    for term in re.split(r"\s+and\s+", rule.sql.strip(), flags=re.IGNORECASE):
-        m = _EITHER_FLAG.match(term.strip())
+    for term in and_terms(rule.sql):
+        m = _EITHER_FLAG.match(term)
         if m and {m.group(1).lower(), m.group(3).lower()} == {"l", "r"} and m.group(2) == m.group(4):
             return m.group(2)
     return None

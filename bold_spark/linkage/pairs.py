@@ -13,6 +13,7 @@ from bold_spark.linkage.sql import (
     RECORD_KEY,
     SOURCE,
     BlockingRule,
+    and_terms,
     gamma_expressions,
     tf_columns,
 )
@@ -163,7 +164,7 @@ def _conjuncts(sql: str) -> set[tuple[str, ...]]:
     """The top-level ``and`` terms of ``sql`` (:func:`_term`; a split inside parentheses leaves
     unbalanced terms, kept as written: that only makes :func:`symmetric_rule` more
     conservative)."""
-    return {_term(term) for term in re.split(r"\s+and\s+", sql.strip(), flags=re.IGNORECASE)}
+    return {_term(term) for term in and_terms(sql)}
 
 
 def symmetric_rule(sql: str) -> bool:

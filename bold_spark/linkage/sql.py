@@ -68,6 +68,12 @@ def tf_columns(settings) -> list[str]:
 _L_R_COL = re.compile(r"\b(?:l|r)\s*\.\s*`?([A-Za-z_][A-Za-z0-9_]*)`?")
 
 
+def and_terms(rule_sql: str) -> list[str]:
+    """A rule's terms joined by ``and``, split as written and stripped (an ``and`` inside
+    parentheses splits too, leaving unbalanced terms: callers treat those as unknown)."""
+    return [t.strip() for t in re.split(r"\s+and\s+", rule_sql.strip(), flags=re.IGNORECASE)]
+
+
 def columns_in_rule(rule_sql: str) -> list[str]:
     """Columns a rule reads through the ``l.`` and ``r.`` aliases, in order, once each."""
     return list(dict.fromkeys(_L_R_COL.findall(rule_sql)))
