@@ -20,7 +20,6 @@ to skip; a rule without one is a single block and is left to ``max_comparisons``
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from bold_spark.linkage.sql import (
     final_score_expressions,
     gamma_expressions,
     match_weight_part_expressions,
+    rule_term,
     spark_sql,
     tf_columns,
 )
@@ -80,16 +80,14 @@ def _block_keys(rule: BlockingRule) -> list[str]:
     return [left for left, _ in keys] if symmetric else []
 
 
-#: A rule term ``(l.f or r.f)`` (either order): the pairs with the flag on one side at least.
-_EITHER_FLAG = re.compile(r"^\(\s*([lr])\.(\w+)\s+or\s+([lr])\.(\w+)\s*\)$", re.IGNORECASE)
-
-
 def either_flag(rule: BlockingRule) -> str | None:
-    """The column ``f`` of the rule's top-level term ``(l.f or r.f)``, if it has one."""
+    """The column ``f`` of the rule's top-level term ``(l.f or r.f)`` (either order), if it has
+    one: the pairs with the flag on one side at least."""
     for term in and_terms(rule.sql):
-        m = _EITHER_FLAG.match(term)
-        if m and {m.group(1).lower(), m.group(3).lower()} == {"l", "r"} and m.group(2) == m.group(4):
-            return m.group(2)
+        t = rule_term(term)
+        if len(t) == 3 and t[0] == "or" and t[1].startswith("l.") and t[2] == "r." + t[1][2:] \
+                and t[1][2:].isidentifier():
+            return t[1][2:]
     return None
 
 

@@ -15,6 +15,7 @@ from bold_spark.linkage.sql import (
     BlockingRule,
     and_terms,
     gamma_expressions,
+    rule_term,
     tf_columns,
 )
 
@@ -137,34 +138,11 @@ def blocked_pairs(
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 
-def _balanced(text: str) -> bool:
-    """Every parenthesis in ``text`` closes, in order."""
-    depth = 0
-    for ch in text:
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _term(term: str) -> tuple[str, ...]:
-    """One ``and`` term in a form that does not depend on operand order: an equality's two sides
-    sorted, a parenthesised ``or`` of such terms with its operands sorted
-    (``(l.x or r.x)`` and ``(r.x or l.x)`` are one term); anything else as written."""
-    term = term.strip()
-    if term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
-        parts = re.split(r"\s+or\s+", term[1:-1], flags=re.IGNORECASE)
-        if len(parts) > 1 and all(_balanced(p) for p in parts):
-            return ("or", *sorted("|".join(_term(p)) for p in parts))
-    sides = term.split(" = ")
-    return tuple(sorted(x.strip() for x in sides)) if len(sides) == 2 else (term,)
-
-
 def _conjuncts(sql: str) -> set[tuple[str, ...]]:
-    """The top-level ``and`` terms of ``sql`` (:func:`_term`; a split inside parentheses leaves
-    unbalanced terms, kept as written: that only makes :func:`symmetric_rule` more
-    conservative)."""
-    return {_term(term) for term in and_terms(sql)}
+    """The top-level ``and`` terms of ``sql``, each as :func:`~bold_spark.linkage.sql.rule_term`
+    gives it (a split inside parentheses leaves unbalanced terms, kept as written: that only
+    makes :func:`symmetric_rule` more conservative)."""
+    return {rule_term(term) for term in and_terms(sql)}
 
 
 def symmetric_rule(sql: str) -> bool:

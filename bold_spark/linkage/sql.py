@@ -74,6 +74,29 @@ def and_terms(rule_sql: str) -> list[str]:
     return [t.strip() for t in re.split(r"\s+and\s+", rule_sql.strip(), flags=re.IGNORECASE)]
 
 
+def _balanced(text: str) -> bool:
+    """Every parenthesis in ``text`` closes, in order."""
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def rule_term(term: str) -> tuple[str, ...]:
+    """One ``and`` term in a form that does not depend on operand order: an equality's two sides
+    sorted, a parenthesised ``or`` of such terms with its operands sorted
+    (``(l.x or r.x)`` and ``(r.x or l.x)`` are one term); anything else as written."""
+    term = term.strip()
+    if term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
+        parts = re.split(r"\s+or\s+", term[1:-1], flags=re.IGNORECASE)
+        if len(parts) > 1 and all(_balanced(p) for p in parts):
+            return ("or", *sorted("|".join(rule_term(p)) for p in parts))
+    sides = term.split(" = ")
+    return tuple(sorted(x.strip() for x in sides)) if len(sides) == 2 else (term,)
+
+
 def columns_in_rule(rule_sql: str) -> list[str]:
     """Columns a rule reads through the ``l.`` and ``r.`` aliases, in order, once each."""
     return list(dict.fromkeys(_L_R_COL.findall(rule_sql)))

@@ -64,7 +64,7 @@ def test_pair_count_formula_matches_generated_pairs_for_every_scope(spark, scope
 @pytest.mark.parametrize("rule, symmetric", [
     ("l.surname = r.surname", True),
     ("l.dob = r.dob and least(l.first_name, l.surname) = least(r.first_name, r.surname)", True),
-    # an `or` of one-sided terms that swap into each other (the rich model's 1 January rule)
+    # an `or` of one-sided terms that swap into each other (a 1 January rule, tried on the rich model)
     ("l.surname = r.surname and l.dob_year = r.dob_year and (l.dob_is_placeholder or r.dob_is_placeholder)", True),
     ("l.surname = r.surname and (l.a = r.b or l.b = r.a)", True),
     ("l.surname = r.surname and l.dob > '1985'", False),
