@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 "records_withdrawn": m.get("records_withdrawn"), "edges": res.run.table_rows.get("edges"),
                 "records": res.run.table_rows.get("records"),
                 "identify_decided": m.get("identify_decided"),
+                "recluster_region_records": m.get("recluster_region_records"),
                 "id_churn": {lv: m.get(f"id_churn_{lv}") for lv in LEVELS}}
         out["stages"][name] = info
         print(f"{name}: {wall:.1f}s {json.dumps(info)}", flush=True)
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     timed_run("week1_full", week1, work / "out_incremental", incremental=False)
     shutil.copytree(work / "out_incremental", work / "out_full")
     shutil.copytree(work / "out_incremental", work / "out_dv")
+    shutil.copytree(work / "out_incremental", work / "out_week1")  # untouched: for replays of week 2
     run_generate(spark, SyntheticSpec(people=round(args.people * (1 + NEW_PEOPLE)), seed=args.seed),
                  str(week2), withdraw=WITHDRAWN)
     out["changed_rows"] = change_rows(week2, CHANGED)

@@ -34,10 +34,11 @@ from bold_spark.io.delta import (
     write_table,
     writer_for,
 )
+from bold_spark.io.joins import BROADCAST_KEYS_MAX_ROWS
 from bold_spark.linkage.analysis import analysis_schema, analysis_table
 from bold_spark.linkage.blocking import check_blocking, check_model_sql
 from bold_spark.linkage.clustering import cluster_records
-from bold_spark.linkage.identify import id_churn, identify
+from bold_spark.linkage.identify import carried_events, id_churn, identify
 from bold_spark.linkage.incremental import (
     apply_changes,
     carry_first_seen,
@@ -52,6 +53,15 @@ from bold_spark.linkage.incremental import (
 )
 from bold_spark.linkage.model import load_model, save_model
 from bold_spark.linkage.pairs import group_records
+from bold_spark.linkage.region import (
+    SETTINGS_COLUMN,
+    carried_rows,
+    cluster_settings,
+    inside,
+    inside_edges,
+    region_keys,
+    seed_keys,
+)
 from bold_spark.linkage.rekey import rekeyed
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.scoring import predict_edges, rescore_edges, weight_without_tf
@@ -108,6 +118,10 @@ class _Rotation:
 
 #: Runs rotating the key (``bold run --rotate-key``), by run id.
 _ROTATIONS: dict[str, _Rotation] = {}
+#: Incremental runs whose every link group kept the published edges: the records whose edges
+#: were dropped or scored again (new, changed, moved, withdrawn), by run id, in memory only
+#: (a stage run on its own, ``bold cluster``, clusters everything).
+_TOUCHED: dict[str, DataFrame] = {}
 
 
 def _base(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> PublishedSet | None:
@@ -461,6 +475,7 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
     if delta and dv and not in_place:
         logger.warning("incremental.deletion_vectors needs the native Delta writer: rewriting edges")
     parts, counts = [], {}
+    touched: list[DataFrame] = []  # each kept link group's focus: for the cluster stage
     gone, dropped = [], []  # in place: (record_key, link_group) whose edges go; conditions on edges
     thresholds = [cfg.thresholds.high, cfg.thresholds.medium, cfg.thresholds.low]
     for g in cfg.link_groups:
@@ -480,6 +495,7 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             moved = tf_moved(grp, prev_records.where(in_group), tf_columns(settings),
                              cfg.incremental.tf_tolerance)
             focus = upserted.unionByName(moved).localCheckpoint(eager=True)
+            touched.append(focus)
             kept = surviving_edges(prev_edges.where(F.col("link_group") == g.name), focus.unionByName(withdrawn))
             fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus,
                                   group_recs=grp)
@@ -512,6 +528,11 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
         counts[g.name] = sum(c.comparisons for c in rule_counts)
         parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id))
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
+    if delta and len(touched) == len(cfg.link_groups) and set(published_models) <= {
+            g.name for g in cfg.link_groups}:
+        # every link group kept its edges: the cluster stage re-clusters only what they reach
+        _TOUCHED[run.run_id] = reduce(lambda a, b: a.unionByName(b), touched, withdrawn).distinct() \
+            .localCheckpoint(eager=True)
     if in_place:
         # link groups no longer configured lose their edges too, as in a rewrite
         dropped.append(~F.col("link_group").isin(*[g.name for g in cfg.link_groups]))
@@ -530,9 +551,41 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
     return counts
 
 
+def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, edges: DataFrame,
+                      previous: DataFrame | None, settings: str, lowest: float) -> DataFrame | None:
+    """The record keys an incremental run clusters again (:mod:`bold_spark.linkage.region`),
+    materialised; None to cluster every record: not an incremental run whose link groups all
+    kept their edges, published clusters older than ``component_key`` or made with other
+    thresholds or one-record-per-person sources, a key rotation, or a region too large to
+    broadcast."""
+    touched = _TOUCHED.get(run.run_id)
+    if touched is None or previous is None or _ROTATIONS.get(run.run_id) is not None:
+        return None
+    if not {"component_key", SETTINGS_COLUMN} <= set(previous.columns):
+        logger.info("the published clusters have no component_key: clustering every record")
+        return None
+    made_with = previous.select(SETTINGS_COLUMN).limit(1).collect()
+    if made_with and made_with[0][0] != settings:
+        logger.info("the published clusters were made with other thresholds or one-record-per-person "
+                    "sources: clustering every record")
+        return None
+    if touched.count() > BROADCAST_KEYS_MAX_ROWS:
+        return None
+    seeds = seed_keys(touched, edges, run.run_id, lowest).localCheckpoint(eager=True)
+    region = region_keys(previous, seeds).localCheckpoint(eager=True)
+    n, total = region.count(), _base(spark, cfg, run).rows.get("clusters", 0)
+    if n > BROADCAST_KEYS_MAX_ROWS:
+        logger.info("the changes reach %d records' components: clustering every record", n)
+        return None
+    run.metrics["recluster_region_records"] = float(n)
+    logger.info("re-clustering the components the changes reach: %d records (%d seeds) of %d "
+                "published; the other clusters and their IDs are carried over", n, seeds.count(), total)
+    return region
+
+
 def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
     records = _read(spark, cfg, run, "records").select("record_key", "source")
-    edges = _read(spark, cfg, run, "edges")
+    scored = _read(spark, cfg, run, "edges")
     t = cfg.thresholds
     thresholds = {"high": t.high, "medium": t.medium, "low": t.low}
     single = frozenset(name for name, ds in cfg.dataset_configs().items()
@@ -544,12 +597,10 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     for g in cfg.link_groups if single else []:
         rank = F.when(F.col("link_group") == g.name,
                       weight_without_tf(load_model(g.model).splink_settings())).otherwise(rank)
-    edges = edges.select("record_key_l", "record_key_r", "source_l", "source_r", "match_probability",
-                         rank.alias("split_weight"))
-    clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
-                               one_record_per_person=single, stats=run.metrics,
-                               split_order="split_weight")
+    edges = scored.select("record_key_l", "record_key_r", "source_l", "source_r", "match_probability",
+                          rank.alias("split_weight"))
     levels = list(thresholds)
+    settings = cluster_settings(thresholds, single)
     current = _base(spark, cfg, run)
     previous = (read_table(spark, cfg.table_uri("clusters"), current.versions["clusters"])
                 if current and "clusters" in current.versions else None)
@@ -561,10 +612,25 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
             *[c for c in previous.columns if c.startswith("cluster_key_")])
         logger.info("key rotation: the previous clusters are read through the crosswalk of record "
                     "keys, so person IDs carry over")
+    region = _recluster_region(spark, cfg, run, scored, previous, settings, min(thresholds.values()))
+    carried = None
+    if region is not None:
+        records, edges = inside(records, region), inside_edges(edges, region)
+    clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
+                               one_record_per_person=single, stats=run.metrics,
+                               split_order="split_weight").withColumn(SETTINGS_COLUMN, F.lit(settings))
     with stage("identify", run.stage_seconds):
-        ids = identify(clusters, previous, levels, run.run_id)
-        _write(spark, cfg, run, "clusters", ids.stable)
-        _append(spark, cfg, run, "person_events", ids.events)
+        if region is not None:
+            ids = identify(clusters, inside(previous, region), levels, run.run_id,
+                           previous_rows=current.rows["clusters"])
+            carried = carried_rows(previous, region, clusters.columns, run.run_id)
+            stable = ids.stable.unionByName(carried)
+            events = ids.events.unionByName(carried_events(carried, levels, run.run_id))
+        else:
+            ids = identify(clusters, previous, levels, run.run_id)
+            stable, events = ids.stable, ids.events
+        _write(spark, cfg, run, "clusters", stable)
+        _append(spark, cfg, run, "person_events", events)
         run.metrics["identify_decided"] = float(ids.touched)  # clusters + previous ids through the rules
         # this run's events only (the run id prunes the table's files by their statistics)
         counts = read_table(spark, cfg.table_uri("person_events"), run.table_versions["person_events"]) \
@@ -834,6 +900,7 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
             logger.info("removed %d data files no commit of this run references", removed)
     finally:
         _BASES.pop(run.run_id, None)
+        _TOUCHED.pop(run.run_id, None)
         rotation = _ROTATIONS.pop(run.run_id, None)
         if rotation is not None and rotation.crosswalk is not None:
             rotation.crosswalk.unpersist()

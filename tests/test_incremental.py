@@ -147,6 +147,12 @@ def test_incremental_run_reports_the_change_and_scores_fewer_pairs(spark, runs):
     assert "full_rescore_rich" not in m
     assert 0 < m["scored_pairs"] < 0.5 * full.run.metrics["scored_pairs"]
     assert m["kept_edges"] > 0
+    # only the components the changes reach were clustered again (bold_spark.linkage.region):
+    # the touched records at least, not every record; the full run clustered everything
+    touched = m["records_new"] + m["records_changed"]
+    assert touched <= m["recluster_region_records"] < inc.run.table_rows["records"]
+    assert "recluster_region_records" not in full.run.metrics
+    assert inc.run.table_rows["clusters"] == inc.run.table_rows["records"]
 
 
 def test_records_keep_first_seen_and_show_the_run_that_last_wrote_them(spark, runs):

@@ -108,9 +108,10 @@ def component_labels(
     one_record_per_person: frozenset[str] = frozenset(), split_order: str = "match_probability",
     stats: dict[str, float] | None = None,
 ) -> tuple[DataFrame, bool]:
-    """One row per record with an edge at the lowest threshold: ``node``, and per level
-    ``label_<level>`` (smallest record key of its component) and ``size_<level>`` (records in
-    the component), null where the record has no edge at that level. Solved on the driver when
+    """One row per record with an edge at the lowest threshold: ``node``, ``component`` (the
+    smallest record key of its component at the lowest threshold, before any split), and per
+    level ``label_<level>`` (smallest record key of its component) and ``size_<level>`` (records
+    in the component), null where the record has no edge at that level. Solved on the driver when
     the edges at the lowest threshold number at most ``driver_max_edges``, else in Spark.
 
     Returns the labels and whether the one-record-per-person split is applied to them: on the
@@ -136,7 +137,9 @@ def component_labels(
     if n is None or n > driver_max_edges:
         logger.info("connected components in Spark (%s edges at >= %s; driver limit %d)",
                     "?" if n is None else n, lowest, driver_max_edges)
-        return _wide(connected_components(threshold_edges(edges, thresholds)), thresholds), False
+        lowest_level = min(thresholds, key=thresholds.__getitem__)
+        wide = _wide(connected_components(threshold_edges(edges, thresholds)), thresholds)
+        return wide.withColumn("component", F.col(f"label_{lowest_level}")), False
     from bold_spark.linkage.components import component_labels as solve
 
     t0 = time.monotonic()
@@ -149,7 +152,8 @@ def component_labels(
             _log_split(exclusive, lv, split[f"split_clusters_{lv}"], split[f"split_parts_{lv}"])
         if stats is not None:
             stats.update(split)
-    schema = ", ".join(["node string", *[f"label_{lv} string, size_{lv} bigint" for lv in thresholds]])
+    schema = ", ".join(["node string", "component string",
+                        *[f"label_{lv} string, size_{lv} bigint" for lv in thresholds]])
     return edges.sparkSession.createDataFrame(labels if labels.num_rows else [], schema), True
 
 
@@ -305,7 +309,9 @@ def cluster_records(
     Returns one row per record: ``record_key``, ``source``, ``person_id`` (the medium level's),
     ``person_id_<level>``, ``cluster_size_<level>`` and ``cluster_key_<level>`` (the smallest
     record key of the cluster: bookkeeping that lets the next run see which clusters are
-    unchanged) for each level, and ``run_id``. These IDs are per run;
+    unchanged) for each level, ``component_key`` (the smallest record key of its connected
+    component at the lowest threshold, before the one-record-per-person split: the unit an
+    incremental run re-clusters, :mod:`bold_spark.linkage.region`), and ``run_id``. These IDs are per run;
     :mod:`bold_spark.linkage.identify` carries IDs over between runs.
     """
     exclusive = frozenset(one_record_per_person)
@@ -324,5 +330,6 @@ def cluster_records(
           for lv in thresholds],
         *[F.coalesce(F.col(f"label_{lv}"), F.col("record_key")).alias(f"cluster_key_{lv}")
           for lv in thresholds],
+        F.coalesce(F.col("component"), F.col("record_key")).alias("component_key"),
         F.lit(run_id).alias("run_id"),
     )

@@ -139,6 +139,8 @@ def component_labels(edges: pa.Table, thresholds: dict[str, float], split: str |
         weight = edges.column(split).combine_chunks().cast(pa.float64()).to_numpy(zero_copy_only=False)
 
     columns: dict[str, pa.Array] = {"node": sorted_keys}
+    lowest = min(thresholds.values())
+    component = None
     for level, threshold in thresholds.items():
         keep = prob >= threshold
         s, d = src[keep], dst[keep]
@@ -146,6 +148,8 @@ def component_labels(edges: pa.Table, thresholds: dict[str, float], split: str |
         linked = np.zeros(len(keys), dtype=bool)
         linked[s] = True
         linked[d] = True
+        if threshold == lowest and component is None:  # before the split
+            component = sorted_keys.take(pa.array(label, mask=~linked))
         if split is not None:
             label, n_split, n_parts = split_exclusive(label, linked, s, d, weight[keep], bits)
             if stats is not None:
@@ -153,4 +157,4 @@ def component_labels(edges: pa.Table, thresholds: dict[str, float], split: str |
         size = np.bincount(label[linked], minlength=len(keys))[label]
         columns[f"label_{level}"] = sorted_keys.take(pa.array(label, mask=~linked))
         columns[f"size_{level}"] = pa.array(size, pa.int64(), mask=~linked)
-    return pa.table(columns)
+    return pa.table({"node": columns.pop("node"), "component": component, **columns})

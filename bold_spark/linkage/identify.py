@@ -96,7 +96,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -322,6 +322,7 @@ def identify(
     run_id: str,
     *,
     rounds: int = 2,
+    previous_rows: int | None = None,
 ) -> Identified:
     """Replace provisional cluster labels with stable person IDs carried over from ``previous``.
 
@@ -334,6 +335,9 @@ def identify(
     :param levels: the thresholds, e.g. ``["high", "medium", "low"]``.
     :param run_id: this run's id; must start with ``YYYYMMDDThhmmssZ`` (new IDs carry the stamp).
     :param rounds: rounds of mutual-first-choice matching (module docstring); at least 1.
+    :param previous_rows: the rows of the whole previous table when ``previous`` is a part of
+        it closed under clusters (an incremental run's re-clustered region,
+        :mod:`bold_spark.linkage.region`): the churn's denominator. None: ``previous``'s count.
     :returns: :class:`Identified`: ``stable`` is ``clusters`` with the same columns, each
         ``person_id_<level>`` replaced by its stable ID and ``person_id`` (if present) by the
         medium-level one (the first level if there is no ``medium``); ``events`` holds this
@@ -365,7 +369,7 @@ def identify(
     if _keyed(clusters, levels) and not prev_levels:
         out = _first_run(clusters, levels, run_id)
     elif _keyed(clusters, levels) and previous is not None and prev_levels == levels and _keyed(previous, levels):
-        out = _carry_over(clusters, previous, levels, run_id, rounds)
+        out = _carry_over(clusters, previous, levels, run_id, rounds, previous_rows)
     else:
         out = _general(clusters, previous, levels, prev_levels, run_id, rounds)
     logger.info("person ids for run %s at %s: %s (%s path, %d clusters and previous ids through the "
@@ -420,7 +424,7 @@ def _per_level_events(frame: DataFrame, spec: dict[str, tuple[Column, Column, st
 
 
 def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str], run_id: str,
-                rounds: int) -> Identified:
+                rounds: int, previous_rows: int | None = None) -> Identified:
     """IDs carried over, with work proportional to the clusters that changed.
 
     A record is *unchanged* at a level when its cluster's smallest key and size are the same as
@@ -473,20 +477,36 @@ def _carry_over(clusters: DataFrame, previous: DataFrame, levels: Sequence[str],
         events, moved = None, {}
     ids = {lv: F.coalesce(F.col(f"_m_{lv}"), F.col(f"_oid_{lv}")) for lv in levels}
     # an untouched cluster is a previous one unchanged: previous_records = its size
-    kept = _per_level_events(joined, {
-        lv: ((F.col("record_key") == F.col(f"cluster_key_{lv}")) & F.col(f"_m_{lv}").isNull(),
-             F.col(f"_oid_{lv}"), "kept", F.col(f"cluster_size_{lv}").cast("bigint"))
-        for lv in levels}, run_id)
+    kept = _kept_events(joined, levels, run_id, "_oid_", lambda lv: F.col(f"_m_{lv}").isNull())
     events = kept if events is None else kept.unionByName(events)
     # ID churn without another pass over every record: an untouched cluster keeps its records'
     # IDs, so only touched records can have moved; the records in both runs are the previous
     # table's less the withdrawn ones, which are all touched (at every level alike)
     gone = max((g for _, g in moved.values()), default=0)
-    n = previous.count() - gone
+    n = (previous.count() if previous_rows is None else previous_rows) - gone
     churn = {lv: (moved.get(lv, (0, 0))[0] / n if n else 0.0) for lv in levels}
     logger.info("id churn over %d records in both runs: %s", n,
                 ", ".join(f"{lv} {moved.get(lv, (0, 0))[0]}" for lv in levels))
     return Identified(_replace_ids(clusters, joined, ids, levels), events, churn, "carry", touched)
+
+
+def _kept_events(frame: DataFrame, levels: Sequence[str], run_id: str, id_prefix: str,
+                 untouched: Callable[[str], Column]) -> DataFrame:
+    """A ``kept`` event per cluster of ``frame`` at each level where ``untouched(level)`` holds
+    on its smallest record's row (the cluster is a previous one unchanged; its ID in column
+    ``<id_prefix><level>``): ``records`` = ``previous_records`` = its size."""
+    return _per_level_events(frame, {
+        lv: ((F.col("record_key") == F.col(f"cluster_key_{lv}")) & untouched(lv),
+             F.col(f"{id_prefix}{lv}"), "kept", F.col(f"cluster_size_{lv}").cast("bigint"))
+        for lv in levels}, run_id)
+
+
+def carried_events(carried: DataFrame, levels: Sequence[str], run_id: str) -> DataFrame:
+    """``kept`` events for published clusters rows copied unchanged into this run (the rows
+    outside an incremental run's region, :mod:`bold_spark.linkage.region`: every cluster they
+    hold is whole and unchanged), one per cluster and level, as :func:`identify` writes for an
+    unchanged cluster."""
+    return _kept_events(carried, levels, run_id, "person_id_", lambda lv: F.lit(True))
 
 
 def _general(clusters: DataFrame, previous: DataFrame | None, levels: Sequence[str],

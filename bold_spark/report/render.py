@@ -295,6 +295,11 @@ def _results(d: ReportData) -> str:
     if any(f"split_clusters_{lv}" in metrics for lv in levels):
         out.append("<p>Sources declared one record per person: clusters that held two records of "
                    "one such source, split at their weakest links (docs/accuracy.md).</p>")
+        if "recluster_region_records" in metrics:
+            out.append(f"<p>This incremental run clustered again only the components its changes "
+                       f"reached ({count(metrics['recluster_region_records'])} records) and carried "
+                       "the other clusters over unchanged: these counts are of the part it "
+                       "clustered.</p>")
         out.append(table(["threshold", "clusters split", "clusters they became"],
                          [[lv, count(metrics.get(f"split_clusters_{lv}", 0)),
                            count(metrics.get(f"split_parts_{lv}", 0))] for lv in levels]))
