@@ -34,7 +34,7 @@ from bold_spark.io.delta import (
     write_table,
     writer_for,
 )
-from bold_spark.io.joins import BROADCAST_KEYS_MAX_ROWS
+from bold_spark.io.joins import BROADCAST_KEYS_MAX_ROWS, by_keys
 from bold_spark.linkage.analysis import analysis_schema, analysis_table
 from bold_spark.linkage.blocking import check_blocking, check_model_sql
 from bold_spark.linkage.clustering import cluster_records
@@ -57,8 +57,7 @@ from bold_spark.linkage.region import (
     SETTINGS_COLUMN,
     carried_rows,
     cluster_settings,
-    inside,
-    inside_edges,
+    region_edges,
     region_keys,
     seed_keys,
 )
@@ -75,6 +74,7 @@ from bold_spark.publish import (
     PublishedSet,
     acquire_lock,
     clean_orphans,
+    first_published,
     publish,
     published_key_fingerprint,
     published_set,
@@ -118,10 +118,24 @@ class _Rotation:
 
 #: Runs rotating the key (``bold run --rotate-key``), by run id.
 _ROTATIONS: dict[str, _Rotation] = {}
-#: Incremental runs whose every link group kept the published edges: the records whose edges
-#: were dropped or scored again (new, changed, moved, withdrawn), by run id, in memory only
-#: (a stage run on its own, ``bold cluster``, clusters everything).
-_TOUCHED: dict[str, DataFrame] = {}
+@dataclass
+class _Handoff:
+    """What an incremental run's stages hand on, in this run's memory only (a stage run on its
+    own computes it again, or does the whole work): ``withdrawn``, the keys of the published
+    records the ingest withdrew (for predict); ``touched``, when every link group kept its
+    published edges, the records whose edges predict dropped or scored again (new, changed,
+    moved, withdrawn: for the cluster stage, :mod:`bold_spark.linkage.region`)."""
+
+    withdrawn: DataFrame | None = None
+    touched: DataFrame | None = None
+
+
+#: By run id.
+_HANDOFFS: dict[str, _Handoff] = {}
+
+
+def _handoff(run: RunRecord) -> _Handoff:
+    return _HANDOFFS.setdefault(run.run_id, _Handoff())
 
 
 def _base(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> PublishedSet | None:
@@ -253,6 +267,7 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
     # of the unchanged: read but not standardised (their raw rows' fingerprints were published)
     run.metrics["records_not_standardised"] = float(carried.count()) if carried is not None else 0.0
     withdrawn = diff.where(F.col("status") == "withdrawn")
+    _handoff(run).withdrawn = withdrawn.select(RECORD_KEY).localCheckpoint(eager=True)
     held = 0
     if quarantined is not None and counts.get("withdrawn"):
         held = withdrawn.join(
@@ -462,8 +477,10 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
         # focus scoring (lazily, the withdrawn keys were a join of all records per read)
         upserted = records.where(F.col("run_id") == run.run_id).select(RECORD_KEY) \
             .localCheckpoint(eager=True)
-        withdrawn = prev_records.select(RECORD_KEY).join(records.select(RECORD_KEY), RECORD_KEY, "left_anti") \
-            .localCheckpoint(eager=True)
+        withdrawn = _handoff(run).withdrawn  # the ingest's diff, or (a stage run) by a join
+        if withdrawn is None:
+            withdrawn = prev_records.select(RECORD_KEY).join(records.select(RECORD_KEY), RECORD_KEY,
+                                                             "left_anti").localCheckpoint(eager=True)
         published_models = {r["link_group"]: sorted(r["v"]) for r in prev_edges.groupBy("link_group").agg(
             F.collect_set("model_version").alias("v")).collect()}
     elif incremental:
@@ -531,7 +548,7 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
     if delta and len(touched) == len(cfg.link_groups) and set(published_models) <= {
             g.name for g in cfg.link_groups}:
         # every link group kept its edges: the cluster stage re-clusters only what they reach
-        _TOUCHED[run.run_id] = reduce(lambda a, b: a.unionByName(b), touched, withdrawn).distinct() \
+        _handoff(run).touched = reduce(lambda a, b: a.unionByName(b), touched, withdrawn).distinct() \
             .localCheckpoint(eager=True)
     if in_place:
         # link groups no longer configured lose their edges too, as in a rewrite
@@ -555,14 +572,24 @@ def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, 
                       previous: DataFrame | None, settings: str, lowest: float) -> DataFrame | None:
     """The record keys an incremental run clusters again (:mod:`bold_spark.linkage.region`),
     materialised; None to cluster every record: not an incremental run whose link groups all
-    kept their edges, published clusters older than ``component_key`` or made with other
-    thresholds or one-record-per-person sources, a key rotation, or a region too large to
+    kept their edges, published clusters older than ``component_key``, made with other
+    thresholds or one-record-per-person sources, or published before the published records or
+    edges (:func:`bold_spark.publish.first_published`), a key rotation, or a region too large to
     broadcast."""
-    touched = _TOUCHED.get(run.run_id)
+    touched = _handoff(run).touched
     if touched is None or previous is None or _ROTATIONS.get(run.run_id) is not None:
         return None
     if not {"component_key", SETTINGS_COLUMN} <= set(previous.columns):
         logger.info("the published clusters have no component_key: clustering every record")
+        return None
+    base = _base(spark, cfg, run)
+    made = first_published(spark, cfg.output_root, {t: base.versions[t] for t in ("records", "edges", "clusters")
+                                                    if t in base.versions})
+    if max(made.get("records", 0), made.get("edges", 0)) > made.get("clusters", 0):
+        # e.g. `bold predict` run on its own after a retrain: the published clusters were made
+        # from other edges than those this run kept
+        logger.info("the published clusters are older than the published records or edges: "
+                    "clustering every record")
         return None
     made_with = previous.select(SETTINGS_COLUMN).limit(1).collect()
     if made_with and made_with[0][0] != settings:
@@ -573,7 +600,7 @@ def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, 
         return None
     seeds = seed_keys(touched, edges, run.run_id, lowest).localCheckpoint(eager=True)
     region = region_keys(previous, seeds).localCheckpoint(eager=True)
-    n, total = region.count(), _base(spark, cfg, run).rows.get("clusters", 0)
+    n, total = region.count(), base.rows.get("clusters", 0)
     if n > BROADCAST_KEYS_MAX_ROWS:
         logger.info("the changes reach %d records' components: clustering every record", n)
         return None
@@ -615,13 +642,17 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
     region = _recluster_region(spark, cfg, run, scored, previous, settings, min(thresholds.values()))
     carried = None
     if region is not None:
-        records, edges = inside(records, region), inside_edges(edges, region)
+        # the region's edges that can count (at the lowest threshold and above), materialised:
+        # read by the clustering's count and by its collection to the driver
+        lowest = F.col("match_probability") >= min(thresholds.values())
+        records = by_keys(records, region, "record_key")
+        edges = region_edges(edges.where(lowest), region).localCheckpoint(eager=True)
     clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
                                one_record_per_person=single, stats=run.metrics,
                                split_order="split_weight").withColumn(SETTINGS_COLUMN, F.lit(settings))
     with stage("identify", run.stage_seconds):
         if region is not None:
-            ids = identify(clusters, inside(previous, region), levels, run.run_id,
+            ids = identify(clusters, by_keys(previous, region, "record_key"), levels, run.run_id,
                            previous_rows=current.rows["clusters"])
             carried = carried_rows(previous, region, clusters.columns, run.run_id)
             stable = ids.stable.unionByName(carried)
@@ -900,7 +931,7 @@ def recorded_run(spark, cfg: PipelineConfig, name: str, key: SecretKey | None, b
             logger.info("removed %d data files no commit of this run references", removed)
     finally:
         _BASES.pop(run.run_id, None)
-        _TOUCHED.pop(run.run_id, None)
+        _HANDOFFS.pop(run.run_id, None)
         rotation = _ROTATIONS.pop(run.run_id, None)
         if rotation is not None and rotation.crosswalk is not None:
             rotation.crosswalk.unpersist()

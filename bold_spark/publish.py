@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -127,6 +128,20 @@ def previous_run(spark: SparkSession, output_root: str, pset: PublishedSet) -> s
     row = pub.where((F.col("seq") < pset.seq) & (F.col("run_id") != pset.run_id)).agg(
         F.max_by("run_id", "seq").alias("r")).first()
     return row["r"] if row else None
+
+
+def first_published(spark: SparkSession, output_root: str, versions: dict[str, int]) -> dict[str, int]:
+    """For each ``table -> version``, the ``seq`` of the first publish naming that version (the
+    publish of the run that wrote it, or of a later one that republished it, as ``bold vacuum``
+    does after purging deletion vectors); tables never published with that version are left
+    out. One small Spark job over ``published``."""
+    if not versions:
+        return {}
+    pub = read_table(spark, table_uri(output_root, PUBLISHED))
+    cond = reduce(lambda a, b: a | b, [(F.col("table_name") == t) & (F.col("version") == v)
+                                       for t, v in versions.items()])
+    rows = pub.where(cond).groupBy("table_name").agg(F.min("seq").alias("seq")).collect()
+    return {r["table_name"]: int(r["seq"]) for r in rows}
 
 
 def read_published(spark: SparkSession, output_root: str, run_id: str | None = None) -> dict[str, DataFrame]:

@@ -382,3 +382,17 @@ def test_the_quarantine_audit_names_only_its_own_sources_reasons():
     out = _quarantine_problems(counts, metrics, 0.05)
     assert out == [out[0]] and out[0].startswith(
         "source prison: 20 of its 100 rows (20.0%) were quarantined (unparseable_dob 20; limit")
+
+
+def test_first_published_names_the_publish_that_made_each_version(spark, tmp_path):
+    """``first_published``: the seq of the first publish naming each table's version, so a
+    run can tell that the published clusters are older than the published edges."""
+    from bold_spark.publish import first_published, publish
+
+    root = str(tmp_path / "out")
+    publish(spark, root, "r1", "t:run", {"records": 0, "edges": 0, "clusters": 0}, {}, ["run"])
+    publish(spark, root, "r2", "t:predict", {"edges": 1}, {}, ["predict"])
+    publish(spark, root, "r3", "t:vacuum", {"records": 1}, {}, ["vacuum"])
+    assert first_published(spark, root, {"records": 1, "edges": 1, "clusters": 0}) == {
+        "records": 3, "edges": 2, "clusters": 1}
+    assert first_published(spark, root, {"edges": 7}) == {}

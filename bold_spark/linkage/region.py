@@ -22,7 +22,10 @@ is every record of the published components that hold a seed, plus the seeds. Th
   (by the same argument from the other side), so clustering it alone, and carrying its person
   IDs over from its own published rows, sees every record and edge of what it decides.
 
-So clustering the region and copying the other published rows gives exactly the clusters of a
+This holds when the published clusters were made from the published edges and records (the
+pipeline checks that the clusters were published no earlier than either, and that they were made
+with the same thresholds and one-record-per-person sources: :data:`SETTINGS_COLUMN`). So
+clustering the region and copying the other published rows gives exactly the clusters of a
 full re-run (tests/linkage/test_region.py, and test_incremental's comparisons with full re-runs).
 The work is proportional to the region: the components the week's changes reach.
 """
@@ -36,6 +39,7 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.io.joins import by_keys
 from bold_spark.linkage.sql import RECORD_KEY
 
 logger = logging.getLogger(__name__)
@@ -78,25 +82,15 @@ def region_keys(previous: DataFrame, seeds: DataFrame) -> DataFrame:
     return members.unionByName(seeds.select(RECORD_KEY)).distinct()
 
 
-def outside(frame: DataFrame, region: DataFrame) -> DataFrame:
-    """The rows of ``frame`` whose ``record_key`` is not in ``region`` (broadcast)."""
-    return frame.join(F.broadcast(region.select(RECORD_KEY)), RECORD_KEY, "left_anti")
-
-
-def inside(frame: DataFrame, region: DataFrame) -> DataFrame:
-    """The rows of ``frame`` whose ``record_key`` is in ``region`` (broadcast)."""
-    return frame.join(F.broadcast(region.select(RECORD_KEY)), RECORD_KEY, "left_semi")
-
-
-def inside_edges(edges: DataFrame, region: DataFrame) -> DataFrame:
-    """The edges whose left record is in ``region`` (broadcast): the region is a union of
-    components, so their right record is in it too, at the lowest threshold and above."""
-    return edges.join(F.broadcast(region.select(F.col(RECORD_KEY).alias("record_key_l"))),
-                      "record_key_l", "left_semi")
+def region_edges(edges: DataFrame, region: DataFrame) -> DataFrame:
+    """The edges whose left record is in ``region``: the region is a union of components, so at
+    the lowest threshold and above their right record is in it too."""
+    return by_keys(edges, region.select(F.col(RECORD_KEY).alias("record_key_l")), "record_key_l")
 
 
 def carried_rows(previous: DataFrame, region: DataFrame, columns: list[str], run_id: str) -> DataFrame:
-    """The published clusters rows outside ``region``, unchanged but for ``run_id`` (this run's,
-    as a full re-run would write), in ``columns``' order."""
-    return outside(previous, region).select(
+    """The published clusters rows outside ``region`` (broadcast: the caller keeps it small),
+    unchanged but for ``run_id`` (this run's, as a full re-run would write), in ``columns``'
+    order."""
+    return previous.join(F.broadcast(region.select(RECORD_KEY)), RECORD_KEY, "left_anti").select(
         *[F.lit(run_id).alias(c) if c == "run_id" else F.col(c) for c in columns])
