@@ -118,6 +118,8 @@ class _Rotation:
 
 #: Runs rotating the key (``bold run --rotate-key``), by run id.
 _ROTATIONS: dict[str, _Rotation] = {}
+
+
 @dataclass
 class _Handoff:
     """What an incremental run's stages hand on, in this run's memory only (a stage run on its
@@ -597,6 +599,7 @@ def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, 
                     "sources: clustering every record")
         return None
     if touched.count() > BROADCAST_KEYS_MAX_ROWS:
+        logger.info("more than %d records changed: clustering every record", BROADCAST_KEYS_MAX_ROWS)
         return None
     seeds = seed_keys(touched, edges, run.run_id, lowest).localCheckpoint(eager=True)
     region = region_keys(previous, seeds).localCheckpoint(eager=True)
@@ -640,7 +643,6 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         logger.info("key rotation: the previous clusters are read through the crosswalk of record "
                     "keys, so person IDs carry over")
     region = _recluster_region(spark, cfg, run, scored, previous, settings, min(thresholds.values()))
-    carried = None
     if region is not None:
         # the region's edges that can count (at the lowest threshold and above), materialised:
         # read by the clustering's count and by its collection to the driver
