@@ -268,8 +268,9 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
         run.metrics[f"records_{status}"] = float(counts.get(status, 0))
     # of the unchanged: read but not standardised (their raw rows' fingerprints were published)
     run.metrics["records_not_standardised"] = float(carried.count()) if carried is not None else 0.0
-    withdrawn = diff.where(F.col("status") == "withdrawn")
-    _handoff(run).withdrawn = withdrawn.select(RECORD_KEY).localCheckpoint(eager=True)
+    # the withdrawn keys, materialised: read by the counts below and by the incremental predict
+    withdrawn = diff.where(F.col("status") == "withdrawn").select(RECORD_KEY).localCheckpoint(eager=True)
+    _handoff(run).withdrawn = withdrawn
     held = 0
     if quarantined is not None and counts.get("withdrawn"):
         held = withdrawn.join(
@@ -642,13 +643,14 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
             *[c for c in previous.columns if c.startswith("cluster_key_")])
         logger.info("key rotation: the previous clusters are read through the crosswalk of record "
                     "keys, so person IDs carry over")
-    region = _recluster_region(spark, cfg, run, scored, previous, settings, min(thresholds.values()))
+    lowest = min(thresholds.values())
+    region = _recluster_region(spark, cfg, run, scored, previous, settings, lowest)
     if region is not None:
         # the region's edges that can count (at the lowest threshold and above), materialised:
         # read by the clustering's count and by its collection to the driver
-        lowest = F.col("match_probability") >= min(thresholds.values())
         records = by_keys(records, region, "record_key")
-        edges = region_edges(edges.where(lowest), region).localCheckpoint(eager=True)
+        edges = region_edges(edges.where(F.col("match_probability") >= lowest), region) \
+            .localCheckpoint(eager=True)
     clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
                                one_record_per_person=single, stats=run.metrics,
                                split_order="split_weight").withColumn(SETTINGS_COLUMN, F.lit(settings))
