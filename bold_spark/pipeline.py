@@ -191,9 +191,11 @@ def _reset_to_published(spark: SparkSession, cfg: PipelineConfig, run: RunRecord
 
 
 #: Changed and withdrawn records' (record_key, link_group) pairs up to which their edges are
-#: deleted by IN lists in one DELETE (about 100 bytes each in the plan sent with every task);
-#: above it, by two key MERGEs.
-DELETE_IN_LIST_MAX_KEYS = 100_000
+#: deleted by IN lists in one DELETE; above it, by two key MERGEs. Planning a Delta scan with
+#: long IN lists costs the driver more than linearly: on the 7.9M edges of the incremental
+#: benchmark (2026-12-05, deletion vectors, one JVM, two repetitions) 4,000 pairs took 8-12 s,
+#: 42,000 pairs 55-60 s (43 s of it planning), and two key MERGEs of the same 21,000 keys 23-32 s.
+DELETE_IN_LIST_MAX_KEYS = 5_000
 
 
 def _change_in_place(spark, cfg: PipelineConfig, run: RunRecord, table: str, gone: list[DataFrame],

@@ -197,8 +197,8 @@ def edges_of(keys: list[tuple[str, str]]) -> Column:
     """A condition true for the edges of these (record_key, link_group) pairs: per link group,
     ``record_key_l`` or ``record_key_r`` in that group's keys (IN lists, hashed by Spark). Lets
     one DELETE drop the edges of changed and withdrawn records with any other condition, where
-    a key join needs one MERGE per side (measured on 7.8M edges and 41,668 keys: 40-45 s
-    against 56-73 s)."""
+    a key join needs one MERGE per side. Only for a few thousand keys: planning long IN lists
+    against a Delta scan grows faster than the lists (see ``pipeline.DELETE_IN_LIST_MAX_KEYS``)."""
     by_group: dict[str, list[str]] = {}
     for k, g in keys:
         by_group.setdefault(g, []).append(k)
