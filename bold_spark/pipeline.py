@@ -40,11 +40,11 @@ from bold_spark.linkage.blocking import check_blocking, check_model_sql
 from bold_spark.linkage.clustering import cluster_records
 from bold_spark.linkage.identify import carried_events, id_churn, identify
 from bold_spark.linkage.incremental import (
-    apply_changes,
     carry_first_seen,
     diff_records,
     drift_bound,
     edges_of,
+    kept_by_changes,
     merge_source,
     near_thresholds,
     surviving_edges,
@@ -325,8 +325,9 @@ def check_deliveries(cfg: PipelineConfig, incremental: bool) -> None:
 
 
 def _with_changes(run: RunRecord, records: DataFrame, ingested, previous: DataFrame) -> DataFrame:
-    """The current records with the change-file sources' changes applied to their published
-    records (:func:`apply_changes`); counts of applied rows in the run metrics."""
+    """The keys of the change-file sources' published records that their changes leave as they
+    are (:func:`kept_by_changes`: carried over, not read again or diffed); counts of applied
+    rows in the run metrics."""
     sources = list(ingested.change_sources)
     published_cols = set(previous.columns) - {"first_seen_run_id"}
     if published_cols != set(records.columns):
@@ -339,7 +340,7 @@ def _with_changes(run: RunRecord, records: DataFrame, ingested, previous: DataFr
         run.metrics[f"change_rows_{k}"] = float(sum(ingested.counts[s][k] for s in sources))
     logger.info("change files of %s: %d added, %d updated, %d deleted", ", ".join(sources),
                 *(run.metrics[f"change_rows_{k}"] for k in ("added", "updated", "deleted")))
-    return apply_changes(records, ingested.deletes, previous, sources)
+    return kept_by_changes(records, ingested.deletes, previous, sources)
 
 
 # ---------------------------------------------------------------- stages
@@ -382,15 +383,16 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
         for name, reasons in ingested.reason_counts.items():  # codes only: the audit names them
             for code, n in reasons.items():
                 run.metrics[_reason_metric(name, code)] = float(n)
-        if changes:
-            records = _with_changes(run, records, ingested, previous)
+        carried = ingested.unchanged
+        if changes:  # change-file sources' untouched published records: carried, as unchanged
+            kept = _with_changes(run, records, ingested, previous)
+            carried = kept if carried is None else carried.unionByName(kept)
         # A MERGE keeps an updated row's first_seen_run_id and inserts only new records, so the
         # rows it reads are stamped with this run's id: no join with the published records.
         stamped = carry_first_seen(records, None, run.run_id)
         same_schema = previous is not None and sorted(previous.columns) == sorted(stamped.columns)
         if incremental and same_schema:
-            _merge_records(spark, cfg, run, stamped, previous, ingested.unchanged,
-                           ingested.quarantine)
+            _merge_records(spark, cfg, run, stamped, previous, carried, ingested.quarantine)
         else:
             if ingested.unchanged is not None and not ingested.unchanged.isEmpty():
                 # e.g. a source dropped from the config, whose own analysis columns go with it

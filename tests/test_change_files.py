@@ -18,7 +18,7 @@ from bold_spark.config.pipeline import load_pipeline_config
 from bold_spark.exceptions import ConfigError, InputError, StageError
 from bold_spark.ingest.ingest import ingest_sources
 from bold_spark.io.sources import SourceColumnsError
-from bold_spark.linkage.incremental import apply_changes
+from bold_spark.linkage.incremental import diff_records, kept_by_changes
 from bold_spark.pipeline import run_ingest, run_pipeline
 from bold_spark.publish import published_set
 from bold_spark.standardise.person import record_key
@@ -179,7 +179,9 @@ def test_change_file_errors(spark, tmp_path, secret_key):
 # ------------------------------------------------------------------ applying the changes
 
 
-def test_apply_changes(spark):
+def test_kept_by_changes(spark):
+    """The change-file source's published records that no update or add replaces and no delete
+    removes are carried (a2 only); a full source's records are never among them."""
     schema = "record_key string, source string, surname string, run_id string"
     pub = spark.createDataFrame([
         ("a1", "a", "OLD", "r1", "r1"), ("a2", "a", "KEPT", "r1", "r1"), ("a3", "a", "GONE", "r1", "r1"),
@@ -189,11 +191,17 @@ def test_apply_changes(spark):
     records = spark.createDataFrame([("a1", "a", "NEW", "r2"), ("a4", "a", "ADDED", "r2"),
                                      ("b2", "b", "B2", "r2")], schema)
     deletes = spark.createDataFrame([("a3", "a")], "record_key string, source string")
-    out = apply_changes(records, deletes, pub, ["a"])
-    assert out.columns == records.columns
-    got = {(r["record_key"], r["surname"], r["run_id"]) for r in out.collect()}
-    assert got == {("a1", "NEW", "r2"), ("a2", "KEPT", "r1"), ("a4", "ADDED", "r2"), ("b2", "B2", "r2")}
-    assert apply_changes(records, None, pub, []) is records
+    kept = kept_by_changes(records, deletes, pub, ["a"])
+    assert kept.columns == ["record_key"]
+    assert {r["record_key"] for r in kept.collect()} == {"a2"}
+    # without the deletes, a3 is kept too
+    assert {r["record_key"] for r in kept_by_changes(records, None, pub, ["a"]).collect()} == {"a2", "a3"}
+    assert kept_by_changes(records, None, pub, []) is None
+    # the diff then sees a1 changed, a4 new, a2 unchanged (carried) and a3 withdrawn
+    diff = diff_records(records.where(F.col("source") == "a"), pub.where(F.col("source") == "a")
+                        .drop("first_seen_run_id"), kept)
+    assert {(r["record_key"], r["status"]) for r in diff.collect()} == {
+        ("a1", "changed"), ("a2", "unchanged"), ("a3", "withdrawn"), ("a4", "new")}
 
 
 # ------------------------------------------------------------------ runs that refuse a change file

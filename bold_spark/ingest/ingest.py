@@ -64,10 +64,11 @@ class IngestedSources:
 
     A change-file source (``delivery: change_file``) contributes only its accepted add and update
     rows to ``records``; its accepted delete rows are in ``deletes`` (``record_key``,
-    ``source``), and :func:`bold_spark.linkage.incremental.apply_changes` makes its current
-    records. Its counts then hold rows_in = accepted + deleted + quarantined, with ``added``,
-    ``updated`` and ``deleted`` (accepted rows by operation), ``published`` (its records before
-    the run) and ``records`` (after: published - deleted + added).
+    ``source``); its other published records are carried over as they are
+    (:func:`bold_spark.linkage.incremental.kept_by_changes`). Its counts then hold rows_in =
+    accepted + deleted + quarantined, with ``added``, ``updated`` and ``deleted`` (accepted rows
+    by operation), ``published`` (its records before the run) and ``records`` (after: published -
+    deleted + added).
 
     ``unchanged`` (given published fingerprints): ``record_key`` of the accepted rows of full
     sources whose raw-row fingerprint is published for the same key; they are not standardised

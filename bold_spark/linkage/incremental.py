@@ -9,8 +9,10 @@ Compared with the published records, each current record is *new*, *changed* or 
 and each published record absent from the extract is *withdrawn*.
 
 A source that delivers a change file (``delivery: change_file``) has no whole extract to
-compare: its current records are made by :func:`apply_changes` (the published records, minus
-deletes, updates replacing rows, plus adds), and are then diffed like any other source's.
+compare: its current records are its published records, minus deletes, updates replacing rows,
+plus adds. Only the adds and updates are read and diffed; its other published records
+(:func:`kept_by_changes`) are carried over unread, as a full source's rows whose fingerprints
+match are.
 
 Edges are then kept unless they touch a changed or withdrawn record, or a record whose
 term-frequency-adjusted values moved by more than ``tf_tolerance`` (relative): the weight of a
@@ -79,8 +81,9 @@ def diff_records(current: DataFrame, previous: DataFrame, carried: DataFrame | N
     columns they share, so a column added to the schema alone changes nothing.
 
     ``carried``: keys (``record_key``) of published records known unchanged without being in
-    ``current`` (their raw rows' fingerprints matched, so they were not standardised): they
-    are ``unchanged``, not ``withdrawn``."""
+    ``current`` (their raw rows' fingerprints matched, so they were not standardised, or a
+    change file left them as they are: :func:`kept_by_changes`): they are ``unchanged``, not
+    ``withdrawn``."""
     shared = [c for c in current.columns if c in previous.columns]
     if carried is not None:
         # only the published records not carried are hashed: their keys first (one narrow
@@ -101,25 +104,21 @@ def diff_records(current: DataFrame, previous: DataFrame, carried: DataFrame | N
     return diff.unionByName(carried.select(RECORD_KEY, F.lit("unchanged").alias("status")))
 
 
-def apply_changes(records: DataFrame, deletes: DataFrame | None, published: DataFrame,
-                  sources: list[str] | tuple[str, ...]) -> DataFrame:
-    """The current records of every source: ``records`` (full sources' records, and the change
-    files' accepted add and update rows, as ingested) plus the published records of the
-    change-file ``sources`` that no update replaces and no delete (``deletes``: ``record_key``)
-    removes. Kept rows keep their published values (``run_id``, ``snapshot_date``...), cast to
-    ``records``' types where they differ beyond nullability; columns only ``published`` has
-    (``first_seen_run_id``) are dropped."""
+def kept_by_changes(records: DataFrame, deletes: DataFrame | None, published: DataFrame,
+                    sources: list[str] | tuple[str, ...]) -> DataFrame | None:
+    """``record_key`` of the change-file ``sources``' published records that no accepted add or
+    update in ``records`` (as ingested) replaces and no delete (``deletes``: ``record_key``)
+    removes: unchanged, so carried over without being read or diffed (as :func:`diff_records`'
+    ``carried``). None without change-file sources. The current records of such a source are
+    these plus its rows in ``records``: the published ones, minus the deletes, with the updates
+    replacing rows, plus the adds."""
     if not sources:
-        return records
+        return None
     replaced = records.where(F.col("source").isin(*sources)).select(RECORD_KEY)
     if deletes is not None:
         replaced = replaced.unionByName(deletes.select(RECORD_KEY))
-    kept = published.where(F.col("source").isin(*sources)).join(replaced, RECORD_KEY, "left_anti")
-    types = {f.name: f.dataType for f in kept.schema.fields}
-    kept = kept.select(*[
-        F.col(f.name) if types[f.name].simpleString() == f.dataType.simpleString()  # nullability aside
-        else F.col(f.name).cast(f.dataType).alias(f.name) for f in records.schema.fields])
-    return records.unionByName(kept)
+    return published.where(F.col("source").isin(*sources)).select(RECORD_KEY) \
+        .join(replaced, RECORD_KEY, "left_anti")
 
 
 def withdrawn_by_source(previous: DataFrame, *, current: DataFrame | None = None,
