@@ -255,7 +255,9 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
                    quarantined: DataFrame | None = None) -> None:
     """Incremental ingest: MERGE the new, changed and withdrawn records into the published
     records (one commit; Delta rewrites the files holding a changed or withdrawn row). ``carried``: keys of published
-    records whose raw rows were unchanged (not standardised, not in ``records``).
+    records known unchanged without being read: full sources' rows whose raw-row fingerprints
+    were published, and change-file sources' records their file leaves alone (not standardised,
+    not in ``records``).
     ``quarantined``: record keys of this run's quarantined rows; a withdrawn record among them
     is in the extract, but its row was quarantined (counted apart: ``records_withdrawn_quarantined``)."""
     # Materialised (local checkpoints): the standardised records, read by the diff and by the
@@ -263,12 +265,15 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
     # row); the diff (two narrow columns per record), read for the counts and the MERGE source;
     # and the MERGE source (only the changes), read twice by Delta's MERGE (lazily: 146 s of
     # MERGE at 1.25M records).
+    # ``carried`` too: read twice by the diff and once by its count (lazily, a change file's
+    # kept keys were an anti-join over the published records per read).
     records = records.localCheckpoint(eager=True)
+    carried = carried.localCheckpoint(eager=True) if carried is not None else None
     diff = diff_records(records, previous, carried).localCheckpoint(eager=True)
     counts = {r["status"]: int(r["count"]) for r in diff.groupBy("status").count().collect()}
     for status in ("new", "changed", "unchanged", "withdrawn"):
         run.metrics[f"records_{status}"] = float(counts.get(status, 0))
-    # of the unchanged: read but not standardised (their raw rows' fingerprints were published)
+    # of the unchanged: not standardised (raw rows as published, or not in a change file)
     run.metrics["records_not_standardised"] = float(carried.count()) if carried is not None else 0.0
     # the withdrawn keys, materialised: read by the counts below and by the incremental predict
     withdrawn = diff.where(F.col("status") == "withdrawn").select(RECORD_KEY).localCheckpoint(eager=True)
@@ -282,7 +287,7 @@ def _merge_records(spark, cfg: PipelineConfig, run: RunRecord, records: DataFram
     _note_withdrawals(run, withdrawn_by_source(previous, gone=withdrawn))
     logger.info("incremental: %d new, %d changed, %d withdrawn (%d of them still in their extract, "
                 "but the row was quarantined this run), %d unchanged records (%d of them not "
-                "standardised: raw rows as published)",
+                "standardised: raw rows as published, or not in a change file)",
                 *(counts.get(s, 0) for s in ("new", "changed", "withdrawn")), held,
                 counts.get("unchanged", 0), run.metrics["records_not_standardised"])
     _reset_to_published(spark, cfg, run, "records")
