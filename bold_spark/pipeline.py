@@ -36,7 +36,7 @@ from bold_spark.io.delta import (
 )
 from bold_spark.io.joins import BROADCAST_KEYS_MAX_ROWS, by_keys
 from bold_spark.linkage.analysis import analysis_schema, analysis_table
-from bold_spark.linkage.blocking import check_blocking, check_model_sql
+from bold_spark.linkage.blocking import check_blocking, check_model_sql, prefer_keyed
 from bold_spark.linkage.clustering import cluster_records
 from bold_spark.linkage.identify import carried_events, id_churn, identify
 from bold_spark.linkage.incremental import (
@@ -555,7 +555,13 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
         rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
                                      cfg.max_comparisons, g.name)
         counts[g.name] = sum(c.comparisons for c in rule_counts)
-        parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id))
+        keyed_join = prefer_keyed(rule_counts)
+        logger.info("link group %s: pairs found by %s (%s records read by the rules' joins, "
+                    "%s comparisons at most)", g.name,
+                    "one join of block keys" if keyed_join else "a join per rule",
+                    f"{sum(c.records for c in rule_counts):,}", f"{counts[g.name]:,}")
+        parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id,
+                                   keyed_join=keyed_join))
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     if delta and len(touched) == len(cfg.link_groups) and set(published_models) <= {
             g.name for g in cfg.link_groups}:

@@ -14,6 +14,7 @@ from bold_spark.linkage.sql import (
     SOURCE,
     BlockingRule,
     and_terms,
+    block_keys,
     gamma_expressions,
     rule_term,
     tf_columns,
@@ -57,6 +58,19 @@ def group_records(
     return with_term_frequencies(recs, tf_columns(settings))
 
 
+#: The record number the keyed path joins on, in place of the (long) record key.
+_RID = "_rid"
+#: The most rules the keyed path takes: each is a bit of a long.
+KEYED_MAX_RULES = 63
+
+
+def keyed(rules: list[BlockingRule]) -> bool:
+    """True when :func:`keyed_pairs` can find the rules' pairs: each rule has a symmetric
+    equi-join (:func:`~bold_spark.linkage.sql.block_keys`) and there are at most
+    :data:`KEYED_MAX_RULES` of them."""
+    return 0 < len(rules) <= KEYED_MAX_RULES and all(block_keys(r) for r in rules)
+
+
 def pair_columns(recs: DataFrame) -> list[str]:
     """The record columns each side of a pair carries (as ``<col>_l`` and ``<col>_r``)."""
     return list(recs.columns)
@@ -69,8 +83,11 @@ def blocked_pairs(
     exclude_earlier_rules: bool = True,
     broadcast_focus: bool = False,
     focus_rows: DataFrame | None = None,
+    keyed_join: bool = False,
 ) -> DataFrame:
-    """The pairs blocking rules find, as a Spark join per rule (no pair materialised apart).
+    """The pairs blocking rules find, as a Spark join per rule (no pair materialised apart), or
+    with ``keyed_join`` by :func:`keyed_pairs` when the rules are :func:`keyed` and there is no
+    focus (see :func:`~bold_spark.linkage.blocking.prefer_keyed` for when that pays).
 
     Parameters:
         recs: the link group's records (:func:`group_records`).
@@ -101,6 +118,8 @@ def blocked_pairs(
 
     cols = [c for c in pair_columns(recs) if c != FOCUS]
     focused = FOCUS in recs.columns
+    if keyed_join and not focused and exclude_earlier_rules and keyed(rules):
+        return keyed_pairs(recs, rules, scope)
     one_join = focused and all(symmetric_rule(r.sql) for r in rules)
     left, right = recs.alias("l"), recs.alias("r")
     if one_join:
@@ -136,6 +155,76 @@ def blocked_pairs(
             parts.append(left.join(focus.alias("r"), cond, "inner")
                          .where(where & ~F.col(f"l.{FOCUS}")).select(*select, tag))
     return reduce(lambda a, b: a.unionByName(b), parts)
+
+
+def keyed_pairs(recs: DataFrame, rules: list[BlockingRule], scope: PairScope,
+                key_bits: int = 64) -> DataFrame:
+    """:func:`blocked_pairs` (each pair once, by the first rule that finds it) for rules that
+    are all :func:`keyed`, with one join of narrow rows for all rules instead of a join of the
+    wide records per rule.
+
+    Each record is numbered (``recs`` is materialised once, with the numbers). Each record and
+    rule whose block key is complete gives a narrow row: the record's number, its source and a
+    64-bit hash of the rule's position and key values. One self-join of those rows on (rule,
+    hash), within the scope, and a group-by per pair give every candidate pair with the set of
+    rules whose hash it shares (a bit each). Each candidate is then joined to its two records
+    once, oriented so that ``record_key_l < record_key_r``, and given the first rule of its set
+    whose whole condition holds on the pair: that is the first rule that finds it, because a
+    rule that holds has equal keys on both sides, so equal hashes. A hash collision only adds
+    a candidate no rule holds on, which is dropped; filters beyond the equi-join (``(l.f or
+    r.f)``) are applied there too.
+
+    Measured on 1,000,605 records of the benchmark's population and the ``rich`` model (14
+    rules, 1.88M pairs): 20 s to find the pairs' numbers against about 65 s for the per-rule
+    joins of the wide records, with the same pairs.
+
+    Parameters:
+        recs: the link group's records (no ``_focus`` column).
+        rules: the blocking rules, in order; all :func:`keyed`.
+        scope: which pairs the link group scores (a condition symmetric in l and r).
+        key_bits: the hash's bits kept (below 64 only in tests, to force collisions).
+
+    Returns the columns :func:`blocked_pairs` returns.
+    """
+    cols = pair_columns(recs)
+    ordered = sorted(rules, key=lambda r: r.index)
+    numbered = recs.select(*[F.col(f"`{c}`") for c in cols]) \
+        .withColumn(_RID, F.monotonically_increasing_id()).localCheckpoint(eager=True)
+    entries = []
+    for position, rule in enumerate(ordered):
+        exprs = [F.expr(k) for k in block_keys(rule)]
+        complete = reduce(lambda a, b: a & b, [e.isNotNull() for e in exprs])
+        key = F.xxhash64(F.lit(position), *exprs)
+        if key_bits < 64:
+            key = key.bitwiseAND(F.lit((1 << key_bits) - 1))
+        entries.append(F.struct(F.lit(position).alias("rule"), F.when(complete, key).alias("key")))
+    keys = (numbered.select(_RID, SOURCE, F.explode(F.array(*entries)).alias("_e"))
+            .select(_RID, SOURCE, "_e.rule", "_e.key").where(F.col("key").isNotNull()))
+    candidates = (
+        keys.alias("l").join(keys.alias("r"), ["rule", "key"])
+        .where(F.expr(f"l.{_RID} < r.{_RID} and {scope.sql()}"))
+        .groupBy(F.col(f"l.{_RID}").alias("_rid_a"), F.col(f"r.{_RID}").alias("_rid_b"))
+        .agg(F.expr("bit_or(shiftleft(cast(1 as bigint), rule))").alias("_rules"))
+    )
+    sides = {s: numbered.select(F.col(_RID).alias(f"_rid_{s}"),
+                                *[F.col(f"`{c}`").alias(f"{c}_{s}") for c in cols]) for s in "ab"}
+    joined = candidates.join(sides["a"], "_rid_a").join(sides["b"], "_rid_b")
+    swap = F.col(f"{RECORD_KEY}_a") > F.col(f"{RECORD_KEY}_b")
+    oriented = joined.select(
+        "_rules",
+        *[F.when(swap, F.col(f"`{c}_b`")).otherwise(F.col(f"`{c}_a`")).alias(f"{c}_l") for c in cols],
+        *[F.when(swap, F.col(f"`{c}_a`")).otherwise(F.col(f"`{c}_b`")).alias(f"{c}_r") for c in cols],
+    )
+    # each rule's SQL reads l.<col> and r.<col>: the two sides as structs
+    sided = oriented.select("*", *[F.struct(*[F.col(f"`{c}_{s}`").alias(c) for c in cols]).alias(s)
+                                   for s in "lr"])
+    first = None
+    for position, rule in enumerate(ordered):
+        holds = (F.col("_rules").bitwiseAND(F.lit(1 << position)) != 0) \
+            & F.coalesce(F.expr(f"({rule.sql})"), F.lit(False))
+        first = F.when(holds, F.lit(rule.index)) if first is None else first.when(holds, F.lit(rule.index))
+    return sided.select(*[f"`{c}_l`" for c in cols], *[f"`{c}_r`" for c in cols],
+                        first.alias("match_key")).where(F.col("match_key").isNotNull())
 
 
 def _conjuncts(sql: str) -> set[tuple[str, ...]]:

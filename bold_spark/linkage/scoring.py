@@ -11,7 +11,13 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
-from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors, group_records, pair_columns
+from bold_spark.linkage.pairs import (
+    blocked_pairs,
+    comparison_vectors,
+    group_records,
+    keyed,
+    pair_columns,
+)
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import (
     blocking_rules,
@@ -45,6 +51,7 @@ def predict_edges(
     run_id: str,
     focus: DataFrame | None = None,
     group_recs: DataFrame | None = None,
+    keyed_join: bool = False,
 ) -> DataFrame:
     """The edges of one link group: every blocked pair scored once with the group's model.
 
@@ -60,6 +67,9 @@ def predict_edges(
         group_recs: the group's records as :func:`bold_spark.linkage.pairs.group_records`
             makes them, when the caller has them (an incremental run reads them for the moved
             term frequencies and the rescoring too); made from ``records`` otherwise.
+        keyed_join: find the pairs by :func:`bold_spark.linkage.pairs.keyed_pairs` when the
+            rules allow it and there is no focus
+            (:func:`bold_spark.linkage.blocking.prefer_keyed` says when it pays).
 
     Returns a lazy frame, one row per pair: :data:`EDGE_KEY_COLUMNS`, the ``gamma_*`` levels,
     ``match_key`` and ``blocking_rule`` (which rule found it), ``link_group``,
@@ -75,14 +85,18 @@ def predict_edges(
 
         recs = with_focus(recs, focus)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
-    # materialised once: every rule's join reads it (lazily, each read re-ran the records and
-    # their term frequencies: 20 reads for 10 rules without a focus)
-    recs = recs.localCheckpoint(eager=True)
+    keyed_join = keyed_join and focus is None and keyed(rules)
+    if not keyed_join:
+        # materialised once: every rule's join reads it (lazily, each read re-ran the records
+        # and their term frequencies: 20 reads for 10 rules without a focus); the keyed path
+        # materialises them itself, numbered
+        recs = recs.localCheckpoint(eager=True)
     if small:
         # and the focus records apart (a few thousand): each rule's broadcast reads them, not
         # all of ``recs`` filtered again (a pass over every record per rule)
         focus_rows = recs.where(F.col(FOCUS)).localCheckpoint(eager=True)
-    return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small, focus_rows=focus_rows),
+    return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small, focus_rows=focus_rows,
+                                keyed_join=keyed_join),
                   model, settings, link_group, run_id)
 
 

@@ -55,6 +55,21 @@ def blocking_rules(settings) -> list[BlockingRule]:
     ]
 
 
+def equi_join_keys(rule: BlockingRule) -> list[tuple[str, str]]:
+    """(left expression, right expression) pairs of the rule's equality conditions."""
+    from splink.internals.blocking import BlockingRule as SplinkRule
+
+    return SplinkRule(rule.sql, sql_dialect_str="spark")._equi_join_conditions
+
+
+def block_keys(rule: BlockingRule) -> list[str]:
+    """The rule's block key expressions over one record, or [] when it has no symmetric
+    equi-join (every pair is a candidate: one block)."""
+    keys = equi_join_keys(rule)
+    symmetric = bool(keys) and all(left == right for left, right in keys)
+    return [left for left, _ in keys] if symmetric else []
+
+
 def tf_columns(settings) -> list[str]:
     """Input columns that carry term-frequency adjustments."""
     cols: list[str] = []

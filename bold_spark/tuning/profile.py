@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from bold_spark.config.pipeline import LinkGroupConfig
-from bold_spark.linkage.blocking import count_comparisons, equi_join_keys
+from bold_spark.linkage.blocking import count_comparisons
 from bold_spark.linkage.model import LinkModel
 from bold_spark.linkage.pairs import blocked_pairs, group_records
 from bold_spark.linkage.scope import PairScope
@@ -23,6 +23,7 @@ from bold_spark.linkage.sql import (
     BlockingRule,
     blocking_rules,
     columns_in_rule,
+    equi_join_keys,
     needed_columns,
 )
 

@@ -4,9 +4,16 @@ import pytest
 from pyspark.sql import functions as F
 
 from bold_spark.exceptions import BlockingCapExceeded
-from bold_spark.linkage.blocking import check_blocking, count_rule_comparisons, either_flag
+from bold_spark.linkage.blocking import (
+    RuleCount,
+    check_blocking,
+    count_comparisons,
+    count_rule_comparisons,
+    either_flag,
+    prefer_keyed,
+)
 from bold_spark.linkage.incremental import with_focus
-from bold_spark.linkage.pairs import blocked_pairs, symmetric_rule
+from bold_spark.linkage.pairs import blocked_pairs, keyed, keyed_pairs, symmetric_rule
 from bold_spark.linkage.scope import PairScope
 from bold_spark.linkage.sql import BlockingRule
 
@@ -100,6 +107,43 @@ def test_focus_pairs_are_the_pairs_touching_the_focus(spark, recs, rules, broadc
     assert 0 < len(expected) < len(everything)
     assert blocked_pairs(with_focus(recs, focus), rules, scope).where(
         F.col("record_key_l") >= F.col("record_key_r")).count() == 0
+
+
+@pytest.mark.parametrize("scope", [ALL, ANCHOR_A, PairScope(link_only=True)])
+def test_keyed_pairs_are_the_per_rule_joins_pairs(spark, scope):
+    # the keyed path (one join of hashed block keys for all rules) against the per-rule joins of
+    # the records (what every record in focus runs): the same pairs, orientation and first rule,
+    # with nulls, an expression key, a filter beyond the equi-join, a one-sided term; and with
+    # the hash cut to 2 bits, so that blocks of different keys collide all the time
+    import random
+
+    rnd = random.Random(1)
+    rows = [(f"k{i:03d}", rnd.choice("abc"), rnd.choice(["x", "y", None]), rnd.choice("xyz"),
+             rnd.randint(1, 3), rnd.random() < 0.3) for i in range(120)]
+    rnd.shuffle(rows)
+    recs = spark.createDataFrame(rows, "record_key string, source string, f string, s string, n int, flag boolean")
+    rules = [BlockingRule(0, "l.f = r.f and l.n = r.n"),
+             BlockingRule(1, "least(l.f, l.s) = least(r.f, r.s) and l.n = r.n"),
+             BlockingRule(2, "l.s = r.s and (l.flag or r.flag)"),
+             BlockingRule(3, "l.n = r.n and l.s < r.s")]
+    assert keyed(rules) and not keyed([*rules, BlockingRule(4, "l.f = r.s")])
+    cols = ["record_key_l", "record_key_r", "source_l", "s_l", "s_r", "flag_r", "match_key"]
+    joins = sorted(map(tuple, blocked_pairs(recs.withColumn("_focus", F.lit(True)), rules, scope)
+                       .select(*cols).collect()))
+    assert {p[-1] for p in joins} == {0, 1, 2, 3}
+    assert sorted(map(tuple, blocked_pairs(recs, rules, scope, keyed_join=True).select(*cols).collect())) == joins
+    assert sorted(map(tuple, keyed_pairs(recs, rules, scope, key_bits=2).select(*cols).collect())) == joins
+
+
+def test_prefer_keyed_compares_records_read_with_pairs(spark, recs):
+    # 12 records: surname blocks of 8 (+4 singles), dob blocks of 6 and 6
+    rules = [BlockingRule(0, "l.surname = r.surname"), BlockingRule(1, "l.dob = r.dob")]
+    counts = count_comparisons(recs, rules, ALL)
+    assert [c.records for c in counts] == [12, 12] and [c.comparisons for c in counts] == [28, 30]
+    assert not prefer_keyed(counts)  # 24 records read for 58 pairs
+    many = [RuleCount(BlockingRule(i, "l.dob = r.dob"), 10, 2, records=100) for i in range(3)]
+    assert prefer_keyed(many)
+    assert not prefer_keyed([*many, RuleCount(BlockingRule(3, "l.dob = r.surname"), 10, 2, records=100)])
 
 
 @pytest.mark.parametrize("scope", [ALL, ANCHOR_A, PairScope(link_only=True)])
