@@ -552,6 +552,9 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
                            published_models.get(g.name) or "(none)")
             run.metrics[f"full_rescore_{g.name}"] = 1.0
             dropped.append(F.col("link_group") == g.name)
+        # materialised once: the pre-flight counts and the scoring both read it (each made the
+        # records and their term frequencies again)
+        recs = recs.localCheckpoint(eager=True)
         rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
                                      cfg.max_comparisons, g.name)
         counts[g.name] = sum(c.comparisons for c in rule_counts)
@@ -561,7 +564,7 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
                     "one join of block keys" if keyed_join else "a join per rule",
                     f"{sum(c.records for c in rule_counts):,}", f"{counts[g.name]:,}")
         parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id,
-                                   keyed_join=keyed_join))
+                                   group_recs=recs, keyed_join=keyed_join))
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     if delta and len(touched) == len(cfg.link_groups) and set(published_models) <= {
             g.name for g in cfg.link_groups}:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.linkage.scope import PairScope
@@ -69,6 +69,18 @@ def keyed(rules: list[BlockingRule]) -> bool:
     equi-join (:func:`~bold_spark.linkage.sql.block_keys`) and there are at most
     :data:`KEYED_MAX_RULES` of them."""
     return 0 < len(rules) <= KEYED_MAX_RULES and all(block_keys(r) for r in rules)
+
+
+def block_hash(rule: BlockingRule, position: int) -> Column | None:
+    """A 64-bit hash of ``position`` and the rule's block key values over one record, null when
+    a key value is null (the equi-join pairs no such record); None for a rule without block
+    keys. Equal keys give equal hashes; distinct keys share one with a chance of about 2^-64
+    per pair of keys."""
+    exprs = [F.expr(k) for k in block_keys(rule)]
+    if not exprs:
+        return None
+    complete = reduce(lambda a, b: a & b, [e.isNotNull() for e in exprs])
+    return F.when(complete, F.xxhash64(F.lit(position), *exprs))
 
 
 def pair_columns(recs: DataFrame) -> list[str]:
@@ -194,12 +206,10 @@ def keyed_pairs(recs: DataFrame, rules: list[BlockingRule], scope: PairScope,
         .withColumn(_RID, F.monotonically_increasing_id()).localCheckpoint(eager=True)
     entries = []
     for position, rule in enumerate(ordered):
-        exprs = [F.expr(k) for k in block_keys(rule)]
-        complete = reduce(lambda a, b: a & b, [e.isNotNull() for e in exprs])
-        key = F.xxhash64(F.lit(position), *exprs)
+        key = block_hash(rule, position)
         if key_bits < 64:
             key = key.bitwiseAND(F.lit((1 << key_bits) - 1))
-        entries.append(F.struct(F.lit(position).alias("rule"), F.when(complete, key).alias("key")))
+        entries.append(F.struct(F.lit(position).alias("rule"), key.alias("key")))
     keys = (numbered.select(_RID, SOURCE, F.explode(F.array(*entries)).alias("_e"))
             .select(_RID, SOURCE, "_e.rule", "_e.key").where(F.col("key").isNotNull()))
     candidates = (

@@ -65,8 +65,9 @@ def predict_edges(
         focus: record keys (``record_key``) of an incremental run's new, changed and moved
             records: only pairs with one of them on a side are blocked and scored.
         group_recs: the group's records as :func:`bold_spark.linkage.pairs.group_records`
-            makes them, when the caller has them (an incremental run reads them for the moved
-            term frequencies and the rescoring too); made from ``records`` otherwise.
+            makes them, materialised, when the caller has them (an incremental run reads them
+            for the moved term frequencies and the rescoring too, a full run for the blocking
+            pre-flight); made from ``records`` otherwise.
         keyed_join: find the pairs by :func:`bold_spark.linkage.pairs.keyed_pairs` when the
             rules allow it and there is no focus
             (:func:`bold_spark.linkage.blocking.prefer_keyed` says when it pays).
@@ -86,7 +87,7 @@ def predict_edges(
         recs = with_focus(recs, focus)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
     keyed_join = keyed_join and focus is None and keyed(rules)
-    if not keyed_join:
+    if not keyed_join and (group_recs is None or focus is not None):
         # materialised once: every rule's join reads it (lazily, each read re-ran the records
         # and their term frequencies: 20 reads for 10 rules without a focus); the keyed path
         # materialises them itself, numbered
