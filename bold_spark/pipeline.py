@@ -52,7 +52,7 @@ from bold_spark.linkage.incremental import (
     withdrawn_by_source,
 )
 from bold_spark.linkage.model import load_model, save_model
-from bold_spark.linkage.pairs import group_records
+from bold_spark.linkage.pairs import group_records, keyed, numbered
 from bold_spark.linkage.region import (
     SETTINGS_COLUMN,
     carried_rows,
@@ -526,8 +526,13 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             focus = upserted.unionByName(moved).localCheckpoint(eager=True)
             touched.append(focus)
             kept = surviving_edges(prev_edges.where(F.col("link_group") == g.name), focus.unionByName(withdrawn))
+            # the focus pairs by one join of block keys whenever the rules allow: at 1M records
+            # and 18,556 focus records, 9.4 s against 29.8 s by a broadcast join per rule for the
+            # `rich` group's 14 rules, 5.8 s against 6.3 s for `ndtms`' 6 (same edges)
             fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus,
-                                  group_recs=grp)
+                                  group_recs=grp, keyed_join=True)
+            logger.info("link group %s: pairs of new, changed and moved records found by %s", g.name,
+                        "one join of block keys" if keyed(blocking_rules(settings)) else "a join per rule")
             # kept edges whose weight may have drifted across a threshold: scored again
             bound = drift_bound(len(tf_columns(settings)), cfg.incremental.tf_tolerance)
             near = near_thresholds(thresholds, bound)
@@ -552,9 +557,9 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
                            published_models.get(g.name) or "(none)")
             run.metrics[f"full_rescore_{g.name}"] = 1.0
             dropped.append(F.col("link_group") == g.name)
-        # materialised once: the pre-flight counts and the scoring both read it (each made the
-        # records and their term frequencies again)
-        recs = recs.localCheckpoint(eager=True)
+        # materialised once, numbered for the keyed path: the pre-flight counts and the scoring
+        # both read it (each made the records and their term frequencies again)
+        recs = numbered(recs).localCheckpoint(eager=True)
         rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
                                      cfg.max_comparisons, g.name)
         counts[g.name] = sum(c.comparisons for c in rule_counts)

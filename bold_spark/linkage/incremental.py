@@ -37,7 +37,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from bold_spark.io.joins import by_keys
-from bold_spark.linkage.pairs import term_frequencies
+from bold_spark.linkage.pairs import FOCUS, term_frequencies
 from bold_spark.linkage.sql import RECORD_KEY
 from bold_spark.schema import RAW_FINGERPRINT
 
@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 NOT_CONTENT = ("record_key", "run_id", "snapshot_date", "first_seen_run_id", "content_hash",
                RAW_FINGERPRINT)
 
-FOCUS = "_focus"
 #: Focus records (new, changed, moved) up to which an incremental run broadcasts them into the
 #: blocking joins (each row holds the group's comparison columns, a few hundred bytes).
 FOCUS_BROADCAST_MAX_ROWS = 200_000

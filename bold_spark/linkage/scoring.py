@@ -12,10 +12,12 @@ from pyspark.sql import functions as F
 
 from bold_spark.linkage.model import LinkModel
 from bold_spark.linkage.pairs import (
+    FOCUS,
     blocked_pairs,
     comparison_vectors,
     group_records,
     keyed,
+    numbered,
     pair_columns,
 )
 from bold_spark.linkage.scope import PairScope
@@ -65,12 +67,14 @@ def predict_edges(
         focus: record keys (``record_key``) of an incremental run's new, changed and moved
             records: only pairs with one of them on a side are blocked and scored.
         group_recs: the group's records as :func:`bold_spark.linkage.pairs.group_records`
-            makes them, materialised, when the caller has them (an incremental run reads them
+            makes them, materialised (and :func:`~bold_spark.linkage.pairs.numbered` for the
+            keyed path without a focus, or it numbers and materialises them again), when the
+            caller has them (an incremental run reads them
             for the moved term frequencies and the rescoring too, a full run for the blocking
             pre-flight); made from ``records`` otherwise.
         keyed_join: find the pairs by :func:`bold_spark.linkage.pairs.keyed_pairs` when the
-            rules allow it and there is no focus
-            (:func:`bold_spark.linkage.blocking.prefer_keyed` says when it pays).
+            rules allow it (:func:`bold_spark.linkage.blocking.prefer_keyed` says when that
+            pays for every pair; for a focus, see the incremental predict).
 
     Returns a lazy frame, one row per pair: :data:`EDGE_KEY_COLUMNS`, the ``gamma_*`` levels,
     ``match_key`` and ``blocking_rule`` (which rule found it), ``link_group``,
@@ -82,17 +86,17 @@ def predict_edges(
         records, sources, needed_columns(settings), settings)
     small, focus_rows = False, None
     if focus is not None:
-        from bold_spark.linkage.incremental import FOCUS, FOCUS_BROADCAST_MAX_ROWS, with_focus
+        from bold_spark.linkage.incremental import FOCUS_BROADCAST_MAX_ROWS, with_focus
 
         recs = with_focus(recs, focus)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
-    keyed_join = keyed_join and focus is None and keyed(rules)
-    if not keyed_join and (group_recs is None or focus is not None):
+    keyed_join = keyed_join and keyed(rules)
+    if group_recs is None or focus is not None:
         # materialised once: every rule's join reads it (lazily, each read re-ran the records
-        # and their term frequencies: 20 reads for 10 rules without a focus); the keyed path
-        # materialises them itself, numbered
-        recs = recs.localCheckpoint(eager=True)
-    if small:
+        # and their term frequencies: 20 reads for 10 rules without a focus), the keyed path
+        # three times, numbered
+        recs = (numbered(recs) if keyed_join else recs).localCheckpoint(eager=True)
+    if small and not keyed_join:
         # and the focus records apart (a few thousand): each rule's broadcast reads them, not
         # all of ``recs`` filtered again (a pass over every record per rule)
         focus_rows = recs.where(F.col(FOCUS)).localCheckpoint(eager=True)

@@ -133,6 +133,19 @@ def test_keyed_pairs_are_the_per_rule_joins_pairs(spark, scope):
     assert {p[-1] for p in joins} == {0, 1, 2, 3}
     assert sorted(map(tuple, blocked_pairs(recs, rules, scope, keyed_join=True).select(*cols).collect())) == joins
     assert sorted(map(tuple, keyed_pairs(recs, rules, scope, key_bits=2).select(*cols).collect())) == joins
+    # with a focus (an incremental run): the pairs with a focus record on a side, each once, two
+    # focus records paired included, broadcast or not
+    picked = {f"k{i:03d}" for i in rnd.sample(range(120), 15)}
+    focused = recs.withColumn("_focus", F.col("record_key").isin(*picked))
+    touching = [p for p in joins if p[0] in picked or p[1] in picked]
+    assert any(p[0] in picked and p[1] in picked for p in touching) and 0 < len(touching) < len(joins)
+    for broadcast in (True, False):
+        got = blocked_pairs(focused, rules, scope, broadcast_focus=broadcast, keyed_join=True)
+        assert sorted(map(tuple, got.select(*cols).collect())) == touching
+    assert sorted(map(tuple, keyed_pairs(focused, rules, scope, key_bits=2, broadcast_focus=True)
+                      .select(*cols).collect())) == touching
+    with pytest.raises(ValueError, match="symmetric equi-join"):
+        keyed_pairs(recs, [*rules, BlockingRule(4, "l.f = r.s")], scope)
 
 
 def test_prefer_keyed_compares_records_read_with_pairs(spark, recs):
