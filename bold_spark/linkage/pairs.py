@@ -147,13 +147,11 @@ def blocked_pairs(
     against all records, each pair kept once and oriented so that ``record_key_l <
     record_key_r`` (half the joins).
     """
-    from bold_spark.linkage.incremental import FOCUS
-
     if keyed_join:
         if not exclude_earlier_rules:
             raise ValueError("blocked_pairs: keyed_join finds each pair once (exclude_earlier_rules)")
         return keyed_pairs(recs, rules, scope, broadcast_focus=broadcast_focus)
-    cols = [c for c in pair_columns(recs) if c != FOCUS]
+    cols = pair_columns(recs)
     focused = FOCUS in recs.columns
     one_join = focused and all(symmetric_rule(r.sql) for r in rules)
     left, right = recs.alias("l"), recs.alias("r")
