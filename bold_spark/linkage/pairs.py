@@ -136,6 +136,10 @@ def blocked_pairs(
     Returns one row per pair (``record_key_l < record_key_r``) with every column of ``recs``
     as ``<col>_l`` and ``<col>_r``, and ``match_key``: the index of the rule that found it.
 
+    Raises:
+        ValueError: ``keyed_join`` without ``exclude_earlier_rules``, or with rules that are not
+            all :func:`keyed` (from :func:`keyed_pairs`).
+
     With a boolean ``_focus`` column in ``recs`` (incremental runs), only pairs with a focus
     record on at least one side: each rule joins the focus records against all records twice
     (focus on the left, then on the right with a non-focus left), so the work grows with the
@@ -225,6 +229,9 @@ def keyed_pairs(recs: DataFrame, rules: list[BlockingRule], scope: PairScope,
         broadcast_focus: the focus records are few enough to broadcast their rows.
 
     Returns the columns :func:`blocked_pairs` returns.
+
+    Raises:
+        ValueError: a rule without a symmetric equi-join, or more than :data:`KEYED_MAX_RULES`.
     """
     if not keyed(rules):
         raise ValueError("keyed_pairs: every blocking rule needs a symmetric equi-join "
