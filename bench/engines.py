@@ -60,7 +60,7 @@ def run_bold(records_path: str, tmp: str, clusters_out: str, blocking: str = "na
     from bold_spark.linkage.model import LinkModel, ModelMeta, TrainingConfig
     from bold_spark.linkage.pairs import group_records
     from bold_spark.linkage.scope import PairScope
-    from bold_spark.linkage.scoring import predict_edges
+    from bold_spark.linkage.scoring import score_link_group
     from bold_spark.linkage.sql import needed_columns
     from bold_spark.linkage.training import train_model
 
@@ -80,8 +80,10 @@ def run_bold(records_path: str, tmp: str, clusters_out: str, blocking: str = "na
                                                        *meta.training.em_blocking_rules]), settings)
         trained, _ = train_model(recs, model, scope, {})
     with t("predict"):
-        edges = predict_edges(records.withColumn("source", F.lit("all")), trained, "bench", ["all"],
-                              scope, "bench")
+        # as the pipeline scores a link group: the blocking pre-flight, then the pairs by the
+        # path it chooses (one join of block keys or a join per rule); no cap on comparisons
+        edges, _ = score_link_group(records.withColumn("source", F.lit("all")), trained, "bench", ["all"],
+                                    scope, "bench", max_comparisons=bench_model.NO_CAP)
         result = write_table(edges, f"{tmp}/edges")
     with t("cluster"):
         from bold_spark.io.delta import read_table

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from bold_spark.linkage.model import LinkModel, ModelMeta, TrainingConfig
     from bold_spark.linkage.pairs import group_records
     from bold_spark.linkage.scope import PairScope
-    from bold_spark.linkage.scoring import predict_edges
+    from bold_spark.linkage.scoring import score_link_group
     from bold_spark.linkage.sql import needed_columns
     from bold_spark.linkage.training import train_model
 
@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         out["prior"] = prior
         prior_bits = math.log2(prior / (1 - prior))
         t0 = time.perf_counter()
-        result = write_table(predict_edges(records, trained, "bench", ["all"], PairScope(), "bench"),
-                             f"{tmp}/edges")
+        edges, _ = score_link_group(records, trained, "bench", ["all"], PairScope(), "bench",
+                                    max_comparisons=bench_model.NO_CAP)
+        result = write_table(edges, f"{tmp}/edges")
         out["seconds"]["predict"] = round(time.perf_counter() - t0, 1)
         out["comparisons"] = result.rows
         t0 = time.perf_counter()

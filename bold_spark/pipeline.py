@@ -36,7 +36,7 @@ from bold_spark.io.delta import (
 )
 from bold_spark.io.joins import BROADCAST_KEYS_MAX_ROWS, by_keys
 from bold_spark.linkage.analysis import analysis_schema, analysis_table
-from bold_spark.linkage.blocking import check_blocking, check_model_sql, prefer_keyed
+from bold_spark.linkage.blocking import check_model_sql
 from bold_spark.linkage.clustering import cluster_records
 from bold_spark.linkage.identify import carried_events, id_churn, identify
 from bold_spark.linkage.incremental import (
@@ -52,7 +52,7 @@ from bold_spark.linkage.incremental import (
     withdrawn_by_source,
 )
 from bold_spark.linkage.model import load_model, save_model
-from bold_spark.linkage.pairs import group_records, keyed, numbered
+from bold_spark.linkage.pairs import group_records, numbered
 from bold_spark.linkage.region import (
     SETTINGS_COLUMN,
     carried_rows,
@@ -63,8 +63,13 @@ from bold_spark.linkage.region import (
 )
 from bold_spark.linkage.rekey import rekeyed
 from bold_spark.linkage.scope import PairScope
-from bold_spark.linkage.scoring import predict_edges, rescore_edges, weight_without_tf
-from bold_spark.linkage.sql import RECORD_KEY, blocking_rules, needed_columns, tf_columns
+from bold_spark.linkage.scoring import (
+    predict_edges,
+    rescore_edges,
+    score_link_group,
+    weight_without_tf,
+)
+from bold_spark.linkage.sql import RECORD_KEY, needed_columns, tf_columns
 from bold_spark.linkage.training import train_model
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.progress import stage
@@ -518,9 +523,11 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
         recs = group_records(records, g.sources, needed_columns(settings), settings)
         if delta and published_models.get(g.name) == [model.version]:
             in_group = F.col("source").isin(*g.sources)
-            # the group's records with their term frequencies, materialised once: read for the
-            # moved frequencies, the focus scoring and the rescoring (each made them before)
-            grp = recs.localCheckpoint(eager=True)
+            # the group's records with their term frequencies, materialised once, numbered for
+            # the keyed path: read for the moved frequencies, the focus scoring and the
+            # rescoring (each made them before; the focus scoring materialised them again with
+            # the focus flag until 2026-12-05)
+            grp = numbered(recs).localCheckpoint(eager=True)
             moved = tf_moved(grp, prev_records.where(in_group), tf_columns(settings),
                              cfg.incremental.tf_tolerance)
             focus = upserted.unionByName(moved).localCheckpoint(eager=True)
@@ -531,8 +538,6 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
             # `rich` group's 14 rules, 5.8 s against 6.3 s for `ndtms`' 6 (same edges)
             fresh = predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id, focus=focus,
                                   group_recs=grp, keyed_join=True)
-            logger.info("link group %s: pairs of new, changed and moved records found by %s", g.name,
-                        "one join of block keys" if keyed(blocking_rules(settings)) else "a join per rule")
             # kept edges whose weight may have drifted across a threshold: scored again
             bound = drift_bound(len(tf_columns(settings)), cfg.incremental.tf_tolerance)
             near = near_thresholds(thresholds, bound)
@@ -557,19 +562,10 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
                            published_models.get(g.name) or "(none)")
             run.metrics[f"full_rescore_{g.name}"] = 1.0
             dropped.append(F.col("link_group") == g.name)
-        # materialised once, numbered for the keyed path: the pre-flight counts and the scoring
-        # both read it (each made the records and their term frequencies again)
-        recs = numbered(recs).localCheckpoint(eager=True)
-        rule_counts = check_blocking(recs, blocking_rules(settings), scope_of(g),
-                                     cfg.max_comparisons, g.name)
+        fresh, rule_counts = score_link_group(records, model, g.name, g.sources, scope_of(g), run.run_id,
+                                              cfg.max_comparisons, group_recs=recs)
         counts[g.name] = sum(c.comparisons for c in rule_counts)
-        keyed_join = prefer_keyed(rule_counts)
-        logger.info("link group %s: pairs found by %s (%s records read by the rules' joins, "
-                    "%s comparisons at most)", g.name,
-                    "one join of block keys" if keyed_join else "a join per rule",
-                    f"{sum(c.records for c in rule_counts):,}", f"{counts[g.name]:,}")
-        parts.append(predict_edges(records, model, g.name, g.sources, scope_of(g), run.run_id,
-                                   group_recs=recs, keyed_join=keyed_join))
+        parts.append(fresh)
     edges = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     if delta and len(touched) == len(cfg.link_groups) and set(published_models) <= {
             g.name for g in cfg.link_groups}:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from bold_spark.config.datasets import CHANGE_OPS, DatasetConfig
-from bold_spark.exceptions import ConfigError, InputError
+from bold_spark.exceptions import ConfigError, InputError, redact_error
 from bold_spark.ingest.fingerprint import raw_fingerprint, standardisation_version
 from bold_spark.ingest.validate import (
     CHANGE_COL,
@@ -205,7 +205,8 @@ def ingest_sources(
     """Read every source first (so a bad input stops the run before anything is written),
     then validate and standardise. Counts satisfy rows_in = accepted + quarantined per source
     (+ deleted for a change file). A source with no accepted row raises InputError (nothing is
-    written).
+    written); when several sources stop the run (no accepted row, or their input could not be
+    read), every one is logged and the first in configuration order is raised.
 
     ``published``: the published records (``record_key``, ``source``), needed by change-file
     sources (``delivery: change_file``), whose rows are checked against them; a change-file
@@ -270,12 +271,14 @@ def ingest_sources(
     # source's error (in configuration order) is raised once all have finished
     with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_SOURCES, len(datasets))) as pool:
         checks = {name: pool.submit(check, name) for name in datasets}
-    failed = [f.exception() for f in checks.values() if f.exception() is not None]
-    if failed:
-        for df in persisted:
-            df.unpersist()
-        raise failed[0]
+    # every source that stops the run is reported (logged), not only the first, so one run
+    # names all the extracts to fix; the first in configuration order is raised
+    stops: list[tuple[str, BaseException]] = []
     for name, ds in datasets.items():
+        error = checks[name].exception()
+        if error is not None:
+            stops.append((name, error))
+            continue
         validated, c, reasons, diff = checks[name].result()
         counts[name], reason_counts[name] = c, reasons
         inputs[name] = input_size(spark, uris[name])
@@ -302,14 +305,13 @@ def ingest_sources(
                                k.removesuffix("_unparseable"))
         applied = c["accepted"] + c.get("deleted", 0)
         if applied == 0 and (c["rows_in"] or not ds.is_change_file):
-            for df in persisted:
-                df.unpersist()
             what = "change file (operation column and change_values, " if ds.is_change_file else "("
-            raise InputError(
+            stops.append((name, InputError(
                 f"source '{name}': none of the {c['rows_in']} rows of {uris[name]} was accepted "
                 f"({shown}); a source with no accepted rows stops the run: check its dataset "
                 f"config {ds.file or name} {what}mapped columns, date formats, encoding)"
-            )
+            )))
+            continue
         snapshot = ds.snapshot_date or today
         ok = accepted(validated)
         if ds.is_change_file:
@@ -329,6 +331,15 @@ def ingest_sources(
         q, r = quarantine_frames(validated, name, run_id, record_key(key, name, F.col(ID_COL)))
         quarantine.append(q)
         restricted.append(r)
+    if stops:
+        for df in persisted:
+            df.unpersist()
+        if len(stops) > 1:
+            logger.error("%d sources stop the run: %s; the first is raised, the others are:",
+                         len(stops), ", ".join(name for name, _ in stops))
+            for name, error in stops[1:]:
+                logger.error("source %s: %s", name, redact_error(error))
+        raise stops[0][1]
     # quarantined rows are few: one file per core, not one per source and partition (an
     # incremental run over five sources wrote 2,613 rows as 40 files)
     cores = spark.sparkContext.defaultParallelism

@@ -104,7 +104,12 @@ def numbered(recs: DataFrame) -> DataFrame:
     """``recs`` with a record number, the key :func:`keyed_pairs` joins on (as it is when it has
     one). Materialise the result (``localCheckpoint``) before it is read twice: the numbers are
     only fixed once stored."""
-    return recs if _RID in recs.columns else recs.withColumn(_RID, F.monotonically_increasing_id())
+    return recs if is_numbered(recs) else recs.withColumn(_RID, F.monotonically_increasing_id())
+
+
+def is_numbered(recs: DataFrame) -> bool:
+    """True when ``recs`` carries :func:`numbered`'s record numbers."""
+    return _RID in recs.columns
 
 
 def blocked_pairs(
@@ -239,7 +244,7 @@ def keyed_pairs(recs: DataFrame, rules: list[BlockingRule], scope: PairScope,
     focused = FOCUS in recs.columns
     cols = pair_columns(recs)
     ordered = sorted(rules, key=lambda r: r.index)
-    rows = recs if _RID in recs.columns else numbered(recs).localCheckpoint(eager=True)
+    rows = recs if is_numbered(recs) else numbered(recs).localCheckpoint(eager=True)
     entries = []
     for position, rule in enumerate(ordered):
         key = block_hash(rule, position)

@@ -10,12 +10,14 @@ from operator import add
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from bold_spark.linkage.blocking import RuleCount, check_blocking, prefer_keyed
 from bold_spark.linkage.model import LinkModel
 from bold_spark.linkage.pairs import (
     FOCUS,
     blocked_pairs,
     comparison_vectors,
     group_records,
+    is_numbered,
     keyed,
     numbered,
     pair_columns,
@@ -68,13 +70,14 @@ def predict_edges(
             records: only pairs with one of them on a side are blocked and scored.
         group_recs: the group's records as :func:`bold_spark.linkage.pairs.group_records`
             makes them, materialised (and :func:`~bold_spark.linkage.pairs.numbered` for the
-            keyed path without a focus, or it numbers and materialises them again), when the
-            caller has them (an incremental run reads them
-            for the moved term frequencies and the rescoring too, a full run for the blocking
-            pre-flight); made from ``records`` otherwise.
+            keyed path, or it numbers and materialises them again), when the caller has them
+            (an incremental run reads them for the moved term frequencies and the rescoring
+            too, a full run for the blocking pre-flight: :func:`score_link_group`); made from
+            ``records`` otherwise.
         keyed_join: find the pairs by :func:`bold_spark.linkage.pairs.keyed_pairs` when the
             rules allow it (:func:`bold_spark.linkage.blocking.prefer_keyed` says when that
-            pays for every pair; for a focus, see the incremental predict).
+            pays for every pair; with a focus it is taken whenever the rules allow, and the
+            path taken is logged).
 
     Returns a lazy frame, one row per pair: :data:`EDGE_KEY_COLUMNS`, the ``gamma_*`` levels,
     ``match_key`` and ``blocking_rule`` (which rule found it), ``link_group``,
@@ -85,13 +88,20 @@ def predict_edges(
     recs = group_recs if group_recs is not None else group_records(
         records, sources, needed_columns(settings), settings)
     small, focus_rows = False, None
+    keyed_join = keyed_join and keyed(rules)
+    # the caller's records serve as they are when materialised for this path: numbered for the
+    # keyed one; with a focus, the keyed path reads them three times, each with the same
+    # broadcast of the focus keys, the per-rule joins once per rule (so materialised with it)
+    ready = group_recs is not None and (
+        is_numbered(group_recs) if keyed_join else focus is None)
     if focus is not None:
         from bold_spark.linkage.incremental import FOCUS_BROADCAST_MAX_ROWS, with_focus
 
         recs = with_focus(recs, focus)
         small = focus.count() <= FOCUS_BROADCAST_MAX_ROWS
-    keyed_join = keyed_join and keyed(rules)
-    if group_recs is None or focus is not None:
+        logger.info("link group %s: pairs of new, changed and moved records found by %s", link_group,
+                    "one join of block keys" if keyed_join else "a join per rule")
+    if not ready:
         # materialised once: every rule's join reads it (lazily, each read re-ran the records
         # and their term frequencies: 20 reads for 10 rules without a focus), the keyed path
         # three times, numbered
@@ -103,6 +113,49 @@ def predict_edges(
     return _edges(blocked_pairs(recs, rules, scope, broadcast_focus=small, focus_rows=focus_rows,
                                 keyed_join=keyed_join),
                   model, settings, link_group, run_id)
+
+
+def score_link_group(
+    records: DataFrame,
+    model: LinkModel,
+    link_group: str,
+    sources: list[str],
+    scope: PairScope,
+    run_id: str,
+    max_comparisons: int,
+    group_recs: DataFrame | None = None,
+) -> tuple[DataFrame, list[RuleCount]]:
+    """Every blocked pair of a link group scored, as a full run scores them: the group's records
+    materialised once and numbered, the blocking pre-flight over them
+    (:func:`~bold_spark.linkage.blocking.check_blocking`: the comparisons per rule logged, a
+    blow-up refused), then :func:`predict_edges` by the path
+    :func:`~bold_spark.linkage.blocking.prefer_keyed` chooses from those counts (logged).
+
+    Parameters:
+        records, model, link_group, sources, scope, run_id: as for :func:`predict_edges`.
+        max_comparisons: the pre-flight's cap on the group's comparisons.
+        group_recs: the group's records (:func:`~bold_spark.linkage.pairs.group_records`),
+            when the caller has them; made from ``records`` otherwise.
+
+    Returns the lazy edges (:func:`predict_edges`) and the pre-flight's counts per rule.
+
+    Raises:
+        BlockingCapExceeded: the rules would make more than ``max_comparisons`` comparisons.
+    """
+    settings = model.splink_settings()
+    recs = group_recs if group_recs is not None else group_records(
+        records, sources, needed_columns(settings), settings)
+    # materialised once, numbered for the keyed path: the pre-flight counts and the scoring
+    # both read it (each made the records and their term frequencies again)
+    recs = numbered(recs).localCheckpoint(eager=True)
+    counts = check_blocking(recs, blocking_rules(settings), scope, max_comparisons, link_group)
+    keyed_join = prefer_keyed(counts)
+    logger.info("link group %s: pairs found by %s (%s records read by the rules' joins, %s "
+                "comparisons at most)", link_group,
+                "one join of block keys" if keyed_join else "a join per rule",
+                f"{sum(c.records for c in counts):,}", f"{sum(c.comparisons for c in counts):,}")
+    return predict_edges(records, model, link_group, sources, scope, run_id, group_recs=recs,
+                         keyed_join=keyed_join), counts
 
 
 def rescore_edges(

@@ -464,6 +464,41 @@ def test_zero_accepted_rows(spark, tmp_path, secret_key):
     assert "1980-02-01" not in msg and "Ashworth" not in msg
 
 
+def test_several_bad_sources_are_all_named(spark, tmp_path, secret_key, caplog):
+    """Sources are checked at once: when several stop the run, every one is named in the log
+    and the first in configuration order is raised, whichever kind of error finished first (a
+    read failure in a check, a source with no accepted row found after)."""
+    good = source(tmp_path, csv_text(*GOOD), name="alpha")
+    empty = source(tmp_path, csv_text("1,Alice,Ashworth,1980-02-01"), name="beta")
+    uri = tmp_path / "parts"  # two files disagreeing on DOB's type: the read fails in its check
+    spark.createDataFrame([("1", "Alice", "Ashworth", "01/02/1980")],
+                          "ID string, FIRST string, SURNAME string, DOB string").write.parquet(str(uri / "a"))
+    spark.createDataFrame([("2", "Bernard", "Blakemore", 19750615)],
+                          "ID string, FIRST string, SURNAME string, DOB int").write.parquet(str(uri / "b"))
+    for part in ("a", "b"):
+        for f in (uri / part).glob("part-*"):
+            f.rename(uri / f"{part}-{f.name}")
+    parts, _ = source(tmp_path, b"", name="parts", ext="unused", format="parquet")
+    also_empty = source(tmp_path, csv_text("9,Cedric,Cholmondeley,"), name="gamma")
+    order = [good, empty, (parts, str(uri)), also_empty]
+    with caplog.at_level("ERROR", logger="bold_spark.ingest.ingest"), pytest.raises(InputError) as e:
+        ingest_sources(spark, {ds.name: ds for ds, _ in order}, {ds.name: u for ds, u in order},
+                       secret_key, "r", "2026-01-01")
+    assert str(e.value).startswith("source 'beta': none of the 1 rows of")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "3 sources stop the run: beta, parts, gamma" in logged
+    assert f"source parts: InputError: source 'parts': reading input {uri} failed (FAILED_READ_FILE" in logged
+    assert "source gamma: InputError: source 'gamma': none of the 1 rows of" in logged
+    assert "alpha" not in logged
+    for v in ("Alice", "Ashworth", "Cholmondeley", "1980-02-01"):
+        assert v not in logged and v not in str(e.value)
+    # the other way round, the read failure is the first source that stops the run
+    order = [good, (parts, str(uri)), empty]
+    with pytest.raises(InputError, match=r"^source 'parts': reading input .* \(FAILED_READ_FILE"):
+        ingest_sources(spark, {ds.name: ds for ds, _ in order}, {ds.name: u for ds, u in order},
+                       secret_key, "r", "2026-01-01")
+
+
 # ------------------------------------------------------------------ layouts and zones
 
 
