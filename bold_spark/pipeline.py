@@ -591,9 +591,10 @@ def predict_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord,
 
 
 def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, edges: DataFrame,
-                      previous: DataFrame | None, settings: str, lowest: float) -> DataFrame | None:
+                      previous: DataFrame | None, settings: str,
+                      lowest: float) -> tuple[DataFrame, int] | None:
     """The record keys an incremental run clusters again (:mod:`bold_spark.linkage.region`),
-    materialised; None to cluster every record: not an incremental run whose link groups all
+    materialised, and how many; None to cluster every record: not an incremental run whose link groups all
     kept their edges, published clusters older than ``component_key``, made with other
     thresholds or one-record-per-person sources, or published before the published records or
     edges (:func:`bold_spark.publish.first_published`), a key rotation, or a region too large to
@@ -630,7 +631,7 @@ def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, 
     run.metrics["recluster_region_records"] = float(n)
     logger.info("re-clustering the components the changes reach: %d records (%d seeds) of %d "
                 "published; the other clusters and their IDs are carried over", n, seeds.count(), total)
-    return region
+    return region, n
 
 
 def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> dict[str, int]:
@@ -663,19 +664,21 @@ def cluster_stage(spark: SparkSession, cfg: PipelineConfig, run: RunRecord) -> d
         logger.info("key rotation: the previous clusters are read through the crosswalk of record "
                     "keys, so person IDs carry over")
     lowest = min(thresholds.values())
-    region = _recluster_region(spark, cfg, run, scored, previous, settings, lowest)
+    found = _recluster_region(spark, cfg, run, scored, previous, settings, lowest)
+    region, region_rows = found if found is not None else (None, None)
     if region is not None:
         # the region's edges that can count (at the lowest threshold and above), materialised:
-        # read by the clustering's count and by its collection to the driver
-        records = by_keys(records, region, "record_key")
-        edges = region_edges(edges.where(F.col("match_probability") >= lowest), region) \
+        # read by the clustering's count and by its collection to the driver (the region is
+        # materialised and counted already: each join broadcasts it as it is)
+        records = by_keys(records, region, "record_key", region_rows)
+        edges = region_edges(edges.where(F.col("match_probability") >= lowest), region, region_rows) \
             .localCheckpoint(eager=True)
     clusters = cluster_records(records, edges, thresholds, run.run_id, cfg.driver_clustering_max_edges,
                                one_record_per_person=single, stats=run.metrics,
                                split_order="split_weight").withColumn(SETTINGS_COLUMN, F.lit(settings))
     with stage("identify", run.stage_seconds):
         if region is not None:
-            ids = identify(clusters, by_keys(previous, region, "record_key"), levels, run.run_id,
+            ids = identify(clusters, by_keys(previous, region, "record_key", region_rows), levels, run.run_id,
                            previous_rows=current.rows["clusters"])
             carried = carried_rows(previous, region, clusters.columns, run.run_id)
             stable = ids.stable.unionByName(carried)

@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 BROADCAST_KEYS_MAX_ROWS = 500_000
 
 
-def by_keys(frame: DataFrame, keys: DataFrame, on: str | list[str]) -> DataFrame:
+def by_keys(frame: DataFrame, keys: DataFrame, on: str | list[str], rows: int | None = None) -> DataFrame:
     """The rows of ``frame`` whose ``on`` values are in ``keys`` (a left semi join). ``keys`` is
     materialised (a local checkpoint) and counted, one Spark job; broadcast when it has at most
-    :data:`BROADCAST_KEYS_MAX_ROWS` rows, shuffled otherwise."""
-    keys = keys.localCheckpoint(eager=True)
-    if keys.count() <= BROADCAST_KEYS_MAX_ROWS:
+    :data:`BROADCAST_KEYS_MAX_ROWS` rows, shuffled otherwise. ``rows``: the caller has ``keys``
+    materialised already and knows its row count (no job: the incremental cluster stage's
+    region, joined three times)."""
+    if rows is None:
+        keys = keys.localCheckpoint(eager=True)
+        rows = keys.count()
+    if rows <= BROADCAST_KEYS_MAX_ROWS:
         keys = F.broadcast(keys)
     return frame.join(keys, on, "left_semi")

@@ -82,10 +82,11 @@ def region_keys(previous: DataFrame, seeds: DataFrame) -> DataFrame:
     return members.unionByName(seeds.select(RECORD_KEY)).distinct()
 
 
-def region_edges(edges: DataFrame, region: DataFrame) -> DataFrame:
+def region_edges(edges: DataFrame, region: DataFrame, rows: int | None = None) -> DataFrame:
     """The edges whose left record is in ``region``: the region is a union of components, so at
-    the lowest threshold and above their right record is in it too."""
-    return by_keys(edges, region.select(F.col(RECORD_KEY).alias("record_key_l")), "record_key_l")
+    the lowest threshold and above their right record is in it too. ``rows``: as for
+    :func:`~bold_spark.io.joins.by_keys` (``region`` materialised, its row count)."""
+    return by_keys(edges, region.select(F.col(RECORD_KEY).alias("record_key_l")), "record_key_l", rows)
 
 
 def carried_rows(previous: DataFrame, region: DataFrame, columns: list[str], run_id: str) -> DataFrame:

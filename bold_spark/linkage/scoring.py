@@ -46,6 +46,12 @@ def score_vectors(vectors: DataFrame, settings) -> DataFrame:
                                  f"{mp_expr} as match_probability")
 
 
+def _group(records: DataFrame, sources: list[str], settings, group_recs: DataFrame | None) -> DataFrame:
+    """The caller's group records when given, else the group's records made from ``records``."""
+    return group_recs if group_recs is not None else group_records(
+        records, sources, needed_columns(settings), settings)
+
+
 def predict_edges(
     records: DataFrame,
     model: LinkModel,
@@ -85,8 +91,7 @@ def predict_edges(
     """
     settings = model.splink_settings()
     rules = blocking_rules(settings)
-    recs = group_recs if group_recs is not None else group_records(
-        records, sources, needed_columns(settings), settings)
+    recs = _group(records, sources, settings, group_recs)
     small, focus_rows = False, None
     keyed_join = keyed_join and keyed(rules)
     # the caller's records serve as they are when materialised for this path: numbered for the
@@ -143,8 +148,7 @@ def score_link_group(
         BlockingCapExceeded: the rules would make more than ``max_comparisons`` comparisons.
     """
     settings = model.splink_settings()
-    recs = group_recs if group_recs is not None else group_records(
-        records, sources, needed_columns(settings), settings)
+    recs = _group(records, sources, settings, group_recs)
     # materialised once, numbered for the keyed path: the pre-flight counts and the scoring
     # both read it (each made the records and their term frequencies again)
     recs = numbered(recs).localCheckpoint(eager=True)
@@ -172,8 +176,7 @@ def rescore_edges(
     columns, term frequencies from the current records of the group; ``group_recs`` as there).
     An incremental run uses it for kept edges whose weight may have drifted across a threshold."""
     settings = model.splink_settings()
-    recs = group_recs if group_recs is not None else group_records(
-        records, sources, needed_columns(settings), settings)
+    recs = _group(records, sources, settings, group_recs)
     cols = pair_columns(recs)
     left = recs.select(*[F.col(f"`{c}`").alias(f"{c}_l") for c in cols])
     right = recs.select(*[F.col(f"`{c}`").alias(f"{c}_r") for c in cols])

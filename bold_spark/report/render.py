@@ -155,8 +155,8 @@ def _unsupported_summary(d: ReportData) -> str:
                     f"level{'s' if n > 1 else ''}</li>" for m, n in found)
     return ('<div class="flags" id="model-flags"><strong>Model parameters resting on no '
             "training data:</strong><ul>" + items + "</ul><p>Their m or u is below one "
-            "observation of the training, so their match weights are not evidence: they decide "
-            "every pair in the level on their own (see Model).</p></div>")
+            "observation of the training, or no sampled pair fell in the level so its u is the "
+            "start model's: their match weights are not evidence (see Model).</p></div>")
 
 
 def _unsupported(m: ModelInfo) -> str:
@@ -176,6 +176,11 @@ def _unsupported(m: ModelInfo) -> str:
                      if weight is not None and weight <= VETO_BITS else
                      "the weight is no estimate; too small to veto a link on its own, it still "
                      "moves every pair in the level")
+        elif r["which"] == "u_not_estimated":
+            why = (f"u = {_prob(r['u'])}, the start model's: none of the "
+                   f"{count(r['support']) if r['support'] else '?'} random pairs sampled fell here")
+            means = ("the weight rests on a start value, not on the data: raise training.u_max_pairs "
+                     "and train again")
         else:
             why = (f"u = {_prob(r['u'])}: fewer than one of the {count(r['support'])} random pairs "
                    "sampled" if r["support"] else f"u = {_prob(r['u'])}")

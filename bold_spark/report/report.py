@@ -118,22 +118,30 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     from ``u_pairs_sampled`` random pairs: a u below one over that count is less than one sampled
     pair. Without those counts in ``trained`` (an untrained model), m below
     :data:`UNTRAINED_M_FLOOR` or u below :data:`UNTRAINED_U_FLOOR`. An m fixed by hand
-    (``m_fixed``) is not an estimate and is not flagged.
+    (``m_fixed``) is not an estimate and is not flagged. A level no sampled pair fell in keeps
+    the start model's u, whatever its size (``u_not_estimated`` in ``trained``): flagged as
+    ``u_not_estimated``.
 
-    Returns the rows of ``params`` flagged, with ``which`` ("m" or "u") and ``support`` (the
-    count one observation is measured against; None for the fixed floors).
+    Returns the rows of ``params`` flagged, with ``which`` ("m", "u" or "u_not_estimated") and
+    ``support`` (the count one observation is measured against; None for the fixed floors).
     """
     import pandas as pd
 
     sessions = trained.get("em_sessions") or []
     sampled = trained.get("u_pairs_sampled")
+    not_estimated = {(d["comparison"], d["label"]) for d in trained.get("u_not_estimated") or []}
     rows = []
     for _, r in params.iterrows():
+        if (r["comparison"], r["label"]) in not_estimated:
+            rows.append({**r.to_dict(), "which": "u_not_estimated",
+                         "support": int(sampled) if sampled else None})
         em_pairs = sum(int(s.get("pairs") or 0) for s in sessions
                        if r["comparison"] not in (s.get("deactivated") or []))
         for which, value, support, floor in (
                 ("m", r["m"], em_pairs or None, UNTRAINED_M_FLOOR),
                 ("u", r["u"], int(sampled) if sampled else None, UNTRAINED_U_FLOOR)):
+            if which == "u" and (r["comparison"], r["label"]) in not_estimated:
+                continue
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
             if which == "m" and r.get("m_fixed", False):

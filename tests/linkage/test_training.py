@@ -260,3 +260,43 @@ def test_a_fixed_m_stays_as_the_model_has_it_and_still_weighs_in_em():
     again, _, _, _ = expectation_maximisation(
         patterns, ["gamma_a", "gamma_b"], levels, [free[0], m0[1]], u, 0.3, 5000, 1e-13, [{0}, set()])
     assert again[1] == pytest.approx(free[1], abs=1e-6)
+
+
+def test_u_levels_no_sampled_pair_fell_in_are_named(records, caplog):
+    """With too few random pairs some levels see none: they keep the start model's u, which can
+    be far off, so training warns, names them in its record, and the report flags them."""
+    from dataclasses import replace
+
+    from bold_spark.linkage.model import LinkModel
+    from bold_spark.report.report import model_parameters, unsupported_levels
+
+    start = tiny_model()
+    # a few of the 378 pairs (with the tiny records' keys, 11 to 20 sample some, not every level)
+    few = LinkModel(start.path, start.settings, replace(
+        start.meta, training=replace(start.meta.training, u_max_pairs=15)))
+    with caplog.at_level("WARNING", logger="bold_spark.linkage.training"), \
+            Trainer(_recs(records, few), few, PairScope(), {}) as trainer:
+        trainer.estimate_prior()
+        trainer.estimate_u()
+        listed = trainer.info()["u_not_estimated"]
+        sampled = trainer.u_pairs_sampled
+    assert trainer.u_unobserved and 0 < sampled < trainer.pairs_in_scope
+    names = [c.output_column_name for c in trainer.settings.comparisons]
+    assert {(d["comparison"], d["level"]) for d in listed} == {(names[k], v) for k, v in trainer.u_unobserved}
+    starts = {(c["output_column_name"], lv.get("label_for_charts")): lv.get("u_probability")
+              for c in start.settings["comparisons"] for lv in c["comparison_levels"]}
+    assert all(d["u_kept"] == starts[(d["comparison"], d["label"])] for d in listed)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"u not estimated for {len(listed)} comparison level(s): none of the {sampled} random "
+               f"pairs sampled" in w and f"{listed[0]['comparison']} level {listed[0]['level']}" in w
+               for w in warned), warned
+    # the report flags each of them, whatever its u (a start u is no estimate, small or not)
+    flagged = unsupported_levels(model_parameters(trainer.model().settings),
+                                 {"u_pairs_sampled": sampled, "u_not_estimated": listed})
+    got = {(r["comparison"], r["label"]) for _, r in flagged.iterrows() if r["which"] == "u_not_estimated"}
+    assert got == {(d["comparison"], d["label"]) for d in listed}
+    # with every pair sampled, a level no pair of the population has is the only kind left
+    with Trainer(_recs(records, start), start, PairScope(), {}) as full:
+        full.estimate_prior()
+        full.estimate_u()
+    assert len(full.u_unobserved) < len(trainer.u_unobserved)

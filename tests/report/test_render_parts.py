@@ -173,3 +173,23 @@ def test_flag_sentences_never_print_a_rate_that_is_not_whole_as_100():
                        "member_gap_pp": 0.0, "member_flag": False}])
     (flag,) = bias_flags(t, {"link_rate": 0.65962, "member_rate": 0.6}, 2.0, "medium")
     assert "link rate 99.96% is 34.0 pp above the overall 66.0%" in flag
+
+
+def test_a_u_no_sampled_pair_fell_in_is_flagged_whatever_its_size():
+    """A level training saw no random pair in keeps the start model's u (``u_not_estimated``):
+    flagged, with the start value named as such, though it is far above one sampled pair."""
+    from types import SimpleNamespace
+
+    from bold_spark.report.render import _unsupported
+
+    p = params(("postcode", "Exact match", 0.6, 9.3e-4, 9.3), ("postcode", "All other", 0.4, 0.999, -1.3))
+    trained = {"u_pairs_sampled": 1_000_000, "u_not_estimated": [
+        {"comparison": "postcode", "level": 1, "label": "Exact match", "u_kept": 9.3e-4}]}
+    flagged = unsupported_levels(p, trained)
+    assert [(r["label"], r["which"], r["support"]) for _, r in flagged.iterrows()] == [
+        ("Exact match", "u_not_estimated", 1_000_000)]
+    assert unsupported_levels(p, {"u_pairs_sampled": 1_000_000}).empty  # by its size alone: not flagged
+    html = _unsupported(SimpleNamespace(group="g", unsupported=flagged))
+    assert "the start model&#x27;s: none of the 1,000,000 random pairs sampled fell here" in html \
+        or "the start model's: none of the 1,000,000 random pairs sampled fell here" in html
+    assert "raise training.u_max_pairs" in html and "a non-match is taken never" not in html
