@@ -83,7 +83,7 @@ def run_bold(records_path: str, tmp: str, clusters_out: str, blocking: str = "na
         # as the pipeline scores a link group: the blocking pre-flight, then the pairs by the
         # path it chooses (one join of block keys or a join per rule); no cap on comparisons
         edges, _ = score_link_group(records.withColumn("source", F.lit("all")), trained, "bench", ["all"],
-                                    scope, "bench", max_comparisons=bench_model.NO_CAP)
+                                    scope, "bench")
         result = write_table(edges, f"{tmp}/edges")
     with t("cluster"):
         from bold_spark.io.delta import read_table

@@ -32,8 +32,6 @@ BLOCKINGS = {"narrow": (PREDICT_RULES, EM_RULES), "wide": (WIDE_PREDICT_RULES, W
 DETERMINISTIC_RULES = ["l.first_name = r.first_name and l.surname = r.surname and l.dob = r.dob"]
 RECALL = 0.8
 U_MAX_PAIRS = 1_000_000
-#: The pre-flight's cap on comparisons in the benchmarks: none (they score every pair the rules make).
-NO_CAP = 2**62
 COLUMNS = ["record_key", "source", "first_name", "surname", "first_initial", "dob", "dob_string",
            "sex", "postcode"]
 

@@ -594,8 +594,8 @@ def _recluster_region(spark: SparkSession, cfg: PipelineConfig, run: RunRecord, 
                       previous: DataFrame | None, settings: str,
                       lowest: float) -> tuple[DataFrame, int] | None:
     """The record keys an incremental run clusters again (:mod:`bold_spark.linkage.region`),
-    materialised, and how many; None to cluster every record: not an incremental run whose link groups all
-    kept their edges, published clusters older than ``component_key``, made with other
+    materialised, and how many; None to cluster every record: not an incremental run whose link
+    groups all kept their edges, published clusters older than ``component_key``, made with other
     thresholds or one-record-per-person sources, or published before the published records or
     edges (:func:`bold_spark.publish.first_published`), a key rotation, or a region too large to
     broadcast."""

@@ -229,7 +229,7 @@ def check_blocking(
     recs: DataFrame,
     rules: list[BlockingRule],
     scope: PairScope,
-    max_comparisons: int,
+    max_comparisons: int | None,
     link_group: str,
     max_block_size: int = 0,
 ) -> list[RuleCount]:
@@ -239,7 +239,8 @@ def check_blocking(
         recs: the link group's records.
         rules: the model's blocking rules.
         scope: which pairs the link group scores.
-        max_comparisons: the cap on the total (the pipeline config's ``max_comparisons``).
+        max_comparisons: the cap on the total (the pipeline config's ``max_comparisons``);
+            None counts and logs without a cap (as training takes it).
         link_group: the group's name, for the log and the error.
         max_block_size: the per-block cap (0: off): blocks over it are counted as skipped, so
             pass it only where the joins skip them (:func:`skip_oversized_blocks`).
@@ -253,8 +254,10 @@ def check_blocking(
     counts = count_comparisons(recs, rules, scope, max_block_size)
     log_counts(counts, link_group, max_block_size)
     total = sum(c.comparisons for c in counts)
-    logger.info("[%s] blocking total: %d comparisons (cap %d)", link_group, total, max_comparisons)
-    enforce_cap(counts, max_comparisons, link_group)
+    logger.info("[%s] blocking total: %d comparisons (cap %s)", link_group, total,
+                "none" if max_comparisons is None else max_comparisons)
+    if max_comparisons is not None:
+        enforce_cap(counts, max_comparisons, link_group)
     return counts
 
 

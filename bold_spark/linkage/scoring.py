@@ -127,7 +127,7 @@ def score_link_group(
     sources: list[str],
     scope: PairScope,
     run_id: str,
-    max_comparisons: int,
+    max_comparisons: int | None = None,
     group_recs: DataFrame | None = None,
 ) -> tuple[DataFrame, list[RuleCount]]:
     """Every blocked pair of a link group scored, as a full run scores them: the group's records
@@ -138,14 +138,16 @@ def score_link_group(
 
     Parameters:
         records, model, link_group, sources, scope, run_id: as for :func:`predict_edges`.
-        max_comparisons: the pre-flight's cap on the group's comparisons.
+        max_comparisons: the pre-flight's cap on the group's comparisons (None: no cap, the
+            counts still logged and used to choose the path).
         group_recs: the group's records (:func:`~bold_spark.linkage.pairs.group_records`),
             when the caller has them; made from ``records`` otherwise.
 
     Returns the lazy edges (:func:`predict_edges`) and the pre-flight's counts per rule.
 
     Raises:
-        BlockingCapExceeded: the rules would make more than ``max_comparisons`` comparisons.
+        BlockingCapExceeded: the rules would make more than ``max_comparisons`` comparisons
+            (when given).
     """
     settings = model.splink_settings()
     recs = _group(records, sources, settings, group_recs)

@@ -132,7 +132,8 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     not_estimated = {(d["comparison"], d["label"]) for d in trained.get("u_not_estimated") or []}
     rows = []
     for _, r in params.iterrows():
-        if (r["comparison"], r["label"]) in not_estimated:
+        u_kept = (r["comparison"], r["label"]) in not_estimated
+        if u_kept:
             rows.append({**r.to_dict(), "which": "u_not_estimated",
                          "support": int(sampled) if sampled else None})
         em_pairs = sum(int(s.get("pairs") or 0) for s in sessions
@@ -140,7 +141,7 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
         for which, value, support, floor in (
                 ("m", r["m"], em_pairs or None, UNTRAINED_M_FLOOR),
                 ("u", r["u"], int(sampled) if sampled else None, UNTRAINED_U_FLOOR)):
-            if which == "u" and (r["comparison"], r["label"]) in not_estimated:
+            if which == "u" and u_kept:  # flagged above, as a start value
                 continue
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue

@@ -56,6 +56,9 @@ def test_cap_refusal_names_the_rule(spark, recs):
     assert "rule 1 `l.surname = r.surname`" in msg and "28 comparisons" in msg and "cap of 20" in msg
     counts = check_blocking(recs, rules, ALL, max_comparisons=1000, link_group="g")
     assert [c.comparisons for c in counts] == [12, 28]
+    # no cap (None, as training takes it; the benchmarks score every pair): counted, not refused
+    uncapped = check_blocking(recs, rules, ALL, max_comparisons=None, link_group="g")
+    assert [c.comparisons for c in uncapped] == [12, 28]
 
 
 @pytest.mark.parametrize("scope", [PairScope(), PairScope(["a"]), PairScope(link_only=True),
