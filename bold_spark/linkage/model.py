@@ -32,6 +32,10 @@ class TrainingConfig:
     em_blocking_rules: list[str] = field(default_factory=list)
     u_max_pairs: int = 1_000_000
     seed: int = 1
+    #: A comparison level no sampled random pair fell in gets u = min(start model's u,
+    #: 1 / pairs sampled): the sample says u is about that small at most, and a start value above
+    #: it would be contradicted by the sample. False keeps the start model's u as Splink does.
+    cap_unobserved_u: bool = True
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,7 @@ class Trainer:
         self.u: list[dict[int, float]] | None = None  # per comparison: level -> u
         self.u_pairs_sampled: int | None = None
         self.u_unobserved: set[tuple[int, int]] = set()  # (comparison, level) no sampled pair had
+        self.u_start: list[dict[int, float | None]] = []  # per comparison: the start model's u
         self.sessions: list[EMSession] = []
         # per EM session: comparison index -> level -> m (comparisons the session left out absent)
         self.session_m: list[dict[int, dict[int, float]]] = []
@@ -338,35 +339,53 @@ class Trainer:
         weights = patterns["n"].to_numpy(dtype=float)
         observed = [level_proportions(patterns, self.gammas[k], self.levels[k], weights)
                     for k in range(len(self.gammas))]
-        # a level no sampled pair fell in keeps the start model's u (Splink: "not observed")
-        self.u = [{lv.comparison_vector_value: lv.u_probability for lv in self.levels[k]} | observed[k]
-                  for k in range(len(self.gammas))]
-        self.u_unobserved = {(k, v) for k in range(len(self.gammas)) for v in self.u[k]
-                             if v not in observed[k]}
         self.u_pairs_sampled = int(weights.sum())
+        self.u_start = [{lv.comparison_vector_value: lv.u_probability for lv in self.levels[k]}
+                        for k in range(len(self.gammas))]
+        self.u_unobserved = {(k, v) for k in range(len(self.gammas)) for v in self.u_start[k]
+                             if v not in observed[k]}
+        # a level no sampled pair fell in: Splink keeps the start model's u ("not observed"),
+        # which can be far off (make bench, 1M records, one u-sample seed: the postcode
+        # exact-match level kept 9.3e-4 where the population's is 1.4e-6; F1 0.735 against
+        # 0.772-0.774 with two other seeds). With cap_unobserved_u it is at most 1 / pairs sampled.
+        self.u = [self.u_start[k] | observed[k] | {
+            v: self._unobserved_u(self.u_start[k][v]) for (kk, v) in self.u_unobserved if kk == k}
+            for k in range(len(self.gammas))]
         logger.info("u estimated from %d random pairs (%.1fs)",
                     self.u_pairs_sampled, time.monotonic() - t0)
         if self.u_unobserved:
-            # silent, a start value can be far off: on the benchmark's 1M records the postcode
-            # exact-match level fell in no sampled pair with one seed and kept its start u of
-            # 9.3e-4 (the population's is 1.4e-6): F1 0.735 against 0.772-0.774 with two others
+            capped = tr.cap_unobserved_u and self.u_pairs_sampled > 0
             logger.warning(
                 "u not estimated for %d comparison level(s): none of the %d random pairs sampled "
-                "fell in them, so they keep the start model's u: %s. Raise training.u_max_pairs "
+                "fell in them, so %s: %s. Raise training.u_max_pairs "
                 "(about 1 / the level's u pairs are needed to see one)", len(self.u_unobserved),
-                self.u_pairs_sampled, "; ".join(
-                    f"{d['comparison']} level {d['level']} ({d['label']}) u={d['u_kept']:.3g}"
+                self.u_pairs_sampled,
+                "their u is at most 1 / pairs sampled (training.cap_unobserved_u)" if capped
+                else "they keep the start model's u", "; ".join(
+                    f"{d['comparison']} level {d['level']} ({d['label']}) u={d['u']:.3g} "
+                    f"(start {d['u_start']:.3g})" if d["u_start"] is not None else
+                    f"{d['comparison']} level {d['level']} ({d['label']}) u={d['u']:.3g}"
                     for d in self.unobserved_u_levels()))
         return self.u
 
+    def _unobserved_u(self, start: float | None) -> float | None:
+        """u of a level no sampled pair fell in: the start model's, capped at one over the pairs
+        sampled when ``training.cap_unobserved_u`` (and a pair was sampled)."""
+        if not self.training.cap_unobserved_u or not self.u_pairs_sampled:
+            return start
+        ceiling = 1.0 / self.u_pairs_sampled
+        return ceiling if start is None else min(start, ceiling)
+
     def unobserved_u_levels(self) -> list[dict]:
-        """The levels :meth:`estimate_u` saw no sampled pair fall in (so their u is the start
-        model's): comparison, level value, the level's label in the model and the u kept."""
+        """The levels :meth:`estimate_u` saw no sampled pair fall in: comparison, level value,
+        the level's label in the model, the start model's u (``u_start``) and the u the model
+        got (``u``: the start's, or at most 1 / pairs sampled with ``cap_unobserved_u``)."""
         out = []
         for k, v in sorted(self.u_unobserved):
             lv = next(lv for lv in self.levels[k] if lv.comparison_vector_value == v)
             out.append({"comparison": self.settings.comparisons[k].output_column_name, "level": v,
-                        "label": lv.label_for_charts, "u_kept": self.u[k][v]})
+                        "label": lv.label_for_charts, "u_start": self.u_start[k][v],
+                        "u": self.u[k][v]})
         return out
 
     def em_session(self, rule: str) -> EMSession:

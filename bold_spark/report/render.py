@@ -177,9 +177,11 @@ def _unsupported(m: ModelInfo) -> str:
                      "the weight is no estimate; too small to veto a link on its own, it still "
                      "moves every pair in the level")
         elif r["which"] == "u_not_estimated":
-            why = (f"u = {_prob(r['u'])}, the start model's: none of the "
-                   f"{count(r['support']) if r['support'] else '?'} random pairs sampled fell here")
-            means = ("the weight rests on a start value, not on the data: raise training.u_max_pairs "
+            n = count(r["support"]) if r["support"] else "?"
+            why = (f"u = {_prob(r['u'])}, no estimate: none of the {n} random pairs sampled fell "
+                   f"here, so it is the start model's u, at most 1 / {n} "
+                   "(unless training.cap_unobserved_u is false)")
+            means = ("the weight rests on a bound, not on an estimate: raise training.u_max_pairs "
                      "and train again")
         else:
             why = (f"u = {_prob(r['u'])}: fewer than one of the {count(r['support'])} random pairs "

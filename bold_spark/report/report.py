@@ -118,9 +118,10 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     from ``u_pairs_sampled`` random pairs: a u below one over that count is less than one sampled
     pair. Without those counts in ``trained`` (an untrained model), m below
     :data:`UNTRAINED_M_FLOOR` or u below :data:`UNTRAINED_U_FLOOR`. An m fixed by hand
-    (``m_fixed``) is not an estimate and is not flagged. A level no sampled pair fell in keeps
-    the start model's u, whatever its size (``u_not_estimated`` in ``trained``): flagged as
-    ``u_not_estimated``.
+    (``m_fixed``) is not an estimate and is not flagged. A level no sampled pair fell in has
+    no estimate of u (the start model's, at most one over the pairs sampled unless
+    ``training.cap_unobserved_u`` is false), whatever its size (``u_not_estimated`` in
+    ``trained``): flagged as ``u_not_estimated``.
 
     Returns the rows of ``params`` flagged, with ``which`` ("m", "u" or "u_not_estimated") and
     ``support`` (the count one observation is measured against; None for the fixed floors).

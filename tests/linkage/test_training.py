@@ -4,6 +4,7 @@ one ``Trainer``, and give the same model on the same data."""
 from __future__ import annotations
 
 import ast
+import copy
 import datetime as dt
 import itertools
 import statistics
@@ -263,19 +264,30 @@ def test_a_fixed_m_stays_as_the_model_has_it_and_still_weighs_in_em():
 
 
 def test_u_levels_no_sampled_pair_fell_in_are_named(records, caplog):
-    """With too few random pairs some levels see none: they keep the start model's u, which can
-    be far off, so training warns, names them in its record, and the report flags them."""
+    """With too few random pairs some levels see none: their u is no estimate (at most one over
+    the pairs sampled, or the start model's with ``cap_unobserved_u`` false, which can be far off),
+    so training warns, names them in its record, and the report flags them."""
     from dataclasses import replace
 
     from bold_spark.linkage.model import LinkModel
     from bold_spark.report.report import model_parameters, unsupported_levels
 
     start = tiny_model()
-    # a few of the 378 pairs (with the tiny records' keys, 11 to 20 sample some, not every level)
-    few = LinkModel(start.path, start.settings, replace(
-        start.meta, training=replace(start.meta.training, u_max_pairs=15)))
+    # exact-match levels start at u 0.5, far above one of the few pairs sampled
+    settings = copy.deepcopy(start.settings)
+    for comp in settings["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            if lv.get("label_for_charts", "").startswith("Exact match"):
+                lv["u_probability"] = 0.5
+    start = LinkModel(start.path, settings, start.meta)
+
+    def sampled_model(**training):
+        # a few of the 378 pairs (with the tiny records' keys, 11 to 20 sample some, not every level)
+        return LinkModel(start.path, start.settings, replace(
+            start.meta, training=replace(start.meta.training, u_max_pairs=15, **training)))
+
     with caplog.at_level("WARNING", logger="bold_spark.linkage.training"), \
-            Trainer(_recs(records, few), few, PairScope(), {}) as trainer:
+            Trainer(_recs(records, sampled_model()), sampled_model(), PairScope(), {}) as trainer:
         trainer.estimate_prior()
         trainer.estimate_u()
         listed = trainer.info()["u_not_estimated"]
@@ -285,16 +297,29 @@ def test_u_levels_no_sampled_pair_fell_in_are_named(records, caplog):
     assert {(d["comparison"], d["level"]) for d in listed} == {(names[k], v) for k, v in trainer.u_unobserved}
     starts = {(c["output_column_name"], lv.get("label_for_charts")): lv.get("u_probability")
               for c in start.settings["comparisons"] for lv in c["comparison_levels"]}
-    assert all(d["u_kept"] == starts[(d["comparison"], d["label"])] for d in listed)
+    assert all(d["u_start"] == starts[(d["comparison"], d["label"])] for d in listed)
+    # capped: the start u where it is at most 1 / pairs sampled, else that bound; in the model too
+    assert all(d["u"] == min(d["u_start"], 1 / sampled) for d in listed)
+    assert any(d["u"] < d["u_start"] for d in listed)  # the cap moved one: not a no-op here
+    model_u = {(r["comparison"], r["label"]): r["u"] for _, r in model_parameters(trainer.model().settings).iterrows()}
+    assert all(model_u[(d["comparison"], d["label"])] == pytest.approx(d["u"]) for d in listed)
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(f"u not estimated for {len(listed)} comparison level(s): none of the {sampled} random "
-               f"pairs sampled" in w and f"{listed[0]['comparison']} level {listed[0]['level']}" in w
+               f"pairs sampled" in w and "at most 1 / pairs sampled" in w
+               and f"{listed[0]['comparison']} level {listed[0]['level']}" in w
                for w in warned), warned
-    # the report flags each of them, whatever its u (a start u is no estimate, small or not)
+    # the report flags each of them, whatever its u (a bound is no estimate, small or not)
     flagged = unsupported_levels(model_parameters(trainer.model().settings),
                                  {"u_pairs_sampled": sampled, "u_not_estimated": listed})
     got = {(r["comparison"], r["label"]) for _, r in flagged.iterrows() if r["which"] == "u_not_estimated"}
     assert got == {(d["comparison"], d["label"]) for d in listed}
+    # cap_unobserved_u false: the start model's u is kept, as Splink keeps it
+    with Trainer(_recs(records, sampled_model(cap_unobserved_u=False)), sampled_model(cap_unobserved_u=False),
+                 PairScope(), {}) as keep:
+        keep.estimate_prior()
+        keep.estimate_u()
+    assert keep.u_unobserved == trainer.u_unobserved
+    assert all(d["u"] == d["u_start"] for d in keep.unobserved_u_levels())
     # with every pair sampled, a level no pair of the population has is the only kind left
     with Trainer(_recs(records, start), start, PairScope(), {}) as full:
         full.estimate_prior()

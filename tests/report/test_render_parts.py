@@ -176,20 +176,22 @@ def test_flag_sentences_never_print_a_rate_that_is_not_whole_as_100():
 
 
 def test_a_u_no_sampled_pair_fell_in_is_flagged_whatever_its_size():
-    """A level training saw no random pair in keeps the start model's u (``u_not_estimated``):
-    flagged, with the start value named as such, though it is far above one sampled pair."""
+    """A level training saw no random pair in has no estimate of u (``u_not_estimated``: the
+    start model's, or at most one over the pairs sampled): flagged as a bound, though this one
+    (a model trained with ``cap_unobserved_u`` false) is far above one sampled pair."""
+    import html as html_lib
     from types import SimpleNamespace
 
     from bold_spark.report.render import _unsupported
 
     p = params(("postcode", "Exact match", 0.6, 9.3e-4, 9.3), ("postcode", "All other", 0.4, 0.999, -1.3))
     trained = {"u_pairs_sampled": 1_000_000, "u_not_estimated": [
-        {"comparison": "postcode", "level": 1, "label": "Exact match", "u_kept": 9.3e-4}]}
+        {"comparison": "postcode", "level": 1, "label": "Exact match", "u_start": 9.3e-4, "u": 9.3e-4}]}
     flagged = unsupported_levels(p, trained)
     assert [(r["label"], r["which"], r["support"]) for _, r in flagged.iterrows()] == [
         ("Exact match", "u_not_estimated", 1_000_000)]
     assert unsupported_levels(p, {"u_pairs_sampled": 1_000_000}).empty  # by its size alone: not flagged
-    html = _unsupported(SimpleNamespace(group="g", unsupported=flagged))
-    assert "the start model&#x27;s: none of the 1,000,000 random pairs sampled fell here" in html \
-        or "the start model's: none of the 1,000,000 random pairs sampled fell here" in html
+    html = html_lib.unescape(_unsupported(SimpleNamespace(group="g", unsupported=flagged)))
+    assert ("no estimate: none of the 1,000,000 random pairs sampled fell here, so it is the start "
+            "model's u, at most 1 / 1,000,000") in html, html
     assert "raise training.u_max_pairs" in html and "a non-match is taken never" not in html
