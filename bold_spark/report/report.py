@@ -133,8 +133,8 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     not_estimated = {(d["comparison"], d["label"]) for d in trained.get("u_not_estimated") or []}
     rows = []
     for _, r in params.iterrows():
-        u_kept = (r["comparison"], r["label"]) in not_estimated
-        if u_kept:
+        no_estimate = (r["comparison"], r["label"]) in not_estimated
+        if no_estimate:
             rows.append({**r.to_dict(), "which": "u_not_estimated",
                          "support": int(sampled) if sampled else None})
         em_pairs = sum(int(s.get("pairs") or 0) for s in sessions
@@ -142,7 +142,7 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
         for which, value, support, floor in (
                 ("m", r["m"], em_pairs or None, UNTRAINED_M_FLOOR),
                 ("u", r["u"], int(sampled) if sampled else None, UNTRAINED_U_FLOOR)):
-            if which == "u" and u_kept:  # flagged above, as a start value
+            if which == "u" and no_estimate:  # flagged above, as no estimate
                 continue
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
