@@ -36,6 +36,10 @@ class TrainingConfig:
     #: 1 / pairs sampled): the sample says u is about that small at most, and a start value above
     #: it would be contradicted by the sample. False keeps the start model's u as Splink does.
     cap_unobserved_u: bool = True
+    #: The u of a comparison's exact-match level (``X_l = X_r`` after at most one null level
+    #: ``Y_l IS NULL OR Y_r IS NULL``) is counted over every pair in scope from block sizes, and
+    #: the comparison's other sampled levels scaled to the rest; False: sampled, as Splink does.
+    count_exact_u: bool = True
 
 
 @dataclass(frozen=True)

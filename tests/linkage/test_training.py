@@ -284,7 +284,8 @@ def test_u_levels_no_sampled_pair_fell_in_are_named(records, caplog):
     def sampled_model(**training):
         # a few of the 378 pairs (with the tiny records' keys, 11 to 20 sample some, not every level)
         return LinkModel(start.path, start.settings, replace(
-            start.meta, training=replace(start.meta.training, u_max_pairs=15, **training)))
+            start.meta, training=replace(start.meta.training, u_max_pairs=15, count_exact_u=False,
+                                         **training)))
 
     with caplog.at_level("WARNING", logger="bold_spark.linkage.training"), \
             Trainer(_recs(records, sampled_model()), sampled_model(), PairScope(), {}) as trainer:
@@ -325,3 +326,49 @@ def test_u_levels_no_sampled_pair_fell_in_are_named(records, caplog):
         full.estimate_prior()
         full.estimate_u()
     assert len(full.u_unobserved) < len(trainer.u_unobserved)
+
+
+def test_exact_match_u_is_counted_over_every_pair(records):
+    """With ``count_exact_u`` (the default) an exact-match level's u is counted over every pair in
+    scope from block sizes, whatever the sample holds: the same u as sampling every pair; the
+    comparison's other levels keep their sampled shares of the rest."""
+    from dataclasses import replace
+
+    from bold_spark.linkage.model import LinkModel
+    from bold_spark.linkage.training import exact_match_levels
+
+    start = tiny_model()
+
+    def sampled_model(**training):
+        return LinkModel(start.path, start.settings, replace(
+            start.meta, training=replace(start.meta.training, u_max_pairs=15, **training)))
+
+    with Trainer(_recs(records, start), start, PairScope(), {}) as full:  # every pair sampled
+        full.estimate_prior()
+        full.estimate_u()
+    assert full.u_pairs_sampled == full.pairs_in_scope and not full.u_counted
+    runs = {}
+    for count in (True, False):
+        model = sampled_model(count_exact_u=count)
+        with Trainer(_recs(records, model), model, PairScope(), {}) as t:
+            t.estimate_prior()
+            t.estimate_u()
+            runs[count] = (t.u, t.u_unobserved, t.info()["u_counted"], t.u_pairs_sampled)
+    exact = exact_match_levels(full.settings)
+    assert sorted(exact) == [0, 1, 2]  # each comparison's "Exact match on ..." level
+    u, unobserved, counted, sampled = runs[True]
+    assert 0 < sampled < full.pairs_in_scope
+    for k, (v, col, null_col) in exact.items():
+        assert col == null_col == ["first_name", "surname", "dob"][k]
+        assert u[k][v] == pytest.approx(full.u[k][v], rel=1e-12), k
+        assert (k, v) not in unobserved
+        estimated = [w for w in u[k] if (k, w) not in unobserved]
+        if len(estimated) == len(u[k]):
+            assert sum(u[k].values()) == pytest.approx(1.0)
+    assert {(c["comparison"], c["level"]) for c in counted} == {
+        (full.settings.comparisons[k].output_column_name, v) for k, (v, _, _) in exact.items()}
+    # sampled instead (as Splink does): 15 pairs put the exact levels elsewhere than the count
+    u_sampled, unobserved_sampled, counted_sampled, _ = runs[False]
+    assert not counted_sampled
+    assert any((k, v) in unobserved_sampled or u_sampled[k][v] != pytest.approx(full.u[k][v], rel=1e-3)
+               for k, (v, _, _) in exact.items())
