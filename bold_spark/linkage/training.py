@@ -419,9 +419,8 @@ class Trainer:
                 self.u_pairs_sampled,
                 "their u is at most 1 / pairs sampled (training.cap_unobserved_u)" if capped
                 else "they keep the start model's u", "; ".join(
-                    f"{d['comparison']} level {d['level']} ({d['label']}) u={d['u']:.3g} "
-                    f"(start {d['u_start']:.3g})" if d["u_start"] is not None else
                     f"{d['comparison']} level {d['level']} ({d['label']}) u={d['u']:.3g}"
+                    + (f" (start {d['u_start']:.3g})" if d["u_start"] is not None else "")
                     for d in self.unobserved_u_levels()))
         return self.u
 
@@ -442,10 +441,8 @@ class Trainer:
             sampled = observed[k].get(v, 0.0)
             scale = (1.0 - u) / (1.0 - sampled) if sampled < 1.0 else 0.0
             observed[k] = {w: q * scale for w, q in observed[k].items() if w != v and q * scale > 0} | {v: u}
-            self.u_counted.append({
-                "comparison": self.settings.comparisons[k].output_column_name, "level": v,
-                "label": next(lv.label_for_charts for lv in self.levels[k] if lv.comparison_vector_value == v),
-                "pairs": agree, "of": present, "u_sampled": sampled})
+            self.u_counted.append({**self._level_names(k, v), "pairs": agree, "of": present,
+                                   "u_sampled": sampled})
         logger.info("u of %d exact-match level(s) counted over every pair in scope (%.1fs)",
                     len(self.u_counted), time.monotonic() - t0)
 
@@ -461,13 +458,15 @@ class Trainer:
         """The levels :meth:`estimate_u` saw no sampled pair fall in: comparison, level value,
         the level's label in the model, the start model's u (``u_start``) and the u the model
         got (``u``: the start's, or at most 1 / pairs sampled with ``cap_unobserved_u``)."""
-        out = []
-        for k, v in sorted(self.u_unobserved):
-            lv = next(lv for lv in self.levels[k] if lv.comparison_vector_value == v)
-            out.append({"comparison": self.settings.comparisons[k].output_column_name, "level": v,
-                        "label": lv.label_for_charts, "u_start": self.u_start[k][v],
-                        "u": self.u[k][v]})
-        return out
+        return [{**self._level_names(k, v), "u_start": self.u_start[k][v], "u": self.u[k][v]}
+                for k, v in sorted(self.u_unobserved)]
+
+    def _level_names(self, k: int, v: int) -> dict:
+        """How the training record names level ``v`` of comparison ``k``: comparison, level,
+        label."""
+        lv = next(lv for lv in self.levels[k] if lv.comparison_vector_value == v)
+        return {"comparison": self.settings.comparisons[k].output_column_name, "level": v,
+                "label": lv.label_for_charts}
 
     def em_session(self, rule: str) -> EMSession:
         """One EM session on the pairs ``rule`` blocks, starting from the start model's m values.

@@ -155,8 +155,8 @@ def _unsupported_summary(d: ReportData) -> str:
                     f"level{'s' if n > 1 else ''}</li>" for m, n in found)
     return ('<div class="flags" id="model-flags"><strong>Model parameters resting on no '
             "training data:</strong><ul>" + items + "</ul><p>Their m or u is below one "
-            "observation of the training, or no sampled pair fell in the level so its u is the "
-            "start model's: their match weights are not evidence (see Model).</p></div>")
+            "observation of the training, or no sampled pair fell in the level so its u is a "
+            "bound, not an estimate: their match weights are not evidence (see Model).</p></div>")
 
 
 def _unsupported(m: ModelInfo) -> str:
