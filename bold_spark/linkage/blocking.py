@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from bold_spark.exceptions import BlockingCapExceeded, ConfigError
 from bold_spark.linkage.model import meta_path
 from bold_spark.linkage.pairs import block_hash, keyed
-from bold_spark.linkage.scope import SOURCE, PairScope
+from bold_spark.linkage.scope import SOURCE, PairScope, entry_rows
 from bold_spark.linkage.sql import (
     BlockingRule,
     and_terms,
@@ -105,9 +105,7 @@ def _rule_keys(recs: DataFrame, rules: list[BlockingRule]) -> DataFrame:
                 F.lit(i).alias("rule"), F.lit(skippable).alias("skippable"),
                 F.when(~F.coalesce(F.col(flag).cast("boolean"), F.lit(False)), key).alias("key"),
                 F.lit(True).alias("unflagged")))
-    return (recs.select(SOURCE, F.explode(F.array(*entries)).alias("_e"))
-            .select(SOURCE, "_e.rule", "_e.skippable", "_e.key", "_e.unflagged")
-            .where(F.col("key").isNotNull()))
+    return entry_rows(recs, [SOURCE], entries).where(F.col("key").isNotNull())
 
 
 def count_comparisons(

@@ -8,7 +8,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from bold_spark.linkage.scope import PairScope
+from bold_spark.linkage.scope import PairScope, entry_rows
 from bold_spark.linkage.sql import (
     RECORD_KEY,
     SOURCE,
@@ -252,8 +252,7 @@ def keyed_pairs(recs: DataFrame, rules: list[BlockingRule], scope: PairScope,
             key = key.bitwiseAND(F.lit((1 << key_bits) - 1))
         entries.append(F.struct(F.lit(position).alias("rule"), key.alias("key")))
     flags = [FOCUS] if focused else []
-    keys = (rows.select(_RID, SOURCE, *flags, F.explode(F.array(*entries)).alias("_e"))
-            .select(_RID, SOURCE, *flags, "_e.rule", "_e.key").where(F.col("key").isNotNull()))
+    keys = entry_rows(rows, [_RID, SOURCE, *flags], entries).where(F.col("key").isNotNull())
     if focused:
         # l is a focus record; a pair of two focus records is kept from its smaller number's side
         left = keys.where(F.col(FOCUS))

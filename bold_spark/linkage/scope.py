@@ -66,3 +66,11 @@ class PairScope:
         """Pairs in scope among all of ``recs`` (one Spark aggregation)."""
         row = self.block_counts(recs, [F.lit(1)]).agg(F.sum("pairs")).collect()[0]
         return float(row[0] or 0.0)
+
+
+def entry_rows(df: DataFrame, keep: list[str], entries: list[Column]) -> DataFrame:
+    """One row per row of ``df`` and struct of ``entries`` (structs of the same fields): the
+    columns ``keep`` beside the struct's fields. One pass over ``df`` for all entries (the rows
+    of every blocking rule or counted level, say), where a union of a select per entry would
+    read it once per entry."""
+    return df.select(*keep, F.explode(F.array(*entries)).alias("_e")).select(*keep, "_e.*")

@@ -39,7 +39,7 @@ from bold_spark.linkage.blocking import (
 )
 from bold_spark.linkage.model import LinkModel, TrainingConfig
 from bold_spark.linkage.pairs import blocked_pairs, comparison_vectors
-from bold_spark.linkage.scope import PairScope
+from bold_spark.linkage.scope import PairScope, entry_rows
 from bold_spark.linkage.sql import (
     RECORD_KEY,
     SOURCE,
@@ -149,9 +149,7 @@ def exact_match_pairs(recs: DataFrame, exact: dict[int, tuple[int, str, str | No
         for agree, key in ((True, F.col(col).cast("string")), (False, F.lit(""))):
             entries.append(F.struct(F.lit(k).alias("k"), F.lit(agree).alias("agree"),
                                     F.when(present, key).alias("key")))
-    rows = recs.select(SOURCE, F.explode(F.array(*entries)).alias("_e")) \
-        .select(SOURCE, "_e.k", "_e.agree", "_e.key")
-    counts = scope.block_counts(rows, [F.col("k"), F.col("agree"), F.col("key")]) \
+    counts = scope.block_counts(entry_rows(recs, [SOURCE], entries), [F.col("k"), F.col("agree"), F.col("key")]) \
         .groupBy("_k0", "_k1").agg(F.sum("pairs").alias("pairs")).collect()
     got = {(r["_k0"], r["_k1"]): float(r["pairs"] or 0.0) for r in counts}
     return {k: (got.get((k, True), 0.0), got.get((k, False), 0.0)) for k in exact}
