@@ -1,5 +1,6 @@
 """Which pairs a link group scores: all pairs, only those with an anchor-source record, and/or
-only pairs across sources; with the pair-count formula that goes with each."""
+only pairs across sources; with the pair-count formula that goes with each, and
+:func:`entry_rows`, the row per record and block key that counts and key joins read."""
 
 from __future__ import annotations
 
