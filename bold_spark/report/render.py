@@ -257,7 +257,8 @@ def _model(d: ReportData, m: ModelInfo) -> str:
     p = m.params
     out.append(table(["comparison", "level", "m", "u", "match weight"],
                      [[r["comparison"], r["label"],
-                       _prob(r["m"]) + (" (fixed)" if r.get("m_fixed", False) else ""), _prob(r["u"]),
+                       _prob(r["m"]) + (" (fixed)" if r.get("m_fixed", False) else ""),
+                       _prob(r["u"]) + (" (counted)" if r.get("u_counted", False) else ""),
                        "n/a" if r["match_weight"] is None or (isinstance(r["match_weight"], float)
                                                                and math.isnan(r["match_weight"]))
                        else f"{r['match_weight']:+.2f}"] for _, r in p.iterrows()], left=2))

@@ -82,11 +82,14 @@ class ReportData:
     charts: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
-def model_parameters(settings: dict[str, Any]) -> pd.DataFrame:
-    """(comparison, label, m, u, match_weight, m_fixed) of every non-null level of a Splink model
-    dict (``m_fixed``: the level's m is set by hand, ``fix_m_probability``, not trained)."""
+def model_parameters(settings: dict[str, Any], trained: dict[str, Any] | None = None) -> pd.DataFrame:
+    """(comparison, label, m, u, match_weight, m_fixed, u_counted) of every non-null level of a
+    Splink model dict (``m_fixed``: the level's m is set by hand, ``fix_m_probability``, not
+    trained; ``u_counted``: its u was counted over every pair in scope, not sampled, by the
+    training ``trained`` records: :func:`counted_u_levels`)."""
     import pandas as pd
 
+    counted = counted_u_levels(trained or {})
     rows = []
     for comp in settings.get("comparisons", []):
         name = comp.get("output_column_name") or comp.get("comparison_description", "?")
@@ -97,14 +100,23 @@ def model_parameters(settings: dict[str, Any]) -> pd.DataFrame:
             weight = math.log2(m / u) if m and u else None
             rows.append({"comparison": name, "label": lv.get("label_for_charts", ""), "m": m,
                          "u": u, "match_weight": weight,
-                         "m_fixed": bool(lv.get("fix_m_probability", False))})
-    return pd.DataFrame(rows, columns=["comparison", "label", "m", "u", "match_weight", "m_fixed"])
+                         "m_fixed": bool(lv.get("fix_m_probability", False)),
+                         "u_counted": (name, lv.get("label_for_charts", "")) in counted})
+    return pd.DataFrame(rows, columns=["comparison", "label", "m", "u", "match_weight", "m_fixed",
+                                       "u_counted"])
 
 
 #: Without a training record: an m below this (a true match "never" falls in the level) or a u
 #: below :data:`UNTRAINED_U_FLOOR` is flagged as resting on no observation.
 UNTRAINED_M_FLOOR = 1e-6
 UNTRAINED_U_FLOOR = 1e-9
+
+
+def counted_u_levels(trained: dict[str, Any]) -> dict[tuple[str, str], int | None]:
+    """(comparison, label) -> the pairs in scope its u was counted over, for each level of a
+    training record's ``u_counted`` (``training.count_exact_u``: counted, not sampled)."""
+    return {(d["comparison"], d["label"]): int(d.get("of") or 0) or None
+            for d in trained.get("u_counted") or []}
 
 
 def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.DataFrame:
@@ -121,7 +133,10 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     (``m_fixed``) is not an estimate and is not flagged. A level no sampled pair fell in has
     no estimate of u (the start model's, at most one over the pairs sampled unless
     ``training.cap_unobserved_u`` is false), whatever its size (``u_not_estimated`` in
-    ``trained``): flagged as ``u_not_estimated``.
+    ``trained``): flagged as ``u_not_estimated``. A level whose u was counted over every pair
+    in scope (``u_counted`` in ``trained``: ``training.count_exact_u``) is measured against
+    the pairs it was counted over, not the sample: at national scale a postcode's or an
+    identifier's u is far below one over any sample, and is still an exact count.
 
     Returns the rows of ``params`` flagged, with ``which`` ("m", "u" or "u_not_estimated") and
     ``support`` (the count one observation is measured against; None for the fixed floors).
@@ -131,6 +146,7 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
     sessions = trained.get("em_sessions") or []
     sampled = trained.get("u_pairs_sampled")
     not_estimated = {(d["comparison"], d["label"]) for d in trained.get("u_not_estimated") or []}
+    counted = counted_u_levels(trained)
     rows = []
     for _, r in params.iterrows():
         no_estimate = (r["comparison"], r["label"]) in not_estimated
@@ -141,7 +157,8 @@ def unsupported_levels(params: pd.DataFrame, trained: dict[str, Any]) -> pd.Data
                        if r["comparison"] not in (s.get("deactivated") or []))
         for which, value, support, floor in (
                 ("m", r["m"], em_pairs or None, UNTRAINED_M_FLOOR),
-                ("u", r["u"], int(sampled) if sampled else None, UNTRAINED_U_FLOOR)):
+                ("u", r["u"], counted.get((r["comparison"], r["label"]))
+                 or (int(sampled) if sampled else None), UNTRAINED_U_FLOOR)):
             if which == "u" and no_estimate:  # flagged above, as no estimate
                 continue
             if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -234,8 +251,8 @@ def _models(cfg: PipelineConfig, run: dict[str, Any], loaded: dict[str, Any]) ->
         model = loaded[g.name]
         rules = [r.get("blocking_rule", "") if isinstance(r, dict) else str(r)
                  for r in model.settings.get("blocking_rules_to_generate_predictions", [])]
-        params = model_parameters(model.settings)
         trained = dict(model.meta.trained)
+        params = model_parameters(model.settings, trained)
         out.append(ModelInfo(
             group=g.name, file=g.model.rsplit("/", 1)[-1], version=model.version,
             run_version=(run.get("model_versions") or {}).get(g.name),

@@ -195,3 +195,37 @@ def test_a_u_no_sampled_pair_fell_in_is_flagged_whatever_its_size():
     assert ("no estimate: none of the 1,000,000 random pairs sampled fell here, so it is the start "
             "model's u, at most 1 / 1,000,000") in html, html
     assert "raise training.u_max_pairs" in html and "a non-match is taken never" not in html
+
+
+def test_a_counted_u_is_held_to_its_count_not_to_the_sample_and_is_marked_counted():
+    """A u counted over every pair in scope (``u_counted``: training.count_exact_u) is an exact
+    count however far it lies below one over the random pairs sampled (a postcode at national
+    scale): not flagged, and marked in the parameters table. The same u from the sample alone
+    is flagged."""
+    import html as html_lib
+    from types import SimpleNamespace
+
+    from bold_spark.report.render import _model
+    from bold_spark.report.report import model_parameters
+
+    settings = {"comparisons": [{"output_column_name": "postcode", "comparison_levels": [
+        {"sql_condition": "postcode_l = postcode_r", "label_for_charts": "Exact match",
+         "m_probability": 0.65, "u_probability": 2.3e-7},
+        {"sql_condition": "ELSE", "label_for_charts": "All other", "m_probability": 0.35,
+         "u_probability": 0.9999997}]}]}
+    sampled = {"u_pairs_sampled": 1_000_000}
+    trained = {**sampled, "u_counted": [{"comparison": "postcode", "level": 1, "label": "Exact match",
+                                         "pairs": 1.15e7, "of": 5.0e13, "u_sampled": 0.0}]}
+    assert [(r["label"], r["which"]) for _, r in unsupported_levels(model_parameters(settings, sampled),
+                                                                    sampled).iterrows()] == [
+        ("Exact match", "u")]
+    p = model_parameters(settings, trained)
+    assert list(p["u_counted"]) == [True, False]
+    assert unsupported_levels(p, trained).empty
+    m = SimpleNamespace(group="g", file="g.json", version="v1", run_version=None, sources=["a"],
+                        prior=1e-7, trained=trained, blocking_rules=[], params=p,
+                        unsupported=unsupported_levels(p, trained))
+    d = SimpleNamespace(charts={}, agg=SimpleNamespace(rules=pd.DataFrame()))
+    html = html_lib.unescape(_model(d, m))
+    assert "2.3e-07 (counted)" in html, html
+    assert html.count("(counted)") == 1 and "rest on no training data" not in html
