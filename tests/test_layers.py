@@ -41,7 +41,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # A report stage belongs here too.
     ("zone tools, tuning, synthetic data", ("bold_spark.privacy.pprl", "bold_spark.privacy.pii_scan",
                                             "bold_spark.tuning", "bold_spark.synthetic")),
-    ("orchestration", ("bold_spark.publish", "bold_spark.retention", "bold_spark.pipeline")),
+    ("publishing", ("bold_spark.publish", "bold_spark.retention")),
+    # The stages run_<stage> runs, one module each (bold_spark.stages); pipeline records,
+    # audits and publishes them.
+    ("stages", ("bold_spark.stages",)),
+    ("orchestration", ("bold_spark.pipeline",)),
     # The quality and bias report reads the published set (publish) and runs after a run.
     ("report", ("bold_spark.report",)),
     # ``bold_spark`` is the package's own __init__ (its lazy readers' API imports publish); the

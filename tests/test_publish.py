@@ -373,13 +373,14 @@ def test_a_source_with_many_quarantined_rows_fails_the_audit(spark, published):
 def test_the_quarantine_audit_names_only_its_own_sources_reasons():
     """Reason counts are looked up per known code: a source whose name starts another's
     (prison, prison_legacy) never shows the other's reasons."""
-    from bold_spark.pipeline import _quarantine_problems, _reason_metric
+    from bold_spark.stages.audit import quarantine_problems
+    from bold_spark.stages.ingest import reason_metric
 
     counts = {"prison": {"rows_in": 100, "quarantined": 20},
               "prison_legacy": {"rows_in": 100, "quarantined": 1}}
-    metrics = {_reason_metric("prison", "unparseable_dob"): 20.0,
-               _reason_metric("prison_legacy", "duplicate_id"): 1.0}
-    out = _quarantine_problems(counts, metrics, 0.05)
+    metrics = {reason_metric("prison", "unparseable_dob"): 20.0,
+               reason_metric("prison_legacy", "duplicate_id"): 1.0}
+    out = quarantine_problems(counts, metrics, 0.05)
     assert out == [out[0]] and out[0].startswith(
         "source prison: 20 of its 100 rows (20.0%) were quarantined (unparseable_dob 20; limit")
 
