@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                      "scored_pairs": round((inc["scored_pairs"] or 0) / (full["scored_pairs"] or 1), 4)}
     spark.stop()
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.with_suffix(".json").write_text(json.dumps(out, indent=2))
-    args.results.with_suffix(".md").write_text(markdown(out))
+    # the suffixes are added, not swapped: a stem such as results_incremental_2.5m keeps its dot
+    args.results.parent.joinpath(args.results.name + ".json").write_text(json.dumps(out, indent=2))
+    args.results.parent.joinpath(args.results.name + ".md").write_text(markdown(out))
     print(markdown(out))
     return 0
 
