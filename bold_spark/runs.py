@@ -29,6 +29,12 @@ def withdrawal_metrics(source: str, published: float, withdrawn: float) -> dict[
     return {f"{_PUBLISHED_BEFORE}{source}": float(published), f"{_WITHDRAWN}{source}": float(withdrawn)}
 
 
+def reason_metric(source: str, code: str) -> str:
+    """The run metric counting ``source``'s quarantined rows with reason ``code`` (written by the
+    ingest, read by the audit)."""
+    return f"quarantine_reason_{source}_{code}"
+
+
 def withdrawals(metrics: dict[str, float]) -> dict[str, tuple[float, float]]:
     """Source -> (records published before, withdrawn), in source order, from a run's
     :func:`withdrawal_metrics` (empty when the run recorded none)."""

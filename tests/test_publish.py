@@ -373,8 +373,8 @@ def test_a_source_with_many_quarantined_rows_fails_the_audit(spark, published):
 def test_the_quarantine_audit_names_only_its_own_sources_reasons():
     """Reason counts are looked up per known code: a source whose name starts another's
     (prison, prison_legacy) never shows the other's reasons."""
+    from bold_spark.runs import reason_metric
     from bold_spark.stages.audit import quarantine_problems
-    from bold_spark.stages.ingest import reason_metric
 
     counts = {"prison": {"rows_in": 100, "quarantined": 20},
               "prison_legacy": {"rows_in": 100, "quarantined": 1}}

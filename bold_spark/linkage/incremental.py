@@ -196,7 +196,8 @@ def edges_of(keys: list[tuple[str, str]]) -> Column:
     ``record_key_l`` or ``record_key_r`` in that group's keys (IN lists, hashed by Spark). Lets
     one DELETE drop the edges of changed and withdrawn records with any other condition, where
     a key join needs one MERGE per side. Only for a few thousand keys: planning long IN lists
-    against a Delta scan grows faster than the lists (see ``bold_spark.stages.incremental.DELETE_IN_LIST_MAX_KEYS``)."""
+    against a Delta scan grows faster than the lists (see
+    ``bold_spark.stages.incremental.DELETE_IN_LIST_MAX_KEYS``)."""
     by_group: dict[str, list[str]] = {}
     for k, g in keys:
         by_group.setdefault(g, []).append(k)

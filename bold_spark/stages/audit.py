@@ -10,9 +10,8 @@ from pyspark.sql import functions as F
 from bold_spark.config.pipeline import PipelineConfig
 from bold_spark.exceptions import AuditError
 from bold_spark.ingest.validate import REASON_CODES
-from bold_spark.runs import RunRecord, withdrawals
+from bold_spark.runs import RunRecord, reason_metric, withdrawals
 from bold_spark.stages.context import run_table
-from bold_spark.stages.ingest import reason_metric
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

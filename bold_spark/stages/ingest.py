@@ -18,7 +18,7 @@ from bold_spark.linkage.rekey import rekeyed
 from bold_spark.linkage.sql import RECORD_KEY
 from bold_spark.privacy.keys import SecretKey
 from bold_spark.publish import QUARANTINE_RAW
-from bold_spark.runs import RunRecord
+from bold_spark.runs import RunRecord, reason_metric
 from bold_spark.stages.context import ROTATIONS, published_table, run_table, write_run_table
 from bold_spark.stages.incremental import (
     carried_fingerprints,
@@ -138,9 +138,3 @@ def ingest_stage(spark: SparkSession, cfg: PipelineConfig, key: SecretKey, run: 
     finally:
         ingested.release()
     return run.source_counts
-
-
-
-def reason_metric(source: str, code: str) -> str:
-    """The run metric counting ``source``'s quarantined rows with reason ``code``."""
-    return f"quarantine_reason_{source}_{code}"
