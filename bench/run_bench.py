@@ -168,7 +168,9 @@ def markdown(rows: list[dict], info: dict) -> str:
             continue
         seen.add(r["people"])
         written = (r.get("extract_rows") or {}).get("ground_truth")  # one truth row per extract row
-        lines.append(f"| {r['people']:,} | {r.get('difficulty', 'standard')} | {r['records']:,} | "
+        tail = f", surname tail {r['surname_tail']}" if r.get("surname_tail") else ""
+        preset = r.get("difficulty", "standard") + tail
+        lines.append(f"| {r['people']:,} | {preset} | {r['records']:,} | "
                      f"{r.get('generate_s', '-')} | "
                      f"{'-' if written is None else f'{written:,}'} | {r.get('ingest_s', '-')} | "
                      f"{r.get('prepare_peak_gib') or '-'} |")
@@ -215,7 +217,8 @@ def run_engine(engine: str, blocking: str, people: int, prep: dict, work: Path, 
     if res:  # accuracy outside the measured engine process
         res.update(pairwise(str(clusters_out), str(work / "truth")))
     row = {"engine": engine, "blocking": blocking, "people": people, "records": prep["records"],
-           "difficulty": prep.get("difficulty", "standard"), "status": status,
+           "difficulty": prep.get("difficulty", "standard"), "surname_tail": prep.get("surname_tail", 0.0),
+           "status": status,
            "peak_gib": round(peak, 2), "wall_s": round(wall, 1),
            "generate_s": prep["generate_s"], "ingest_s": prep["ingest_s"],
            "prepare_peak_gib": prep.get("prepare_peak_gib"),
@@ -253,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--difficulty", choices=["standard", "realistic"], default="realistic",
                     help="the generator's preset (docs/synthetic.md): realistic has households, twins, "
                          "name changes, swaps and nicknames")
+    ap.add_argument("--surname-tail", type=float, default=0.0,
+                    help="the generator's surname_tail (docs/synthetic.md): 0.73 spreads surnames about as "
+                         "England and Wales' are; default 0, the 400 listed surnames only")
     ap.add_argument("--append", action="store_true",
                     help="keep the rows already in the result file (a re-measured size and engine replaces its row)")
     args = ap.parse_args(argv)
@@ -268,15 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(result_json.read_text())["rows"]
     py = sys.executable
     for people in sizes:
-        work = Path(args.work) / f"p{people}{'' if args.difficulty == 'standard' else '-' + args.difficulty}"
+        tail = f"-tail{round(args.surname_tail * 100)}" if args.surname_tail else ""
+        work = Path(args.work) / f"p{people}{'' if args.difficulty == 'standard' else '-' + args.difficulty}{tail}"
         prep_json = work / "prepare.json"
         if args.reuse and prep_json.exists() and \
-                json.loads(prep_json.read_text()).get("difficulty", "standard") == args.difficulty:
+                json.loads(prep_json.read_text()).get("difficulty", "standard") == args.difficulty and \
+                json.loads(prep_json.read_text()).get("surname_tail", 0.0) == args.surname_tail:
             prep = json.loads(prep_json.read_text())
         else:
             prep, wall, peak, status = run_measured(
-                [py, str(HERE / "prepare.py"), str(people), "42", str(work), args.difficulty], args.timeout,
-                work / "prepare.log")
+                [py, str(HERE / "prepare.py"), str(people), "42", str(work), args.difficulty,
+                 str(args.surname_tail)], args.timeout, work / "prepare.log")
             if prep is None:
                 print(f"prepare {people} people: {status}", file=sys.stderr)
                 continue

@@ -11,6 +11,11 @@ when the population (and so the prior) grows; one on probability does.
     python bench/threshold_scale.py --work bench/work/p630000-realistic --blocking tf
     python bench/threshold_scale.py --work bench/work/p6300000-realistic --blocking tf
 
+Besides the probability grid it clusters at thresholds stated in evidence (``--evidence``, bits),
+turned into each population's probabilities with its trained prior, so both sizes are compared at
+the same evidence. On a population with surnames spread as nationally (``bench/prepare.py N 42
+WORK realistic 0.73``, docs/synthetic.md) give ``--work`` that folder.
+
 (``--work``: a directory ``prepare.py`` filled: ``records/`` and ``truth/``.) Appends one JSON
 line per run to bench/results/results_threshold_scale.jsonl. Run it alone on the machine.
 """
@@ -32,10 +37,19 @@ sys.path.insert(0, str(HERE))
 import model as bench_model  # noqa: E402
 
 THRESHOLDS = (0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.95, 0.99, 0.999)
+#: Thresholds stated as evidence (bits of match weight above the prior's log2-odds), turned into
+#: match probabilities with each population's trained prior: the same evidence at every size.
+EVIDENCE = (20.0, 22.0, 24.0, 25.0, 26.0, 28.0)
+
+
+def probability_at(evidence_bits: float, prior: float) -> float:
+    """The match probability whose match weight is ``evidence_bits`` above the prior's log2-odds."""
+    weight = evidence_bits + math.log2(prior / (1 - prior))
+    return 1.0 / (1.0 + 2.0 ** -weight)
 
 
 def _level(p: float) -> str:
-    return "p" + f"{p:.6f}".rstrip("0").replace(".", "_")
+    return "p" + f"{p:.12f}".rstrip("0").replace(".", "_")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blocking", default="tf", choices=sorted(bench_model.BLOCKINGS))
     ap.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
                     help="match-probability thresholds, comma-separated")
+    ap.add_argument("--evidence", default=",".join(map(str, EVIDENCE)),
+                    help="thresholds in bits of evidence, comma-separated ('' for none)")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "results_threshold_scale.jsonl")
     args = ap.parse_args(argv)
 
@@ -87,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         out["comparisons"] = result.rows
         t0 = time.perf_counter()
         edges = read_table(spark, f"{tmp}/edges").select("record_key_l", "record_key_r", "match_probability")
-        levels = {_level(p): p for p in sorted(float(x) for x in args.thresholds.split(","))}
+        grid = [float(x) for x in args.thresholds.split(",")]
+        grid += [probability_at(float(e), prior) for e in args.evidence.split(",") if e.strip()]
+        levels = {_level(p): p for p in sorted(grid)}
         clusters = cluster_records(records.select("record_key", "source"), edges, levels, "bench")
         clusters.select("record_key", *[F.col(f"person_id_{lv}") for lv in levels]) \
             .write.mode("overwrite").parquet(f"{tmp}/clusters")

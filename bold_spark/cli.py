@@ -155,6 +155,9 @@ def generate(
     difficulty: Annotated[Difficulty, typer.Option(
         help="Error-model preset: standard, or realistic (households, twins, name changes, "
              "fields missing by source, common names; docs/synthetic.md).")] = Difficulty.standard,
+    surname_tail: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of surnames drawn from a long tail of rarer names instead of the 400 listed "
+             "(0.73: about as spread as England and Wales'; docs/synthetic.md).")] = 0.0,
 ):
     """Generate synthetic BOLD extracts (one per source) and a ground-truth table."""
     configure_logging()
@@ -165,7 +168,8 @@ def generate(
         from bold_spark.session import build_spark, load_spark_config
         from bold_spark.synthetic import SyntheticSpec, run_generate
 
-        spec = SyntheticSpec(people=people, seed=seed, difficulty=Difficulty(difficulty).value)
+        spec = SyntheticSpec(people=people, seed=seed, difficulty=Difficulty(difficulty).value,
+                             surname_tail=surname_tail)
         if not bad_rows:
             spec = replace(spec, errors=replace(spec.errors, bad_rows=0.0))
         spark = build_spark(load_spark_config(spark_config))

@@ -41,6 +41,57 @@ OUTWARD_CODES = "outward"
 STREETS = "street"
 
 
+#: ``SyntheticSpec.surname_tail``: surnames beyond the listed ones are numbered from
+#: ``TAIL_FIRST`` to ``TAIL_END`` - 1 and drawn with probability proportional to 1 / number (a
+#: Zipf tail whose commonest name is about a thousandth as frequent as its rarest listed one is
+#: common), as slots ``WEIGHTED_SLOTS + number`` that match no lookup row.
+TAIL_FIRST = 1_000
+TAIL_END = 60_000
+#: Parts a tail surname is spelt from (onset + middle + ending: 40 x 25 x 59 names, one per number).
+_TAIL_ONSETS = (
+    "ASH", "BARN", "BRAD", "BRACK", "CALD", "CAR", "CHAD", "COLD", "CRAN", "DAL", "DUN", "ELM",
+    "FAIR", "FEN", "GAR", "GLAS", "HAL", "HAR", "HAW", "HOL", "KEL", "KIN", "LANG", "LIN", "MAR",
+    "MEL", "MOR", "NOR", "OAK", "PEN", "RAD", "RAV", "ROS", "SAL", "SHEL", "STAN", "TAL", "THORN",
+    "WAL", "WIN",
+)
+_TAIL_MIDDLES = (
+    "", "A", "E", "I", "O", "ER", "EN", "LE", "MER", "RING", "WOOD", "STON", "BER", "DEN", "LING",
+    "SEL", "TER", "VER", "AN", "ING", "OR", "AL", "EL", "IS", "UM",
+)
+_TAIL_ENDINGS = (
+    "BY", "TON", "LEY", "HAM", "FORD", "WELL", "WORTH", "FIELD", "BURY", "COTT", "DALE", "GATE",
+    "HURST", "LOCK", "MORE", "SHAW", "STEAD", "THWAITE", "WICK", "WOOD", "BRIDGE", "BROOK",
+    "COMBE", "CROFT", "DEN", "DON", "FOOT", "GREAVE", "HILL", "HOLME", "HOUSE", "LAND", "LOW",
+    "MAN", "MARSH", "MILL", "MOOR", "NEY", "RIDGE", "SON", "STOW", "THORPE", "TREE", "WARD", "WAY",
+    "WELLS", "WIN", "WORTHY", "YARD", "BECK", "CASTLE", "CLIFF", "COURT", "ER", "ES", "INS", "KINS",
+    "LING", "SEY",
+)
+#: Multiplier of the bijection that scatters tail numbers over the parts (coprime to the
+#: tail's size), so that the commonest tail names do not all share an ending.
+_TAIL_SCATTER = 104_729
+
+
+def tail_surname_slot(u: str) -> str:
+    """SQL: a slot of the surname tail (``WEIGHTED_SLOTS + n``, ``TAIL_FIRST <= n < TAIL_END``)
+    from the uniform draw ``u``, with P(n) proportional to 1 / n."""
+    lo, hi = TAIL_FIRST, TAIL_END
+    n = f"CAST(floor(exp(ln({lo}D) + {u} * ln({hi / lo!r}D))) AS INT)"
+    return f"{WEIGHTED_SLOTS} + least(greatest({n}, {lo}), {hi - 1})"
+
+
+def surname_value(tag: str, slot_sql: str) -> str:
+    """SQL: the surname of a slot joined as ``tag`` (:class:`LookupJoin`): the listed name, or for
+    a tail slot (no lookup row) the tail name spelt from its number."""
+    size = TAIL_END - TAIL_FIRST
+    m = f"pmod((CAST({slot_sql} AS BIGINT) - {WEIGHTED_SLOTS + TAIL_FIRST}) * {_TAIL_SCATTER}L, {size})"
+    parts = [(_TAIL_ONSETS, "1"), (_TAIL_MIDDLES, str(len(_TAIL_ONSETS))),
+             (_TAIL_ENDINGS, str(len(_TAIL_ONSETS) * len(_TAIL_MIDDLES)))]
+    spelt = ", ".join(
+        f"element_at(array({', '.join(sql_str(p) for p in words)}), "
+        f"CAST(pmod(floor({m} / {div}), {len(words)}) AS INT) + 1)" for words, div in parts)
+    return f"coalesce({tag}.value, concat({spelt}))"
+
+
 @dataclass(frozen=True)
 class Lookups:
     """The name, street and postcode lists as one small table of weighted slots, for joins."""

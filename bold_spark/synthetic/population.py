@@ -28,6 +28,8 @@ from bold_spark.synthetic.lookups import (
     Lookups,
     join_lookups,
     load_lookups,
+    surname_value,
+    tail_surname_slot,
 )
 from bold_spark.synthetic.randomness import SEED_COL, Draws, below, categorical, num, pick
 from bold_spark.synthetic.spec import (
@@ -221,6 +223,16 @@ def _name_slot(d: Draws, salt: str, slots: int, common: float) -> str:
             f"ELSE {pick(d.u(salt), slots)} END")
 
 
+def _surname_slot(d: Draws, salt: str, listed: str, tail: float) -> str:
+    """A surname slot: with probability ``tail`` (``SyntheticSpec.surname_tail``, draws of
+    ``d`` salted ``<salt>_tail``) one of the long tail beyond the listed names
+    (:func:`~bold_spark.synthetic.lookups.tail_surname_slot`), else ``listed``."""
+    if tail <= 0:
+        return listed
+    return (f"CASE WHEN {below(d.u(salt + '_tail'), tail)} "
+            f"THEN {tail_surname_slot(d.u(salt + '_tail_n'))} ELSE {listed} END")
+
+
 def _household_roles(df: DataFrame, hh: Households) -> DataFrame:
     """Household columns from the person id alone (see :class:`Households`): ``_role`` (head,
     partner, child or single), ``household_id`` (the head's person id; a person's own for heads
@@ -321,6 +333,8 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
     surname_d = address_d = d
     slots = {name: _name_slot(d, name, lk.slots[lookup], common if name == "first_slot" else 0)
              for name, lookup in _SLOTS.items()}
+    tail = spec.surname_tail
+    slots["other_surname_slot"] = _surname_slot(d, "other_surname_slot", slots["other_surname_slot"], tail)
     household = ["person_id AS household_id", "'single' AS household_role"]
     if hh.enabled:
         with_seed = _household_roles(with_seed, hh)
@@ -331,18 +345,21 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
                f"WHEN _junior THEN {head_sex} ELSE {sex} END")
         head_dob, dob = _household_dob(d, head, justice)
         with_seed = with_seed.selectExpr("*", f"{head_dob} AS _head_dob")
-        own_surname = _name_slot(d, "surname_slot", lk.slots[SURNAMES], common)
+        own_surname = _surname_slot(d, "surname_slot", _name_slot(d, "surname_slot", lk.slots[SURNAMES], common),
+                                    tail)
         head_first = _name_slot(head, "first_slot", lk.slots[f"{FORENAMES}:M"], common)
         slots["first_slot"] = f"CASE WHEN _junior THEN {head_first} ELSE {slots['first_slot']} END"
         # A partner who took the head's surname has their own as their other (maiden) surname.
         slots["other_surname_slot"] = (f"CASE WHEN _role = 'partner' AND _partner_shares "
                                        f"THEN {own_surname} ELSE {slots['other_surname_slot']} END")
         # The second part of a double-barrelled surname: the surname owner's other surname.
-        slots["surname2_slot"] = pick(surname_d.u("other_surname_slot"), lk.slots[SURNAMES])
+        slots["surname2_slot"] = _surname_slot(
+            surname_d, "other_surname_slot", pick(surname_d.u("other_surname_slot"), lk.slots[SURNAMES]), tail)
         household = ["household_id", "_role AS household_role"]
         if hh.twin_same_initial > 0:
             household += _twin_name_columns(d, head, head_sex, head_first, hh, lk, common)
-    slots["surname_slot"] = _name_slot(surname_d, "surname_slot", lk.slots[SURNAMES], common)
+    slots["surname_slot"] = _surname_slot(
+        surname_d, "surname_slot", _name_slot(surname_d, "surname_slot", lk.slots[SURNAMES], common), tail)
     for name in ("outward_slot", "previous_outward_slot", "street_slot", "previous_street_slot"):
         slots[name] = pick(address_d.u(name), lk.slots[_SLOTS[name]])
     a = address_d
@@ -375,6 +392,10 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
     )
 
 
+#: Surnames as joined: a listed name, or a tail name spelt from its slot (``surname_tail``).
+_SURNAME = surname_value("lk_surname", "surname_slot")
+_OTHER = surname_value("lk_other", "other_surname_slot")
+_SURNAME2 = surname_value("lk_surname2", "surname2_slot")
 #: The person columns, from the base projection and the lookup joins.
 _PERSON_SQL = {
     "person_id": "person_id",
@@ -387,9 +408,9 @@ _PERSON_SQL = {
     "first_name": "lk_first.value",
     "middle_name": "CASE WHEN has_middle AND lk_middle.value != lk_first.value "
     "THEN lk_middle.value END",
-    "surname": "CASE WHEN double_barrelled AND lk_other.value != lk_surname.value "
-    "THEN concat(lk_surname.value, '-', lk_other.value) ELSE lk_surname.value END",
-    "other_surname": "lk_other.value",
+    "surname": f"CASE WHEN double_barrelled AND {_OTHER} != {_SURNAME} "
+    f"THEN concat({_SURNAME}, '-', {_OTHER}) ELSE {_SURNAME} END",
+    "other_surname": _OTHER,
     "nickname": "lk_first.nickname",
     "alias_first_name": "lk_alias.value",
     "postcode": "concat(lk_out.value, ' ', inward)",
@@ -467,9 +488,8 @@ def build_people(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
     joins, person_sql = _JOINS, {**_PERSON_SQL, **pathway_sql(spec.pathways)}
     if spec.households.enabled:  # double-barrelled surnames shared by the household
         joins = [*_JOINS, LookupJoin("lk_surname2", f"'{SURNAMES}'", "surname2_slot")]
-        person_sql["surname"] = ("CASE WHEN double_barrelled AND lk_surname2.value != "
-                                 "lk_surname.value THEN concat(lk_surname.value, '-', "
-                                 "lk_surname2.value) ELSE lk_surname.value END")
+        person_sql["surname"] = (f"CASE WHEN double_barrelled AND {_SURNAME2} != {_SURNAME} "
+                                 f"THEN concat({_SURNAME}, '-', {_SURNAME2}) ELSE {_SURNAME} END")
     twins_alike = spec.households.twin_same_initial > 0
     if twins_alike:
         joins = [*joins, LookupJoin("lk_cotwin", f"concat('{FORENAMES}:', _cotwin_sex)", "_cotwin_slot")]
