@@ -43,8 +43,9 @@ STREETS = "street"
 
 #: ``SyntheticSpec.surname_tail``: surnames beyond the listed ones are numbered from
 #: ``TAIL_FIRST`` to ``TAIL_END`` - 1 and drawn with probability proportional to 1 / number (a
-#: Zipf tail whose commonest name is about a thousandth as frequent as its rarest listed one is
-#: common), as slots ``WEIGHTED_SLOTS + number`` that match no lookup row.
+#: Zipf tail: at a tail of 0.73 its commonest name is 0.018% of people, near the rarest listed
+#: ones' 0.029%, and its rarest 1/60 of that), as slots ``WEIGHTED_SLOTS + number`` that match no
+#: lookup row.
 TAIL_FIRST = 1_000
 TAIL_END = 60_000
 #: Parts a tail surname is spelt from (onset + middle + ending: 40 x 25 x 59 names, one per number).
