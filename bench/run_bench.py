@@ -277,11 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         tail = f"-tail{round(args.surname_tail * 100)}" if args.surname_tail else ""
         work = Path(args.work) / f"p{people}{'' if args.difficulty == 'standard' else '-' + args.difficulty}{tail}"
         prep_json = work / "prepare.json"
-        if args.reuse and prep_json.exists() and \
-                json.loads(prep_json.read_text()).get("difficulty", "standard") == args.difficulty and \
-                json.loads(prep_json.read_text()).get("surname_tail", 0.0) == args.surname_tail:
-            prep = json.loads(prep_json.read_text())
-        else:
+        prep = json.loads(prep_json.read_text()) if args.reuse and prep_json.exists() else None
+        # reuse a population prepared before only with the same preset and surname tail
+        if not prep or (prep.get("difficulty", "standard"), prep.get("surname_tail", 0.0)) != \
+                (args.difficulty, args.surname_tail):
             prep, wall, peak, status = run_measured(
                 [py, str(HERE / "prepare.py"), str(people), "42", str(work), args.difficulty,
                  str(args.surname_tail)], args.timeout, work / "prepare.log")

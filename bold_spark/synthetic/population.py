@@ -392,12 +392,24 @@ def _base(spark: SparkSession, spec: SyntheticSpec, lk: Lookups) -> DataFrame:
     )
 
 
-#: Surnames as joined: a listed name, or a tail name spelt from its slot (``surname_tail``).
-_SURNAME = surname_value("lk_surname", "surname_slot")
-_OTHER = surname_value("lk_other", "other_surname_slot")
-_SURNAME2 = surname_value("lk_surname2", "surname2_slot")
-#: The person columns, from the base projection and the lookup joins.
-_PERSON_SQL = {
+def _surname_sql(spec: SyntheticSpec) -> dict[str, str]:
+    """``surname`` and ``other_surname`` from the lookup joins: the listed name, or with a
+    ``surname_tail`` a tail name spelt from its slot where the join found none. A
+    double-barrelled surname's second part is the household's ``lk_surname2`` (with households)
+    or the person's other surname."""
+    def value(tag: str, slot: str) -> str:
+        return surname_value(tag, slot) if spec.surname_tail > 0 else f"{tag}.value"
+
+    own, other = value("lk_surname", "surname_slot"), value("lk_other", "other_surname_slot")
+    second = value("lk_surname2", "surname2_slot") if spec.households.enabled else other
+    return {"surname": f"CASE WHEN double_barrelled AND {second} != {own} "
+                       f"THEN concat({own}, '-', {second}) ELSE {own} END",
+            "other_surname": other}
+
+
+#: The person columns, from the base projection and the lookup joins (and the surnames,
+#: :func:`_surname_sql`).
+_PERSON_SQL: dict[str, str | None] = {
     "person_id": "person_id",
     SEED_COL: SEED_COL,
     "justice": "justice",
@@ -408,9 +420,8 @@ _PERSON_SQL = {
     "first_name": "lk_first.value",
     "middle_name": "CASE WHEN has_middle AND lk_middle.value != lk_first.value "
     "THEN lk_middle.value END",
-    "surname": f"CASE WHEN double_barrelled AND {_OTHER} != {_SURNAME} "
-    f"THEN concat({_SURNAME}, '-', {_OTHER}) ELSE {_SURNAME} END",
-    "other_surname": _OTHER,
+    "surname": None,  # from _surname_sql (the key keeps the column's place)
+    "other_surname": None,
     "nickname": "lk_first.nickname",
     "alias_first_name": "lk_alias.value",
     "postcode": "concat(lk_out.value, ' ', inward)",
@@ -485,11 +496,9 @@ def build_people(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
     lk = load_lookups(spark)
     if lk.slots[f"{FORENAMES}:M"] != lk.slots[f"{FORENAMES}:F"]:
         raise ValueError("forename lists must have the same number of slots for each sex")
-    joins, person_sql = _JOINS, {**_PERSON_SQL, **pathway_sql(spec.pathways)}
+    joins, person_sql = _JOINS, {**_PERSON_SQL, **_surname_sql(spec), **pathway_sql(spec.pathways)}
     if spec.households.enabled:  # double-barrelled surnames shared by the household
         joins = [*_JOINS, LookupJoin("lk_surname2", f"'{SURNAMES}'", "surname2_slot")]
-        person_sql["surname"] = (f"CASE WHEN double_barrelled AND {_SURNAME2} != {_SURNAME} "
-                                 f"THEN concat({_SURNAME}, '-', {_SURNAME2}) ELSE {_SURNAME} END")
     twins_alike = spec.households.twin_same_initial > 0
     if twins_alike:
         joins = [*joins, LookupJoin("lk_cotwin", f"concat('{FORENAMES}:', _cotwin_sex)", "_cotwin_slot")]
