@@ -67,7 +67,7 @@ def run_bold(records_path: str, tmp: str, clusters_out: str, blocking: str = "na
     t = Timer()
     with t("setup"):
         spark = spark_session(tmp, delta_writer)
-        records = spark.read.parquet(records_path).select(*bench_model.COLUMNS)
+        records = spark.read.parquet(records_path).select(*bench_model.columns(blocking))
     meta = ModelMeta(["all"], TrainingConfig(
         deterministic_rules=bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL,
         em_blocking_rules=bench_model.em_rule_sql("spark", blocking), u_max_pairs=bench_model.U_MAX_PAIRS))
@@ -166,7 +166,7 @@ def run_splink_spark(records_path: str, tmp: str, clusters_out: str, blocking: s
     t = Timer()
     with t("setup"):
         spark = spark_session(tmp)
-        records = spark.read.parquet(records_path).select(*bench_model.COLUMNS)
+        records = spark.read.parquet(records_path).select(*bench_model.columns(blocking))
         linker = Linker(SparkAPI(spark_session=spark).register(records),
                         bench_model.settings("spark", blocking), log_level=None)
     n, clusters = _splink_train_predict(linker, "spark", blocking, t)

@@ -27,13 +27,25 @@ WIDE_EM_RULES = WIDE_PREDICT_RULES
 # The "tf" variant (``--tf-at``): the narrow rules and model with term-frequency adjustments on the
 # exact levels of the two name comparisons, so agreeing on a rare name weighs more than agreeing
 # on a common one: an accuracy variant (issue 17's F1 at 10M), run for bold-spark.
+# The "full" variant: the tf model plus the fields the benchmark population has beyond the five,
+# as a linkage analyst would use them: the PNC (prison, probation) and NI number (benefits,
+# homelessness) hashes, middle names, and postcode sector / district / area levels; blocking adds
+# one rule per identifier (linear in records). An accuracy variant (issue 17's F1 at 10M with the
+# population's own fields), run for bold-spark only.
+FULL_PREDICT_RULES = [*PREDICT_RULES, block_on("pnc_hash"), block_on("ni_number_hash")]
 BLOCKINGS = {"narrow": (PREDICT_RULES, EM_RULES), "wide": (WIDE_PREDICT_RULES, WIDE_EM_RULES),
-             "tf": (PREDICT_RULES, EM_RULES)}
+             "tf": (PREDICT_RULES, EM_RULES), "full": (FULL_PREDICT_RULES, EM_RULES)}
 DETERMINISTIC_RULES = ["l.first_name = r.first_name and l.surname = r.surname and l.dob = r.dob"]
 RECALL = 0.8
 U_MAX_PAIRS = 1_000_000
 COLUMNS = ["record_key", "source", "first_name", "surname", "first_initial", "dob", "dob_string",
            "sex", "postcode"]
+FULL_COLUMNS = [*COLUMNS, "middle_names", "pnc_hash", "ni_number_hash"]
+
+
+def columns(blocking: str = "narrow") -> list[str]:
+    """The record columns a variant's model reads."""
+    return FULL_COLUMNS if blocking == "full" else COLUMNS
 
 
 def em_rules(blocking: str = "narrow") -> list:
@@ -41,7 +53,8 @@ def em_rules(blocking: str = "narrow") -> list:
 
 
 def settings(dialect: str, blocking: str = "narrow") -> dict:
-    tf = blocking == "tf"
+    tf = blocking in ("tf", "full")
+    full = blocking == "full"
     creator = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_key",
@@ -50,7 +63,9 @@ def settings(dialect: str, blocking: str = "narrow") -> dict:
             cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=tf),
             cl.LevenshteinAtThresholds("dob_string", [1, 2]),
             cl.ExactMatch("sex"),
-            cl.ExactMatch("postcode"),
+            cl.PostcodeComparison("postcode") if full else cl.ExactMatch("postcode"),
+            *([cl.JaroWinklerAtThresholds("middle_names", [0.92]), cl.ExactMatch("pnc_hash"),
+               cl.ExactMatch("ni_number_hash")] if full else []),
         ],
         blocking_rules_to_generate_predictions=BLOCKINGS[blocking][0],
         retain_matching_columns=False,

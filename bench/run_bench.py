@@ -90,6 +90,34 @@ def run_measured(cmd: list[str], timeout: float, log: Path | None = None) -> tup
     return result, wall, peak / 2**30, status
 
 
+def work_dir(root: Path, people: int, difficulty: str, surname_tail: float) -> Path:
+    """Where ``prepare.py`` puts a population: ``p630000-realistic-tail73`` and the like."""
+    tail = f"-tail{round(surname_tail * 100)}" if surname_tail else ""
+    return root / f"p{people}{'' if difficulty == 'standard' else '-' + difficulty}{tail}"
+
+
+def prepare_population(people: int, root: Path, difficulty: str, surname_tail: float, reuse: bool,
+                       timeout: float) -> tuple[Path, dict | None]:
+    """Generate and ingest a population with ``prepare.py`` (seed 42) in its own measured process,
+    or with ``reuse`` take the one already prepared there with the same preset and surname tail.
+    Returns its directory and ``prepare.json``'s figures (None when preparing failed)."""
+    work = work_dir(root, people, difficulty, surname_tail)
+    prep_json = work / "prepare.json"
+    prep = json.loads(prep_json.read_text()) if reuse and prep_json.exists() else None
+    if not prep or (prep.get("difficulty", "standard"), prep.get("surname_tail", 0.0)) != (difficulty, surname_tail):
+        prep, wall, peak, status = run_measured(
+            [sys.executable, str(HERE / "prepare.py"), str(people), "42", str(work), difficulty,
+             str(surname_tail)], timeout, work / "prepare.log")
+        if prep is None:
+            print(f"prepare {people} people: {status}", file=sys.stderr)
+            return work, None
+        prep.update(prepare_wall_s=round(wall, 1), prepare_peak_gib=round(peak, 2))
+        prep_json.write_text(json.dumps(prep, indent=2))
+    print(f"{people:,} people -> {prep['records']:,} records: generate {prep['generate_s']}s, "
+          f"ingest {prep['ingest_s']}s", file=sys.stderr)
+    return work, prep
+
+
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "platform": platform.platform(), "python": platform.python_version()}
@@ -272,25 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     result_json = RESULTS / f"results{args.tag}.json"
     if args.append and result_json.exists():
         rows = json.loads(result_json.read_text())["rows"]
-    py = sys.executable
     for people in sizes:
-        tail = f"-tail{round(args.surname_tail * 100)}" if args.surname_tail else ""
-        work = Path(args.work) / f"p{people}{'' if args.difficulty == 'standard' else '-' + args.difficulty}{tail}"
-        prep_json = work / "prepare.json"
-        prep = json.loads(prep_json.read_text()) if args.reuse and prep_json.exists() else None
-        # reuse a population prepared before only with the same preset and surname tail
-        if not prep or (prep.get("difficulty", "standard"), prep.get("surname_tail", 0.0)) != \
-                (args.difficulty, args.surname_tail):
-            prep, wall, peak, status = run_measured(
-                [py, str(HERE / "prepare.py"), str(people), "42", str(work), args.difficulty,
-                 str(args.surname_tail)], args.timeout, work / "prepare.log")
-            if prep is None:
-                print(f"prepare {people} people: {status}", file=sys.stderr)
-                continue
-            prep.update(prepare_wall_s=round(wall, 1), prepare_peak_gib=round(peak, 2))
-            prep_json.write_text(json.dumps(prep, indent=2))
-        print(f"{people:,} people -> {prep['records']:,} records: generate {prep['generate_s']}s, "
-              f"ingest {prep['ingest_s']}s", file=sys.stderr)
+        work, prep = prepare_population(people, Path(args.work), args.difficulty, args.surname_tail,
+                                        args.reuse, args.timeout)
+        if prep is None:
+            continue
         for blocking in ["narrow", *(["wide"] if people in wide_at else []),
                          *(["tf"] if people in args.tf_at else [])]:
             for engine in args.engines:

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": {}}
     with tempfile.TemporaryDirectory(prefix="threshold-scale-", dir=str(args.work)) as tmp:
         spark = spark_session(tmp, "native")
-        records = spark.read.parquet(str(args.work / "records")).select(*bench_model.COLUMNS) \
+        records = spark.read.parquet(str(args.work / "records")).select(*bench_model.columns(args.blocking)) \
             .withColumn("source", F.lit("all"))
         meta = ModelMeta(["all"], TrainingConfig(
             deterministic_rules=bench_model.DETERMINISTIC_RULES, recall=bench_model.RECALL,
