@@ -67,7 +67,7 @@ bench-incremental: install
 bench-incremental-large: install
 	$(BIN)/python bench/incremental_bench.py --people 1260000 --results bench/results/results_incremental_2500k
 
-# Issue 17's F1 at 10M records against 1M (bench/scale_accuracy.py): about 45 minutes with both
+# Issue 17's F1 at 10M records against 1M (bench/scale_accuracy.py): about 30 minutes with both
 # populations to prepare; --reuse (python bench/scale_accuracy.py --reuse) keeps prepared ones.
 bench-scale: install
 	$(BIN)/python bench/scale_accuracy.py

@@ -13,7 +13,7 @@ the largest size (the target: at most 2 points).
     python bench/scale_accuracy.py                      # 630,000 and 6,300,000 people, tail 0.73, full
     python bench/scale_accuracy.py --reuse --blocking full tf --surname-tail 0
 
-About 45 minutes on this machine with both populations to prepare (2 cores); run it alone.
+About 30 minutes on this machine with both populations to prepare (2 cores); run it alone.
 """
 
 from __future__ import annotations
