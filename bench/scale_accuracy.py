@@ -26,22 +26,33 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from run_bench import prepare_population  # noqa: E402
+from threshold_scale import probability_at  # noqa: E402
+
+from bold_spark.config.pipeline import ThresholdsConfig  # noqa: E402
 
 RESULTS = HERE / "results"
 PEOPLE = [630_000, 6_300_000]
 #: The probability grid clustered at each size: the pipeline's thresholds and the ground between
 #: (not below 0.2, where households chain into giant components at 10M and clustering crawls).
 GRID = "0.2,0.35,0.5,0.65,0.8,0.9,0.95,0.99,0.999"
-MEDIUM = 0.95
+MEDIUM = ThresholdsConfig().medium  # the pipeline's medium threshold (0.95)
 EVIDENCE_BITS = 25.0
 TARGET_POINTS = 2.0
 
 
-def _at(levels: list[dict], key: str, value: float) -> dict | None:
-    return next((lv for lv in levels if abs(lv[key] - value) < 1e-9), None)
+def _at(row: dict, threshold: float) -> dict | None:
+    """The level of ``row`` clustered at ``threshold`` (a match probability)."""
+    return next((lv for lv in row["levels"] if abs(lv["threshold"] - threshold) < 1e-9), None)
+
+
+def _levels(row: dict) -> tuple[dict | None, dict | None]:
+    """``row``'s levels at the medium threshold and at :data:`EVIDENCE_BITS` of evidence (the
+    probability ``threshold_scale.py`` turned those bits into with the row's trained prior)."""
+    return _at(row, MEDIUM), _at(row, probability_at(EVIDENCE_BITS, row["prior"]))
 
 
 def _prf(level: dict | None) -> str:
@@ -63,20 +74,19 @@ def summary(rows: list[dict], works: list[str], blockings: list[str]) -> str:
             row = newest.get((work, blocking))
             if row is None:
                 continue
-            levels = row["levels"]
-            best = max(levels, key=lambda lv: lv["f1"])
+            best = max(row["levels"], key=lambda lv: lv["f1"])
+            medium, evidence = _levels(row)
             lines.append(
                 f"| {work} | {blocking} | {row['records']:,} | {row['comparisons']:,} | {row['prior']:.3g} | "
-                f"{_prf(_at(levels, 'threshold', MEDIUM))} | {_prf(_at(levels, 'evidence_bits', EVIDENCE_BITS))} | "
+                f"{_prf(medium)} | {_prf(evidence)} | "
                 f"{best['f1']:.4f} (p {best['threshold']:.3g}) | {row['date']} |")
     lines.append("")
     for blocking in blockings:
         first, last = newest.get((works[0], blocking)), newest.get((works[-1], blocking))
         if first is None or last is None or first is last:
             continue
-        for label, key, value in (("at p >= 0.95", "threshold", MEDIUM),
-                                  ("at 25 bits", "evidence_bits", EVIDENCE_BITS)):
-            a, b = _at(first["levels"], key, value), _at(last["levels"], key, value)
+        for label, a, b in zip((f"at p >= {MEDIUM:g}", f"at {EVIDENCE_BITS:g} bits"), _levels(first),
+                               _levels(last), strict=True):
             if a and b:
                 loss = 100 * (a["f1"] - b["f1"])
                 verdict = "met" if loss <= TARGET_POINTS else "missed"
